@@ -1,0 +1,1 @@
+"""Axial-DeepLab for TensorFlow / tf_keras and Model Garden."""
