@@ -1,0 +1,298 @@
+"""Position-sensitive axial-attention layers (paper section 3, eq. 4).
+
+`PositionSensitiveAxialAttention` attends along one axis (height or width)
+of a `[batch, height, width, channels]` tensor; `AxialAttention2D` stacks a
+height layer and a width layer. See `axial_deeplab_tf.ops.axial_attention`
+for the computation and the local-span layout.
+"""
+
+import tensorflow as tf
+import tf_keras
+
+from axial_deeplab_tf.layers import normalization
+from axial_deeplab_tf.ops import axial_attention
+
+_AXES = {'height': 1, 'width': 2}
+# The paper's parameter counts assume 2 * 255 - 1 = 509-entry tables.
+DEFAULT_MAX_DISTANCE = 254
+
+
+def _check_span(span):
+  if span is not None and (not isinstance(span, int) or span <= 0
+                           or span % 2 == 0):
+    raise ValueError(f'span must be None (global) or a positive odd int, '
+                     f'got {span!r}.')
+
+
+class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
+  """Multi-head position-sensitive self-attention along one axis.
+
+  Input `[batch, height, width, channels]` -> output
+  `[batch, height', width', value_depth]`, where the attended axis is
+  divided by `strides` (rounded up; strided subsampling of the output).
+
+  Layers: a 1x1 projection without bias to `2 * key_depth + value_depth`
+  channels and its batch norm; per head `key_depth / num_heads` query/key
+  channels and `value_depth / num_heads` value channels; relative-position
+  tables `r^q`, `r^k` `[2 * max_distance + 1, key_depth / num_heads]` and
+  `r^v` `[2 * max_distance + 1, value_depth / num_heads]` shared by all
+  heads; a batch norm over the similarity terms (per term and head) and one
+  over the retrieved outputs (per term and channel). No 1 / sqrt(d) scaling.
+
+  Args:
+    axis: 'height' or 'width'.
+    key_depth: total query/key depth over all heads.
+    value_depth: total value (and output) depth; default `2 * key_depth`.
+    num_heads: number of heads (8 in the paper).
+    span: None for global attention, or an odd local span m.
+    max_distance: largest offset with its own table row; tables have
+      `2 * max_distance + 1` rows and larger offsets are clipped. Default
+      254 (the paper's 509-entry tables); None sizes the table to the span
+      (`max_distance = span - 1`, so 2m - 1 rows), which needs a span.
+    use_content, use_query_rpe, use_key_rpe, use_value_rpe: switches for the
+      four terms of eq. 4 (the paper's ablations).
+    strides: 1 or 2, subsampling of the attended axis after attention.
+    block_size: queries per block of the local layout (>= (span - 1) / 2);
+      default `max((span - 1) / 2, 16)`.
+    kernel_initializer, kernel_regularizer: of the projection.
+    embedding_initializer: of the relative-position tables.
+    norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
+  """
+
+  def __init__(self, axis, key_depth, value_depth=None, num_heads=8,
+               span=None, max_distance=DEFAULT_MAX_DISTANCE,
+               use_content=True, use_query_rpe=True, use_key_rpe=True,
+               use_value_rpe=True, strides=1, block_size=None,
+               kernel_initializer='he_normal', kernel_regularizer=None,
+               embedding_initializer=None, norm_momentum=0.99,
+               norm_epsilon=1e-3, use_sync_bn=False, **kwargs):
+    super().__init__(**kwargs)
+    if axis not in _AXES:
+      raise ValueError(f"axis must be 'height' or 'width', got {axis!r}.")
+    _check_span(span)
+    value_depth = 2 * key_depth if value_depth is None else value_depth
+    for name, depth in (('key_depth', key_depth),
+                        ('value_depth', value_depth)):
+      if not isinstance(depth, int) or depth <= 0 or depth % num_heads:
+        raise ValueError(f'{name} must be a positive multiple of num_heads='
+                         f'{num_heads}, got {depth!r}.')
+    if max_distance is None:
+      if span is None:
+        raise ValueError('max_distance=None sizes the tables to the span, '
+                         'so it needs a local span; got span=None.')
+      max_distance = span - 1
+    if not isinstance(max_distance, int) or max_distance < 0:
+      raise ValueError(f'max_distance must be a non-negative int, got '
+                       f'{max_distance!r}.')
+    if strides not in (1, 2):
+      raise ValueError(f'strides must be 1 or 2, got {strides!r}.')
+    half_span = None if span is None else (span - 1) // 2
+    if block_size is None and half_span is not None:
+      block_size = max(half_span, 16)
+    if half_span is not None and block_size < half_span:
+      raise ValueError(f'block_size must be >= (span - 1) / 2 = {half_span}, '
+                       f'got {block_size}.')
+    if not use_content and not (use_query_rpe or use_key_rpe):
+      raise ValueError('At least one similarity term (use_content, '
+                       'use_query_rpe, use_key_rpe) must be on.')
+    self.axis = axis
+    self.key_depth = key_depth
+    self.value_depth = value_depth
+    self.num_heads = num_heads
+    self.span = span
+    self.max_distance = max_distance
+    self.use_content = use_content
+    self.use_query_rpe = use_query_rpe
+    self.use_key_rpe = use_key_rpe
+    self.use_value_rpe = use_value_rpe
+    self.strides = strides
+    self.block_size = block_size
+    self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
+    self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+    self.embedding_initializer = tf_keras.initializers.get(
+        embedding_initializer or
+        tf_keras.initializers.TruncatedNormal(stddev=1.0))
+    self.norm_momentum = norm_momentum
+    self.norm_epsilon = norm_epsilon
+    self.use_sync_bn = use_sync_bn
+    self._half_span = half_span
+
+  def build(self, input_shape):
+    input_shape = tf.TensorShape(input_shape)
+    if input_shape.rank != 4:
+      raise ValueError(f'{self.name}: input must be rank 4 [batch, height, '
+                       f'width, channels], got shape {input_shape}.')
+    if input_shape[-1] is None:
+      raise ValueError(f'{self.name}: the channel dimension of the input '
+                       f'must be known, got shape {input_shape}.')
+    norm = dict(momentum=self.norm_momentum, epsilon=self.norm_epsilon)
+    self.qkv_projection = tf_keras.layers.Conv2D(
+        2 * self.key_depth + self.value_depth, 1, use_bias=False,
+        kernel_initializer=self.kernel_initializer,
+        kernel_regularizer=self.kernel_regularizer, name='qkv')
+    self.qkv_norm = tf_keras.layers.BatchNormalization(
+        synchronized=self.use_sync_bn, name='qkv_bn', **norm)
+    num_similarity = (int(self.use_content) + int(self.use_query_rpe) +
+                      int(self.use_key_rpe))
+    self.similarity_norm = normalization.TermBatchNormalization(
+        num_similarity, axis=1, synchronized=self.use_sync_bn,
+        name='similarity_bn', **norm)
+    self.output_norm = normalization.TermBatchNormalization(
+        1 + int(self.use_value_rpe), axis=(1, 3),
+        synchronized=self.use_sync_bn, name='output_bn', **norm)
+    rows = 2 * self.max_distance + 1
+    key_per_head = self.key_depth // self.num_heads
+    value_per_head = self.value_depth // self.num_heads
+    def table(name, depth, used):
+      if not used:
+        return None
+      # A fresh instance per table: one unseeded instance repeats itself.
+      initializer = self.embedding_initializer.__class__.from_config(
+          self.embedding_initializer.get_config())
+      return self.add_weight(name, [rows, depth], initializer=initializer)
+    self.query_table = table('query_rpe', key_per_head, self.use_query_rpe)
+    self.key_table = table('key_rpe', key_per_head, self.use_key_rpe)
+    self.value_table = table('value_rpe', value_per_head, self.use_value_rpe)
+    super().build(input_shape)
+
+  def _split_heads(self, x, depth):
+    """`[batch', length, depth]` -> `[batch', heads, length, depth/heads]`."""
+    shape = tf.shape(x)
+    x = tf.reshape(x, [shape[0], shape[1], self.num_heads,
+                       depth // self.num_heads])
+    return tf.transpose(x, [0, 2, 1, 3])
+
+  def call(self, inputs, training=None):
+    if inputs.shape.rank != 4:
+      raise ValueError(f'{self.name}: input must be rank 4, got shape '
+                       f'{inputs.shape}.')
+    qkv = self.qkv_norm(self.qkv_projection(inputs), training=training)
+    if self.axis == 'height':
+      qkv = tf.transpose(qkv, [0, 2, 1, 3])
+    # [batch, other, length, channels] -> [batch * other, length, channels]
+    shape = tf.shape(qkv)
+    batch, other, length = shape[0], shape[1], shape[2]
+    qkv = tf.reshape(qkv, [batch * other, length, qkv.shape[-1]])
+    kd = self.key_depth
+    q = self._split_heads(qkv[..., :kd], kd)
+    k = self._split_heads(qkv[..., kd:2 * kd], kd)
+    v = self._split_heads(qkv[..., 2 * kd:], self.value_depth)
+    tables = (self.query_table, self.key_table, self.value_table)
+    tables = tuple(None if t is None else tf.cast(t, q.dtype) for t in tables)
+    norm = lambda terms, valid: self.similarity_norm(  # pylint: disable=g-long-lambda
+        terms, valid=valid, training=training)
+    static_length = qkv.shape[1]
+    if self._half_span is None or (static_length is not None and
+                                   static_length <= self._half_span + 1):
+      outputs = axial_attention.global_attention(
+          q, k, v, tables, self.use_content, norm)
+    else:
+      outputs = axial_attention.local_attention(
+          q, k, v, tables, self.use_content, norm, self._half_span,
+          self.block_size)
+    out = self.output_norm(outputs, training=training)
+    out = tf.cast(out, self.compute_dtype)
+    # [batch', heads, length, d] -> [batch, other, length, value_depth]
+    out = tf.transpose(out, [0, 2, 1, 3])
+    out = tf.reshape(out, [batch, other, length, self.value_depth])
+    if self.strides == 2:
+      out = out[:, :, ::2]
+    if self.axis == 'height':
+      out = tf.transpose(out, [0, 2, 1, 3])
+    return out
+
+  def compute_output_shape(self, input_shape):
+    shape = tf.TensorShape(input_shape).as_list()
+    axis = _AXES[self.axis]
+    if shape[axis] is not None and self.strides == 2:
+      shape[axis] = (shape[axis] + 1) // 2
+    return tf.TensorShape(shape[:3] + [self.value_depth])
+
+  def madds(self, input_shape):
+    """Multiply-adds of the similarity terms and retrievals, as the paper
+    counts them: `min(span, length)` keys per query (the projection is a
+    Conv2D sublayer counted on its own).
+
+    Args:
+      input_shape: `[batch, height, width, channels]` with known sizes.
+
+    Returns:
+      Python int.
+    """
+    _, height, width, _ = tf.TensorShape(input_shape).as_list()
+    length = height if self.axis == 'height' else width
+    keys = length if self.span is None else min(self.span, length)
+    per_key = (self.key_depth * (int(self.use_content) +
+                                 int(self.use_query_rpe) +
+                                 int(self.use_key_rpe)) +
+               self.value_depth * (1 + int(self.use_value_rpe)))
+    return height * width * keys * per_key
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        axis=self.axis, key_depth=self.key_depth,
+        value_depth=self.value_depth, num_heads=self.num_heads,
+        span=self.span, max_distance=self.max_distance,
+        use_content=self.use_content, use_query_rpe=self.use_query_rpe,
+        use_key_rpe=self.use_key_rpe, use_value_rpe=self.use_value_rpe,
+        strides=self.strides, block_size=self.block_size,
+        kernel_initializer=tf_keras.initializers.serialize(
+            self.kernel_initializer),
+        kernel_regularizer=tf_keras.regularizers.serialize(
+            self.kernel_regularizer) if self.kernel_regularizer else None,
+        embedding_initializer=tf_keras.initializers.serialize(
+            self.embedding_initializer),
+        norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
+        use_sync_bn=self.use_sync_bn)
+    return config
+
+
+class AxialAttention2D(tf_keras.layers.Layer):
+  """Height-axis attention followed by width-axis attention.
+
+  Input `[batch, height, width, channels]` -> output
+  `[batch, ceil(height / strides), ceil(width / strides), value_depth]`.
+  Nothing sits between the two layers; each subsamples its own axis after
+  attending when `strides == 2`.
+
+  Args:
+    key_depth, value_depth, num_heads, span, max_distance, switches,
+    strides, block_size, initializers, norm settings: as in
+    `PositionSensitiveAxialAttention`, shared by both layers.
+  """
+
+  def __init__(self, key_depth, value_depth=None, strides=1, **kwargs):
+    layer_keys = ('num_heads', 'span', 'max_distance', 'use_content',
+                  'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
+                  'block_size', 'kernel_initializer', 'kernel_regularizer',
+                  'embedding_initializer', 'norm_momentum', 'norm_epsilon',
+                  'use_sync_bn')
+    self._layer_kwargs = {k: kwargs.pop(k) for k in layer_keys if k in kwargs}
+    super().__init__(**kwargs)
+    self.key_depth = key_depth
+    self.value_depth = 2 * key_depth if value_depth is None else value_depth
+    self.strides = strides
+    self.height_attention = PositionSensitiveAxialAttention(
+        'height', key_depth, self.value_depth, strides=strides,
+        name='height', **self._layer_kwargs)
+    self.width_attention = PositionSensitiveAxialAttention(
+        'width', key_depth, self.value_depth, strides=strides,
+        name='width', **self._layer_kwargs)
+
+  def call(self, inputs, training=None):
+    x = self.height_attention(inputs, training=training)
+    return self.width_attention(x, training=training)
+
+  def compute_output_shape(self, input_shape):
+    shape = self.height_attention.compute_output_shape(input_shape)
+    return self.width_attention.compute_output_shape(shape)
+
+  def get_config(self):
+    config = super().get_config()
+    inner = self.height_attention.get_config()
+    for key in self._layer_kwargs:
+      config[key] = inner[key]
+    config.update(key_depth=self.key_depth, value_depth=self.value_depth,
+                  strides=self.strides)
+    return config

@@ -1,0 +1,142 @@
+"""Batch norm over a sum of terms, with per-(term, channel) statistics.
+
+Axial attention normalises its three similarity terms with statistics per
+(term, head) and its two retrieved outputs with statistics per (term,
+channel), then sums them (SPEC section 1). Stacking the terms and running a
+stock batch norm would copy every term; this layer normalises each term
+with its own statistics and sums, which is the same function without the
+copy. It also accepts a validity mask, so that local attention can exclude
+keys outside the span or the axis from the statistics.
+
+Computation is in float32 whatever the dtype policy (the layer's own
+policy is float32).
+"""
+
+import tensorflow as tf
+import tf_keras
+
+
+class TermBatchNormalization(tf_keras.layers.Layer):
+  """`sum_t BN_t(x_t)` with statistics per (term, channel).
+
+  Call arguments:
+    terms: list of `num_terms` tensors of one shape `[batch, ...]`.
+    valid: optional bool tensor broadcastable to the terms' shape; False
+      entries are excluded from the batch statistics.
+    training: Python bool or None (Keras learning phase).
+
+  Returns:
+    float32 tensor of the terms' shape.
+  """
+
+  def __init__(self, num_terms, axis=1, momentum=0.99, epsilon=1e-3,
+               synchronized=False, gamma_initializer='ones', **kwargs):
+    kwargs['dtype'] = 'float32'
+    super().__init__(**kwargs)
+    if num_terms < 1:
+      raise ValueError(f'num_terms must be >= 1, got {num_terms}.')
+    self.num_terms = num_terms
+    self.axis = [axis] if isinstance(axis, int) else list(axis)
+    self.momentum = momentum
+    self.epsilon = epsilon
+    self.synchronized = synchronized
+    self.gamma_initializer = tf_keras.initializers.get(gamma_initializer)
+
+  def build(self, input_shape):
+    shape = tf.TensorShape(input_shape[0])
+    self._rank = shape.rank
+    self._axes = [a % self._rank for a in self.axis]
+    channels = [shape[a] for a in self._axes]
+    if any(c is None for c in channels):
+      raise ValueError(f'{self.name}: channel axes {self.axis} of the terms '
+                       f'must be known, got shape {shape}.')
+    param_shape = [self.num_terms] + channels
+    self.gamma = self.add_weight('gamma', param_shape,
+                                 initializer=self.gamma_initializer)
+    self.beta = self.add_weight('beta', param_shape, initializer='zeros')
+    on_read = dict(trainable=False,
+                   synchronization=tf.VariableSynchronization.ON_READ,
+                   aggregation=tf.VariableAggregation.MEAN)
+    self.moving_mean = self.add_weight('moving_mean', param_shape,
+                                       initializer='zeros', **on_read)
+    self.moving_variance = self.add_weight('moving_variance', param_shape,
+                                           initializer='ones', **on_read)
+    super().build(input_shape)
+
+  def _broadcast(self, param):
+    """`[channels...]` -> shape broadcastable to a term."""
+    shape = [1] * self._rank
+    for axis, size in zip(self._axes, param.shape):
+      shape[axis] = size
+    return tf.reshape(param, shape)
+
+  def _moments(self, x, weights):
+    """Mean and variance over all but the channel axes, float32.
+
+    Args:
+      x: a float32 term.
+      weights: None, or float32 0/1 validity broadcastable to `x`.
+
+    Returns:
+      `(mean, variance)`, each `[channels...]`.
+    """
+    reduce_axes = [a for a in range(self._rank) if a not in self._axes]
+    if weights is None:
+      channels = 1
+      for axis in self._axes:
+        channels *= x.shape[axis]
+      count = tf.cast(tf.size(x), tf.float32) / channels
+      count = tf.fill([x.shape[a] for a in self._axes], count)
+    else:
+      weights = tf.broadcast_to(weights, tf.shape(x))
+      count = tf.reduce_sum(weights, reduce_axes)
+      x = x * weights
+    total = tf.reduce_sum(x, reduce_axes)
+    replica = tf.distribute.get_replica_context()
+    sync = self.synchronized and replica is not None
+    if sync:
+      count, total = replica.all_reduce('sum', [count, total])
+    count = tf.maximum(count, 1.0)
+    mean = total / count
+    centred = x - self._broadcast(mean)
+    if weights is not None:
+      centred *= weights
+    squares = tf.reduce_sum(tf.square(centred), reduce_axes)
+    if sync:
+      squares = replica.all_reduce('sum', squares)
+    return mean, squares / count
+
+  def call(self, terms, valid=None, training=None):
+    if len(terms) != self.num_terms:
+      raise ValueError(f'{self.name}: expected {self.num_terms} terms, got '
+                       f'{len(terms)}.')
+    if training is None:
+      training = tf_keras.backend.learning_phase()
+    terms = [tf.cast(t, tf.float32) for t in terms]
+    weights = None if valid is None else tf.cast(valid, tf.float32)
+    if training:
+      means, variances = zip(*[self._moments(x, weights) for x in terms])
+      means, variances = tf.stack(means), tf.stack(variances)
+      decay = 1.0 - self.momentum
+      self.moving_mean.assign(self.moving_mean * self.momentum + means * decay)
+      self.moving_variance.assign(
+          self.moving_variance * self.momentum + variances * decay)
+    else:
+      means, variances = self.moving_mean, self.moving_variance
+    scales = self.gamma * tf.math.rsqrt(variances + self.epsilon)
+    shifts = self.beta - means * scales
+    result = None
+    for index, x in enumerate(terms):
+      y = x * self._broadcast(scales[index])
+      result = y if result is None else result + y
+    return result + self._broadcast(tf.reduce_sum(shifts, 0))
+
+  def get_config(self):
+    config = super().get_config()
+    config.pop('dtype', None)
+    config.update(num_terms=self.num_terms, axis=self.axis,
+                  momentum=self.momentum, epsilon=self.epsilon,
+                  synchronized=self.synchronized,
+                  gamma_initializer=tf_keras.initializers.serialize(
+                      self.gamma_initializer))
+    return config

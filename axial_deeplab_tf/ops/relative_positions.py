@@ -1,0 +1,94 @@
+"""Relative-position lookups without gather.
+
+Position-sensitive attention needs, for every query position `o` and key
+position `p`, the embedding `r[p - o]` of a learned table. The public TF
+implementation gathers an `[L, L, depth]` tensor from the table; gather ops
+break ONNX, TensorRT and TFLite converters and cost `L * L * depth` memory.
+
+Here the lookup is done in the "relative" layout instead: a matmul against
+the table gives, for every query row, one score per *offset*, and a
+pad-flatten-slice-reshape ("skew") turns the offset columns into key
+columns. Its inverse turns attention weights over keys into weights over
+offsets, which a matmul with the table turns into the retrieved embedding.
+Only slices, pads, reshapes, concatenations and broadcasts are used.
+
+Conventions. A table has `2 * max_distance + 1` rows; row `t` holds offset
+`t - max_distance`. Offsets beyond `+-max_distance` use the edge rows
+(clipping).
+"""
+
+import tensorflow as tf
+
+
+def offset_window(table, max_offset):
+  """Rows of `table` for offsets `-max_offset .. max_offset`, clipped.
+
+  Args:
+    table: `[2 * max_distance + 1, depth]` tensor; row `t` is offset
+      `t - max_distance`.
+    max_offset: scalar int (Python or tensor), the largest offset needed.
+
+  Returns:
+    `[2 * max_offset + 1, depth]` tensor; row `t` is the table row of offset
+    `clip(t - max_offset, -max_distance, max_distance)`.
+  """
+  table = tf.convert_to_tensor(table)
+  size = tf.shape(table)[0]
+  max_distance = (size - 1) // 2
+  extra = tf.maximum(max_offset - max_distance, 0)
+  depth = tf.shape(table)[1]
+  first = tf.broadcast_to(table[:1], [extra, depth])
+  last = tf.broadcast_to(table[-1:], [extra, depth])
+  extended = tf.concat([first, table, last], axis=0)
+  start = max_distance + extra - max_offset
+  return extended[start:start + 2 * max_offset + 1]
+
+
+def relative_to_absolute(x, num_cols):
+  """Skews scores over offsets into scores over positions.
+
+  For rows `r` (query-like) and output columns `c` (key-like):
+
+      result[..., r, c] = x[..., r, c - r + rows - 1]
+
+  Args:
+    x: `[..., rows, rows + num_cols - 1]` tensor; column `j` holds offset
+      `j - (rows - 1)` relative to the row.
+    num_cols: Python int or scalar tensor, the number of output columns.
+
+  Returns:
+    `[..., rows, num_cols]` tensor.
+  """
+  shape = tf.shape(x)
+  rows, width = shape[-2], shape[-1]
+  batch_shape = shape[:-2]
+  rank = x.shape.rank
+  x = tf.pad(x, [[0, 0]] * (rank - 1) + [[0, 1]])
+  flat = tf.reshape(x, tf.concat([batch_shape, [rows * (width + 1)]], 0))
+  flat = flat[..., rows - 1:rows - 1 + rows * width]
+  out = tf.reshape(flat, tf.concat([batch_shape, [rows, width]], 0))
+  return out[..., :num_cols]
+
+
+def absolute_to_relative(a):
+  """Inverse of `relative_to_absolute`: scores over positions -> offsets.
+
+      result[..., r, c - r + rows - 1] = a[..., r, c]   (zeros elsewhere)
+
+  Args:
+    a: `[..., rows, cols]` tensor.
+
+  Returns:
+    `[..., rows, rows + cols - 1]` tensor; column `j` holds offset
+    `j - (rows - 1)`.
+  """
+  shape = tf.shape(a)
+  rows, cols = shape[-2], shape[-1]
+  batch_shape = shape[:-2]
+  rank = a.shape.rank
+  width = rows + cols - 1
+  a = tf.pad(a, [[0, 0]] * (rank - 1) + [[0, rows - 1]])
+  flat = tf.reshape(a, tf.concat([batch_shape, [rows * width]], 0))
+  flat = tf.pad(flat, [[0, 0]] * (rank - 2) + [[rows - 1, 1]])
+  out = tf.reshape(flat, tf.concat([batch_shape, [rows, width + 1]], 0))
+  return out[..., :width]
