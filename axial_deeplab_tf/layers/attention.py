@@ -9,6 +9,7 @@ for the computation and the local-span layout.
 import tensorflow as tf
 import tf_keras
 
+from axial_deeplab_tf.layers import keras_utils
 from axial_deeplab_tf.layers import normalization
 from axial_deeplab_tf.ops import axial_attention
 
@@ -107,7 +108,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.use_value_rpe = use_value_rpe
     self.strides = strides
     self.block_size = block_size
-    self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
+    self.kernel_initializer = keras_utils.fresh_initializer(
+        kernel_initializer)
     self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
     self.embedding_initializer = tf_keras.initializers.get(
         embedding_initializer or
@@ -146,10 +148,9 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     def table(name, depth, used):
       if not used:
         return None
-      # A fresh instance per table: one unseeded instance repeats itself.
-      initializer = self.embedding_initializer.__class__.from_config(
-          self.embedding_initializer.get_config())
-      return self.add_weight(name, [rows, depth], initializer=initializer)
+      return self.add_weight(
+          name, [rows, depth], initializer=keras_utils.fresh_initializer(
+              self.embedding_initializer))
     self.query_table = table('query_rpe', key_per_head, self.use_query_rpe)
     self.key_table = table('key_rpe', key_per_head, self.use_key_rpe)
     self.value_table = table('value_rpe', value_per_head, self.use_value_rpe)
@@ -237,11 +238,11 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
         use_content=self.use_content, use_query_rpe=self.use_query_rpe,
         use_key_rpe=self.use_key_rpe, use_value_rpe=self.use_value_rpe,
         strides=self.strides, block_size=self.block_size,
-        kernel_initializer=tf_keras.initializers.serialize(
+        kernel_initializer=keras_utils.serialize_initializer(
             self.kernel_initializer),
-        kernel_regularizer=tf_keras.regularizers.serialize(
-            self.kernel_regularizer) if self.kernel_regularizer else None,
-        embedding_initializer=tf_keras.initializers.serialize(
+        kernel_regularizer=keras_utils.serialize_regularizer(
+            self.kernel_regularizer),
+        embedding_initializer=keras_utils.serialize_initializer(
             self.embedding_initializer),
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
         use_sync_bn=self.use_sync_bn)

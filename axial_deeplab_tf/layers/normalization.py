@@ -37,6 +37,8 @@ class TermBatchNormalization(tf_keras.layers.Layer):
       raise ValueError(f'num_terms must be >= 1, got {num_terms}.')
     self.num_terms = num_terms
     self.axis = [axis] if isinstance(axis, int) else list(axis)
+    if any(a < 0 for a in self.axis):
+      raise ValueError(f"axis must be non-negative (terms may differ in rank), got {axis}.")
     self.momentum = momentum
     self.epsilon = epsilon
     self.synchronized = synchronized
@@ -44,9 +46,7 @@ class TermBatchNormalization(tf_keras.layers.Layer):
 
   def build(self, input_shape):
     shape = tf.TensorShape(input_shape[0])
-    self._rank = shape.rank
-    self._axes = [a % self._rank for a in self.axis]
-    channels = [shape[a] for a in self._axes]
+    channels = [shape[a] for a in self.axis]
     if any(c is None for c in channels):
       raise ValueError(f'{self.name}: channel axes {self.axis} of the terms '
                        f'must be known, got shape {shape}.')
@@ -63,10 +63,10 @@ class TermBatchNormalization(tf_keras.layers.Layer):
                                            initializer='ones', **on_read)
     super().build(input_shape)
 
-  def _broadcast(self, param):
-    """`[channels...]` -> shape broadcastable to a term."""
-    shape = [1] * self._rank
-    for axis, size in zip(self._axes, param.shape):
+  def _broadcast(self, param, rank):
+    """`[channels...]` -> shape broadcastable to a term of rank `rank`."""
+    shape = [1] * rank
+    for axis, size in zip(self.axis, param.shape):
       shape[axis] = size
     return tf.reshape(param, shape)
 
@@ -80,13 +80,14 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     Returns:
       `(mean, variance)`, each `[channels...]`.
     """
-    reduce_axes = [a for a in range(self._rank) if a not in self._axes]
+    rank = x.shape.rank
+    reduce_axes = [a for a in range(rank) if a not in self.axis]
     if weights is None:
       channels = 1
-      for axis in self._axes:
+      for axis in self.axis:
         channels *= x.shape[axis]
       count = tf.cast(tf.size(x), tf.float32) / channels
-      count = tf.fill([x.shape[a] for a in self._axes], count)
+      count = tf.fill([x.shape[a] for a in self.axis], count)
     else:
       weights = tf.broadcast_to(weights, tf.shape(x))
       count = tf.reduce_sum(weights, reduce_axes)
@@ -98,7 +99,7 @@ class TermBatchNormalization(tf_keras.layers.Layer):
       count, total = replica.all_reduce('sum', [count, total])
     count = tf.maximum(count, 1.0)
     mean = total / count
-    centred = x - self._broadcast(mean)
+    centred = x - self._broadcast(mean, rank)
     if weights is not None:
       centred *= weights
     squares = tf.reduce_sum(tf.square(centred), reduce_axes)
@@ -127,9 +128,10 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     shifts = self.beta - means * scales
     result = None
     for index, x in enumerate(terms):
-      y = x * self._broadcast(scales[index])
+      y = x * self._broadcast(scales[index], x.shape.rank)
       result = y if result is None else result + y
-    return result + self._broadcast(tf.reduce_sum(shifts, 0))
+    return result + self._broadcast(tf.reduce_sum(shifts, 0),
+                                    result.shape.rank)
 
   def get_config(self):
     config = super().get_config()

@@ -44,7 +44,8 @@ def _dot_table(x, table, transpose=True):
   shape = tf.shape(x)
   flat = tf.reshape(x, [-1, shape[-1]])
   out = tf.matmul(flat, table, transpose_b=transpose)
-  return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
+  depth = out.shape[-1] if out.shape[-1] is not None else tf.shape(out)[-1]
+  return tf.reshape(out, tf.concat([shape[:-1], [depth]], 0))
 
 
 def _attend(q, k, v, tables, use_content, max_offset, mask, similarity_norm):
@@ -156,5 +157,6 @@ def local_attention(q, k, v, tables, use_content, similarity_norm,
           & (block_start + i < length))
   outputs = _attend(q_blocks, windows(k), windows(v), tables, use_content,
                     h + b - 1, mask, similarity_norm)
-  return [tf.reshape(out, [batch, heads, num_blocks * b, -1])[:, :, :length]
+  depth = v.shape[-1]
+  return [tf.reshape(out, [batch, heads, num_blocks * b, depth])[:, :, :length]
           for out in outputs]

@@ -1,0 +1,163 @@
+"""Residual bottleneck blocks: axial (paper section 3.2) and convolutional.
+
+Both blocks are `1x1 conv -> BN -> ReLU -> spatial mixing -> 1x1 conv -> BN
+-> add shortcut -> ReLU`; they differ only in the spatial mixing:
+
+* `AxialBottleneckBlock`: height then width position-sensitive attention
+  (q/k depth f, value depth 2f), then ReLU. The first 1x1 conv maps to 2f.
+* `ConvBottleneckBlock`: the ResNet-50 (v1.5) 3x3 conv -> BN -> ReLU, with
+  the first 1x1 conv mapping to f.
+
+Output channels are `4 f`; the shortcut is a strided 1x1 conv + BN when the
+stride or the channel count changes. The last BN's gamma starts at zero so
+that each block starts as the identity.
+"""
+
+import tf_keras
+
+from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.layers import keras_utils
+
+
+class _Bottleneck(tf_keras.layers.Layer):
+  """Shared bottleneck skeleton; subclasses build `self._mix`.
+
+  Input `[batch, height, width, channels]` -> output
+  `[batch, ceil(height / strides), ceil(width / strides), 4 * filters]`.
+
+  Args:
+    filters: base width f.
+    strides: 1 or 2.
+    kernel_initializer, kernel_regularizer: of the convolutions.
+    norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
+  """
+
+  middle_multiplier = 1
+
+  def __init__(self, filters, strides=1, kernel_initializer='he_normal',
+               kernel_regularizer=None, norm_momentum=0.99, norm_epsilon=1e-3,
+               use_sync_bn=False, **kwargs):
+    super().__init__(**kwargs)
+    if not isinstance(filters, int) or filters <= 0:
+      raise ValueError(f'filters must be a positive int, got {filters!r}.')
+    if strides not in (1, 2):
+      raise ValueError(f'strides must be 1 or 2, got {strides!r}.')
+    self.filters = filters
+    self.strides = strides
+    self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
+    self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+    self.norm_momentum = norm_momentum
+    self.norm_epsilon = norm_epsilon
+    self.use_sync_bn = use_sync_bn
+
+  def _conv(self, filters, kernel_size=1, strides=1, name=None):
+    return tf_keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding='same', use_bias=False,
+        kernel_initializer=self.kernel_initializer,
+        kernel_regularizer=self.kernel_regularizer, name=name)
+
+  def _norm(self, name, zero=False):
+    return tf_keras.layers.BatchNormalization(
+        momentum=self.norm_momentum, epsilon=self.norm_epsilon,
+        synchronized=self.use_sync_bn,
+        gamma_initializer='zeros' if zero else 'ones', name=name)
+
+  def _build_mix(self):
+    """Returns the spatial-mixing callable(x, training)."""
+    raise NotImplementedError
+
+  def build(self, input_shape):
+    channels = input_shape[-1]
+    if channels is None:
+      raise ValueError(f'{self.name}: the channel dimension of the input '
+                       f'must be known, got shape {input_shape}.')
+    out_channels = 4 * self.filters
+    self.reduce = self._conv(self.middle_multiplier * self.filters,
+                             name='reduce')
+    self.reduce_norm = self._norm('reduce_bn')
+    self._mix = self._build_mix()
+    self.expand = self._conv(out_channels, name='expand')
+    self.expand_norm = self._norm('expand_bn', zero=True)
+    self.projection = None
+    if self.strides != 1 or channels != out_channels:
+      self.projection = self._conv(out_channels, strides=self.strides,
+                                   name='shortcut')
+      self.projection_norm = self._norm('shortcut_bn')
+    super().build(input_shape)
+
+  def call(self, inputs, training=None):
+    shortcut = inputs
+    if self.projection is not None:
+      shortcut = self.projection_norm(self.projection(inputs),
+                                      training=training)
+    x = tf_keras.activations.relu(
+        self.reduce_norm(self.reduce(inputs), training=training))
+    x = self._mix(x, training)
+    x = self.expand_norm(self.expand(x), training=training)
+    return tf_keras.activations.relu(x + shortcut)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        filters=self.filters, strides=self.strides,
+        kernel_initializer=keras_utils.serialize_initializer(
+            self.kernel_initializer),
+        kernel_regularizer=keras_utils.serialize_regularizer(
+            self.kernel_regularizer),
+        norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
+        use_sync_bn=self.use_sync_bn)
+    return config
+
+
+class ConvBottleneckBlock(_Bottleneck):
+  """ResNet-50 bottleneck (stride on the 3x3 conv). See `_Bottleneck`."""
+
+  def _build_mix(self):
+    self.conv3x3 = self._conv(self.filters, 3, strides=self.strides,
+                              name='conv3x3')
+    self.conv3x3_norm = self._norm('conv3x3_bn')
+    return lambda x, training: tf_keras.activations.relu(
+        self.conv3x3_norm(self.conv3x3(x), training=training))
+
+
+class AxialBottleneckBlock(_Bottleneck):
+  """Axial-attention bottleneck. See `_Bottleneck` for shapes.
+
+  Args:
+    filters: base width f: 1x1 conv to 2f, attention with q/k depth f and
+      value depth 2f, 1x1 conv to 4f.
+    strides: 1 or 2 (applied by each attention layer to its own axis).
+    span, num_heads, max_distance, use_content, use_query_rpe, use_key_rpe,
+      use_value_rpe, block_size, embedding_initializer: passed to
+      `AxialAttention2D`.
+    Other args: as in `_Bottleneck`.
+  """
+
+  middle_multiplier = 2
+  _ATTENTION_KEYS = ('span', 'num_heads', 'max_distance', 'use_content',
+                     'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
+                     'block_size', 'embedding_initializer')
+
+  def __init__(self, filters, strides=1, **kwargs):
+    self.attention_kwargs = {k: kwargs.pop(k) for k in self._ATTENTION_KEYS
+                             if k in kwargs}
+    super().__init__(filters, strides, **kwargs)
+
+  def _build_mix(self):
+    self.attention = attention.AxialAttention2D(
+        self.filters, 2 * self.filters, strides=self.strides,
+        kernel_initializer=self.kernel_initializer,
+        kernel_regularizer=self.kernel_regularizer,
+        norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
+        use_sync_bn=self.use_sync_bn, name='attention',
+        **self.attention_kwargs)
+    return lambda x, training: tf_keras.activations.relu(
+        self.attention(x, training=training))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(self.attention_kwargs)
+    if 'embedding_initializer' in config:
+      config['embedding_initializer'] = keras_utils.serialize_initializer(
+          config['embedding_initializer'])
+    return config
