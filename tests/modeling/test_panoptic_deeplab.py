@@ -180,3 +180,29 @@ def test_bad_arguments():
     tiny_model(output_stride=12)
   with pytest.raises(ValueError, match='num_classes'):
     tiny_model(num_classes=0)
+
+
+def test_functional_wrap_with_postprocessor_exports_saved_model(tmp_path):
+  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.layers import panoptic_postprocessing as pp_layer
+  model = tiny_model()
+  inputs = tf_keras.Input(shape=(None, None, 3))
+  outputs = model(inputs)
+  panoptic = pp_layer.PanopticPostProcessor(
+      3, [1], top_k=5, stuff_area_limit=10)(outputs)['panoptic']
+  wrapped = tf_keras.Model(inputs, {**outputs, 'panoptic': panoptic})
+  module = tf.Module()
+  module.model = wrapped
+  module.serve = tf.function(
+      lambda t: wrapped(t, training=False),
+      input_signature=[tf.TensorSpec([None, None, None, 3])])
+  tf.saved_model.save(module, str(tmp_path))
+  loaded = tf.saved_model.load(str(tmp_path))
+  for shape in ((2, 50, 70), (1, 33, 21)):
+    x = images(*shape, seed=11)
+    want = wrapped(x, training=False)
+    got = loaded.serve(x)
+    np.testing.assert_array_equal(got['panoptic'].numpy(),
+                                  want['panoptic'].numpy())
+    np.testing.assert_allclose(got['center_offsets'].numpy(),
+                               want['center_offsets'].numpy(), atol=1e-6)
