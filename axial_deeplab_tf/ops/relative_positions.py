@@ -59,6 +59,7 @@ def relative_to_absolute(x, num_cols):
   Returns:
     `[..., rows, num_cols]` tensor.
   """
+  x = tf.convert_to_tensor(x)
   shape = tf.shape(x)
   rows, width = shape[-2], shape[-1]
   batch_shape = shape[:-2]
@@ -82,6 +83,7 @@ def absolute_to_relative(a):
     `[..., rows, rows + cols - 1]` tensor; column `j` holds offset
     `j - (rows - 1)`.
   """
+  a = tf.convert_to_tensor(a)
   shape = tf.shape(a)
   rows, cols = shape[-2], shape[-1]
   batch_shape = shape[:-2]

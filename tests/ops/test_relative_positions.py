@@ -1,0 +1,51 @@
+"""Gather-free relative-position lookups against direct numpy indexing."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from axial_deeplab_tf.ops import relative_positions
+
+
+@pytest.mark.parametrize('max_distance,max_offset', [(3, 1), (3, 3), (2, 6)])
+def test_offset_window_clips_to_edge_rows(max_distance, max_offset):
+  rng = np.random.default_rng(0)
+  table = rng.normal(size=(2 * max_distance + 1, 4)).astype(np.float32)
+  got = relative_positions.offset_window(table, max_offset).numpy()
+  offsets = np.arange(-max_offset, max_offset + 1)
+  want = table[np.clip(offsets, -max_distance, max_distance) + max_distance]
+  np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('rows,cols', [(1, 1), (4, 4), (3, 7), (7, 3)])
+def test_relative_to_absolute(rows, cols):
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(2, rows, rows + cols - 1)).astype(np.float32)
+  got = relative_positions.relative_to_absolute(x, cols).numpy()
+  want = np.zeros((2, rows, cols), np.float32)
+  for r in range(rows):
+    for c in range(cols):
+      want[:, r, c] = x[:, r, c - r + rows - 1]
+  np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('rows,cols', [(1, 1), (4, 4), (3, 7), (7, 3)])
+def test_absolute_to_relative(rows, cols):
+  rng = np.random.default_rng(2)
+  a = rng.normal(size=(2, rows, cols)).astype(np.float32)
+  got = relative_positions.absolute_to_relative(a).numpy()
+  want = np.zeros((2, rows, rows + cols - 1), np.float32)
+  for r in range(rows):
+    for c in range(cols):
+      want[:, r, c - r + rows - 1] = a[:, r, c]
+  np.testing.assert_array_equal(got, want)
+
+
+def test_dynamic_shapes_in_graph():
+  fn = tf.function(
+      lambda x: relative_positions.relative_to_absolute(x, tf.shape(x)[-2]),
+      input_signature=[tf.TensorSpec([None, None, None], tf.float32)])
+  x = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+  want = np.stack([[x[b, r, [c - r + 2 for c in range(3)]] for r in range(3)]
+                   for b in range(2)])
+  np.testing.assert_array_equal(fn(x).numpy(), want)
