@@ -1,0 +1,90 @@
+"""Turning per-step outputs into numpy arrays for the host-side metrics.
+
+The metrics in this package accumulate on the host (numpy) so that a Model
+Garden task can feed them from `aggregate_logs` with whatever one step of
+`validation_step` returned: numpy arrays, eager tensors, or the per-replica
+values of a distribution strategy (a `PerReplica` object or a tuple/list of
+per-replica tensors), which are concatenated along the batch axis.
+"""
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def as_numpy(value: Any, name: str = 'value') -> np.ndarray:
+  """Returns `value` as a numpy array, concatenating per-replica parts.
+
+  Args:
+    value: a numpy array, a Python scalar/list of numbers, an eager
+      `tf.Tensor`, an object with a `.values` tuple (a `tf.distribute`
+      `PerReplica`), or a tuple of any of these (per-replica results,
+      concatenated along axis 0).
+    name: argument name used in error messages.
+
+  Returns:
+    A numpy array.
+
+  Raises:
+    ValueError: if `value` is None, or per-replica parts cannot be
+      concatenated (different trailing shapes).
+  """
+  if value is None:
+    raise ValueError(f'{name}: expected an array or tensor, got None.')
+  # tf.distribute PerReplica / DistributedValues expose `.values`.
+  parts = getattr(value, 'values', None)
+  if isinstance(parts, tuple) and not isinstance(value, np.ndarray):
+    value = parts
+  if isinstance(value, tuple):
+    arrays = [as_numpy(v, name) for v in value]
+    if len(arrays) == 1:
+      return arrays[0]
+    try:
+      return np.concatenate(arrays, axis=0)
+    except ValueError as e:
+      shapes = [a.shape for a in arrays]
+      raise ValueError(f'{name}: per-replica parts with shapes {shapes} '
+                       f'cannot be concatenated along the batch axis.') from e
+  if hasattr(value, 'numpy') and callable(value.numpy):
+    try:
+      return np.asarray(value.numpy())
+    except Exception as e:  # pylint: disable=broad-except
+      raise ValueError(
+          f'{name}: could not read the tensor as numpy (a symbolic tensor '
+          f'inside tf.function?). Feed this metric from eager values, e.g. '
+          f'in Task.aggregate_logs.') from e
+  return np.asarray(value)
+
+
+def check_rank(array: np.ndarray, rank: int, name: str,
+               layout: str) -> None:
+  """Raises ValueError unless `array.ndim == rank` (layout names the axes)."""
+  if array.ndim != rank:
+    raise ValueError(f'{name}: expected rank {rank} {layout}, got shape '
+                     f'{array.shape}.')
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str,
+                     name_b: str) -> None:
+  """Raises ValueError unless `a` and `b` have the same shape."""
+  if a.shape != b.shape:
+    raise ValueError(f'{name_a} and {name_b}: expected the same shape, got '
+                     f'{a.shape} and {b.shape}.')
+
+
+def check_integer(array: np.ndarray, name: str) -> None:
+  """Raises ValueError unless `array` holds integers (or booleans)."""
+  if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+    raise ValueError(f'{name}: expected an integer array, got dtype '
+                     f'{array.dtype}.')
+
+
+def check_class_ids(ids: Sequence[int], num_classes: int, name: str) -> None:
+  """Raises ValueError unless `ids` are distinct and lie in [0, num_classes)."""
+  ids = [int(i) for i in ids]
+  bad = [i for i in ids if not 0 <= i < num_classes]
+  if bad:
+    raise ValueError(f'{name}: expected class ids in [0, {num_classes}), got '
+                     f'{bad}.')
+  if len(set(ids)) != len(ids):
+    raise ValueError(f'{name}: expected distinct class ids, got {ids}.')
