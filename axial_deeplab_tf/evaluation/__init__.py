@@ -8,3 +8,5 @@ read Python floats in `reduce_aggregated_logs`.
 from axial_deeplab_tf.evaluation.array_utils import as_numpy
 from axial_deeplab_tf.evaluation.panoptic_quality import (
     PanopticQuality, panoptic_quality_stats)
+from axial_deeplab_tf.evaluation.mean_iou import MeanIoU, confusion_matrix
+from axial_deeplab_tf.evaluation.top_k_accuracy import TopKAccuracy
