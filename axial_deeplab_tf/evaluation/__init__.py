@@ -10,3 +10,4 @@ from axial_deeplab_tf.evaluation.panoptic_quality import (
     PanopticQuality, panoptic_quality_stats)
 from axial_deeplab_tf.evaluation.mean_iou import MeanIoU, confusion_matrix
 from axial_deeplab_tf.evaluation.top_k_accuracy import TopKAccuracy
+from axial_deeplab_tf.evaluation.mask_ap import MaskAP
