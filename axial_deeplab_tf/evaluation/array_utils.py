@@ -88,3 +88,24 @@ def check_class_ids(ids: Sequence[int], num_classes: int, name: str) -> None:
                      f'{bad}.')
   if len(set(ids)) != len(ids):
     raise ValueError(f'{name}: expected distinct class ids, got {ids}.')
+
+
+def image_sizes_or_full(image_sizes: Any, batch: int, height: int,
+                        width: int) -> np.ndarray:
+  """Validated int64 [batch, 2] (height, width) of each image's valid area.
+
+  Evaluation batches are padded at the bottom/right; image `b` occupies
+  `[:sizes[b, 0], :sizes[b, 1]]`. None means the full `height x width`.
+  Float sizes (e.g. the data pipeline's `image_info[:, 0, :]`) are rounded.
+  """
+  if image_sizes is None:
+    return np.tile(np.array([[height, width]], np.int64), (batch, 1))
+  sizes = np.rint(as_numpy(image_sizes, 'image_sizes')).astype(np.int64)
+  if sizes.shape != (batch, 2):
+    raise ValueError(f'image_sizes: expected [batch, 2] = ({batch}, 2) '
+                     f'(height, width), got {sizes.shape}.')
+  if (sizes < 1).any() or (sizes[:, 0] > height).any() or (
+      sizes[:, 1] > width).any():
+    raise ValueError(f'image_sizes: expected 1 <= height <= {height} and '
+                     f'1 <= width <= {width}, got {sizes.tolist()}.')
+  return sizes

@@ -172,8 +172,13 @@ class MaskAP:
 
   def update_state(self, groundtruths: Any, pred_masks: Any,
                    pred_classes: Any, pred_scores: Any,
-                   pred_valid: Any = None, gt_crowd_masks: Any = None) -> None:
-    """Adds a batch; arguments as in the class docstring."""
+                   pred_valid: Any = None, gt_crowd_masks: Any = None,
+                   image_sizes: Any = None) -> None:
+    """Adds a batch; arguments as in the class docstring.
+
+    `image_sizes`: optional [batch, 2] (height, width); image b is evaluated
+    on `[:height, :width]` (padded evaluation batches).
+    """
     gt = array_utils.as_numpy(groundtruths, 'groundtruths')
     array_utils.check_rank(gt, 3, 'groundtruths', '[batch, height, width]')
     array_utils.check_integer(gt, 'groundtruths')
@@ -212,13 +217,15 @@ class MaskAP:
       crowd = array_utils.as_numpy(gt_crowd_masks, 'gt_crowd_masks').astype(
           bool)
       array_utils.check_same_shape(gt, crowd, 'groundtruths', 'gt_crowd_masks')
-    for b in range(gt.shape[0]):
+    sizes = array_utils.image_sizes_or_full(image_sizes, *gt.shape)
+    for b, (h, w) in enumerate(sizes):
       gts = self._groundtruth_instances(
-          gt[b], None if crowd is None else crowd[b])
+          gt[b, :h, :w], None if crowd is None else crowd[b, :h, :w])
+      slot_mask = mask_fn(b)
       dets = self._encode_detections(
-          mask_fn(b), classes.shape[1], classes[b], scores[b],
-          None if valid is None else valid[b])
-      self._images.append({'height': gt.shape[1], 'width': gt.shape[2],
+          lambda j, f=slot_mask, h=h, w=w: f(j)[:h, :w], classes.shape[1],
+          classes[b], scores[b], None if valid is None else valid[b])
+      self._images.append({'height': int(h), 'width': int(w),
                            'gts': gts, 'dets': dets})
 
   def _groundtruth_instances(self, gt, crowd):

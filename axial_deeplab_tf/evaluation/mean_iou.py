@@ -18,7 +18,8 @@ from axial_deeplab_tf.evaluation import array_utils
 
 
 def confusion_matrix(groundtruths: Any, predictions: Any, num_classes: int,
-                     ignore_label: Optional[int] = 255) -> np.ndarray:
+                     ignore_label: Optional[int] = 255,
+                     image_sizes: Any = None) -> np.ndarray:
   """Confusion counts of one batch.
 
   Args:
@@ -29,6 +30,8 @@ def confusion_matrix(groundtruths: Any, predictions: Any, num_classes: int,
     num_classes: K.
     ignore_label: label of unlabeled / void pixels, outside [0, K), or None
       (then only negative values are unlabeled).
+    image_sizes: optional [batch, 2] (height, width): only
+      `[b, :height, :width]` of rank-3 inputs is evaluated.
 
   Returns:
     int64 [K, K + 1]: entry [g, p] counts labeled pixels of ground-truth
@@ -44,6 +47,13 @@ def confusion_matrix(groundtruths: Any, predictions: Any, num_classes: int,
   array_utils.check_integer(gt, 'groundtruths')
   array_utils.check_integer(pred, 'predictions')
   array_utils.check_same_shape(gt, pred, 'groundtruths', 'predictions')
+  if image_sizes is not None:
+    array_utils.check_rank(gt, 3, 'groundtruths', '[batch, height, width]')
+    sizes = array_utils.image_sizes_or_full(image_sizes, *gt.shape)
+    gt = np.concatenate([gt[b, :h, :w].ravel() for b, (h, w) in
+                         enumerate(sizes)])
+    pred = np.concatenate([pred[b, :h, :w].ravel() for b, (h, w) in
+                           enumerate(sizes)])
   gt = gt.astype(np.int64).ravel()
   pred = pred.astype(np.int64).ravel()
   gt_void = _void(gt, ignore_label)
@@ -102,10 +112,12 @@ class MeanIoU:
     self._confusion = np.zeros((self.num_classes, self.num_classes + 1),
                                np.int64)
 
-  def update_state(self, groundtruths: Any, predictions: Any) -> None:
+  def update_state(self, groundtruths: Any, predictions: Any,
+                   image_sizes: Any = None) -> None:
     """Adds one batch (see `confusion_matrix` for the inputs)."""
     self._confusion += confusion_matrix(groundtruths, predictions,
-                                        self.num_classes, self.ignore_label)
+                                        self.num_classes, self.ignore_label,
+                                        image_sizes)
 
   def get_state(self) -> Dict[str, np.ndarray]:
     """{'confusion': copy of the int64 [K, K + 1] matrix}."""

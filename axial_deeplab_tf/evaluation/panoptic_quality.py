@@ -51,7 +51,8 @@ def panoptic_quality_stats(groundtruths: Any,
                            label_divisor: int = 256,
                            void_label: Optional[int] = 255,
                            thing_instance_zero_is_crowd: bool = True,
-                           gt_crowd_masks: Any = None) -> Dict[str, np.ndarray]:
+                           gt_crowd_masks: Any = None,
+                           image_sizes: Any = None) -> Dict[str, np.ndarray]:
   """Per-class PQ sums for one batch (see the module docstring).
 
   Args:
@@ -67,6 +68,9 @@ def panoptic_quality_stats(groundtruths: Any,
       writes crowd pixels as class * label_divisor).
     gt_crowd_masks: optional bool [batch, height, width], True on crowd
       pixels of the ground truth (their class is read from `groundtruths`).
+    image_sizes: optional int/float [batch, 2] (height, width): image b is
+      evaluated on `[:height, :width]` only (padded evaluation batches; the
+      data pipeline's `image_info[:, 0, :]`).
 
   Returns:
     Dict of float64 [K] arrays 'tp', 'fp', 'fn', 'iou_sum' (sums, so results
@@ -90,9 +94,11 @@ def panoptic_quality_stats(groundtruths: Any,
     crowd = crowd.astype(bool)
   is_thing = np.zeros(num_classes, bool)
   is_thing[list(thing_class_ids)] = True
+  sizes = array_utils.image_sizes_or_full(image_sizes, *gt.shape)
   totals = {k: np.zeros(num_classes, np.float64) for k in _STATS}
-  for i in range(gt.shape[0]):
-    stats = _image_stats(gt[i], pred[i], None if crowd is None else crowd[i],
+  for i, (h, w) in enumerate(sizes):
+    stats = _image_stats(gt[i, :h, :w], pred[i, :h, :w],
+                         None if crowd is None else crowd[i, :h, :w],
                          num_classes, is_thing, label_divisor, void_label,
                          thing_instance_zero_is_crowd)
     for k in _STATS:
@@ -242,7 +248,8 @@ class PanopticQuality:
     self._state = {k: np.zeros(self.num_classes, np.float64) for k in _STATS}
 
   def update_state(self, groundtruths: Any, predictions: Any,
-                   gt_crowd_masks: Any = None) -> None:
+                   gt_crowd_masks: Any = None,
+                   image_sizes: Any = None) -> None:
     """Adds one batch.
 
     Args:
@@ -250,11 +257,13 @@ class PanopticQuality:
       predictions: int [batch, height, width] predicted panoptic maps (e.g.
         the post-processor's 'panoptic' output).
       gt_crowd_masks: optional bool [batch, height, width] crowd pixels.
+      image_sizes: optional [batch, 2] (height, width) of the unpadded
+        images (top-left corner).
     """
     stats = panoptic_quality_stats(
         groundtruths, predictions, self.num_classes, self.thing_class_ids,
         self.label_divisor, self.void_label,
-        self.thing_instance_zero_is_crowd, gt_crowd_masks)
+        self.thing_instance_zero_is_crowd, gt_crowd_masks, image_sizes)
     self.merge_state(stats)
 
   def get_state(self) -> Dict[str, np.ndarray]:

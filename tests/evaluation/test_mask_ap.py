@@ -183,3 +183,18 @@ def test_errors():
                 [], [])
   with pytest.raises(ValueError, match='thing_class_ids'):
     MaskAP(num_classes=2, thing_class_ids=[2])
+
+
+def test_image_sizes_crop_detections():
+  gt = np.full((1, 8, 10), -1, np.int32)
+  gt[0, :4] = 0
+  gt[0, 0:2, 0:5] = 1 * LD + 1       # 10 px instance; rows 4-7 are padding
+  pred = np.zeros((1, 1, 8, 10), bool)
+  pred[0, 0, 0:2, 0:5] = True
+  pred[0, 0, 4:6, 0:5] = True        # 10 more px in the padding: IoU 0.5
+  m = _metric()
+  m.update_state(gt, pred, [[1]], [[0.9]])
+  assert m.result()['AP'] == pytest.approx(0.1)   # matched only at t = 0.5
+  m2 = _metric()
+  m2.update_state(gt, pred, [[1]], [[0.9]], image_sizes=[[4, 10]])
+  assert m2.result()['AP'] == pytest.approx(1.0)

@@ -79,3 +79,15 @@ def test_errors():
     m.update_state(np.zeros((1, 2, 2)), np.zeros((1, 2, 2), int))
   with pytest.raises(ValueError, match='ignore_label'):
     MeanIoU(3, ignore_label=2)
+
+
+def test_image_sizes():
+  rng = np.random.default_rng(2)
+  gt = rng.integers(0, 3, (2, 6, 7))
+  pred = rng.integers(0, 3, (2, 6, 7))
+  m = MeanIoU(3)
+  m.update_state(gt, pred, image_sizes=[[6, 7], [3, 4]])
+  ref = confusion_matrix(gt[0], pred[0], 3) + confusion_matrix(
+      gt[1, :3, :4], pred[1, :3, :4], 3)
+  np.testing.assert_array_equal(m.get_state()['confusion'], ref)
+  assert ref.sum() == 42 + 12

@@ -282,3 +282,19 @@ def test_errors():
     _metric(thing_class_ids=[3])
   with pytest.raises(ValueError, match='merge'):
     m.merge(_metric(label_divisor=1000))
+
+
+def test_image_sizes_crop_padding():
+  gt = np.full((1, 4, 10), VOID, np.int32)
+  gt[0, :2] = 2 * LD + 1             # real image: rows 0-1; rows 2-3 padding
+  pred = np.full((1, 4, 10), PVOID, np.int32)
+  pred[0, 1:] = 1 * LD + 1           # 30 px, 20 of them in the padding
+  m = _metric()
+  m.update_state(gt, pred)
+  assert m.get_state()['fp'][1] == 0   # 20/30 on void: not FP
+  m2 = _metric()
+  m2.update_state(gt, pred, image_sizes=[[2.0, 10.0]])
+  # Cropped: the prediction is 10 px, all on class-2 ground truth -> FP.
+  assert m2.get_state()['fp'][1] == 1
+  with pytest.raises(ValueError, match='image_sizes'):
+    m2.update_state(gt, pred, image_sizes=[[5, 10]])
