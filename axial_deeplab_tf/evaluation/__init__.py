@@ -11,3 +11,4 @@ from axial_deeplab_tf.evaluation.panoptic_quality import (
 from axial_deeplab_tf.evaluation.mean_iou import MeanIoU, confusion_matrix
 from axial_deeplab_tf.evaluation.top_k_accuracy import TopKAccuracy
 from axial_deeplab_tf.evaluation.mask_ap import MaskAP
+from axial_deeplab_tf.evaluation.panoptic_evaluator import PanopticEvaluator
