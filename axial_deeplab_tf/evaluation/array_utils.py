@@ -45,15 +45,15 @@ def as_numpy(value: Any, name: str = 'value') -> np.ndarray:
       shapes = [a.shape for a in arrays]
       raise ValueError(f'{name}: per-replica parts with shapes {shapes} '
                        f'cannot be concatenated along the batch axis.') from e
-  if hasattr(value, 'numpy') and callable(value.numpy):
-    try:
+  try:
+    if hasattr(value, 'numpy') and callable(value.numpy):
       return np.asarray(value.numpy())
-    except Exception as e:  # pylint: disable=broad-except
-      raise ValueError(
-          f'{name}: could not read the tensor as numpy (a symbolic tensor '
-          f'inside tf.function?). Feed this metric from eager values, e.g. '
-          f'in Task.aggregate_logs.') from e
-  return np.asarray(value)
+    return np.asarray(value)
+  except (TypeError, NotImplementedError, AttributeError) as e:
+    raise ValueError(
+        f'{name}: could not read {type(value).__name__} as numpy (a symbolic '
+        f'tensor inside tf.function?). Feed this metric eager values, e.g. '
+        f'in Task.aggregate_logs.') from e
 
 
 def check_rank(array: np.ndarray, rank: int, name: str,

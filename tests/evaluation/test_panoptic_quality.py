@@ -220,6 +220,7 @@ def test_accumulation_equals_one_batch_and_merge():
   assert whole.result()['All_num_categories'] == 0
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inside Model Garden
 def test_matches_model_garden_without_crowd():
   from official.vision.evaluation import panoptic_quality as mg  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(1)
