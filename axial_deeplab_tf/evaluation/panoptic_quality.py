@@ -133,22 +133,6 @@ def _classes(values, name, num_classes, label_divisor, void_label):
   return classes, void
 
 
-def _dense_ids(keys):
-  """(sorted distinct keys, index of each pixel's key) of a flat int64 map.
-
-  Keys lie in [-(K + 1), K * label_divisor); for moderate ranges a counting
-  table replaces the sort of np.unique (about 5x faster on 2 Mpx maps).
-  """
-  low, high = int(keys.min()), int(keys.max())
-  if high - low > 50_000_000:
-    return np.unique(keys, return_inverse=True)
-  shifted = keys - low
-  present = np.bincount(shifted, minlength=high - low + 1) > 0
-  ids = np.flatnonzero(present)
-  table = np.cumsum(present) - 1
-  return ids + low, table[shifted]
-
-
 def _image_stats(gt, pred, crowd, num_classes, is_thing, label_divisor,
                  void_label, instance_zero_is_crowd):
   """Per-class sums for one [H, W] pair."""
@@ -168,8 +152,8 @@ def _image_stats(gt, pred, crowd, num_classes, is_thing, label_divisor,
   # Keys: -1 void, -2 - c crowd region of class c, >= 0 segment id.
   gt_key = np.where(gt_void, -1, np.where(gt_crowd, -2 - gt_class, gt))
   pred_key = np.where(pred_void, -1, pred)
-  g_ids, g_inv = _dense_ids(gt_key)
-  p_ids, p_inv = _dense_ids(pred_key)
+  g_ids, g_inv = array_utils.dense_ids(gt_key)
+  p_ids, p_inv = array_utils.dense_ids(pred_key)
   n_g, n_p = len(g_ids), len(p_ids)
   inter = np.bincount(g_inv.ravel() * n_p + p_inv.ravel(),
                       minlength=n_g * n_p).reshape(n_g, n_p)
