@@ -265,9 +265,10 @@ class PanopticQuality:
 
   def merge(self, other: 'PanopticQuality') -> None:
     """Adds another accumulator's sums (same configuration required)."""
-    if self._config() != other._config():  # pylint: disable=protected-access
+    mine, theirs = self._config(), other._config()  # pylint: disable=protected-access
+    if mine != theirs:
       raise ValueError('merge: the two PanopticQuality metrics have different '
-                       f'settings: {self._config()} vs {other._config()}.')  # pylint: disable=protected-access
+                       f'settings: {mine} vs {theirs}.')
     self.merge_state(other.get_state())
 
   def _config(self):
