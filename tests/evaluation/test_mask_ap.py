@@ -202,13 +202,13 @@ def test_image_sizes_crop_detections():
 
 def test_cropped_rle_encoders_match_plain_encoding():
   from pycocotools import mask as mask_api  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.evaluation import mask_ap  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.evaluation import mask_encoding  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   labels = np.kron(rng.integers(0, 6, (5, 7)), np.ones((3, 4), np.int64))
   labels[0, 0] = 9                              # a one-pixel label
   plain = lambda m: mask_api.encode(np.asfortranarray(m.astype(np.uint8)))
   wanted = [0, 3, 5, 9, 7]                      # 7 is absent: empty mask
-  for v, rle in zip(wanted, mask_ap._encode_labels(labels, wanted)):  # pylint: disable=protected-access
+  for v, rle in zip(wanted, mask_encoding.encode_labels(labels, wanted)):
     assert rle == plain(labels == v), v
   for v in (1, 9, 7):
-    assert mask_ap._encode(labels == v) == plain(labels == v)  # pylint: disable=protected-access
+    assert mask_encoding.encode_mask(labels == v) == plain(labels == v)
