@@ -1,0 +1,11 @@
+"""tf_keras layers: axial attention, residual blocks, stems, norms."""
+
+from axial_deeplab_tf.layers.attention import AxialAttention2D
+from axial_deeplab_tf.layers.attention import PositionSensitiveAxialAttention
+from axial_deeplab_tf.layers.blocks import AxialBottleneckBlock
+from axial_deeplab_tf.layers.blocks import ConvBottleneckBlock
+from axial_deeplab_tf.layers.normalization import TermBatchNormalization
+from axial_deeplab_tf.layers.panoptic_postprocessing import PanopticPostProcessor
+from axial_deeplab_tf.layers.stems import AxialStem
+from axial_deeplab_tf.layers.stems import ResNetStem
+from axial_deeplab_tf.layers.stems import ThreeConvStem

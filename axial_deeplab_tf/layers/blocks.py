@@ -109,6 +109,7 @@ class _Bottleneck(tf_keras.layers.Layer):
     return config
 
 
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class ConvBottleneckBlock(_Bottleneck):
   """ResNet-50 bottleneck (stride on the 3x3 conv). See `_Bottleneck`."""
 
@@ -120,6 +121,7 @@ class ConvBottleneckBlock(_Bottleneck):
         self.conv3x3_norm(self.conv3x3(x), training=training))
 
 
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class AxialBottleneckBlock(_Bottleneck):
   """Axial-attention bottleneck. See `_Bottleneck` for shapes.
 

@@ -74,6 +74,7 @@ class _Stem(tf_keras.layers.Layer):
     return config
 
 
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class ResNetStem(_Stem):
   """7x7/2 conv with `filters` channels, BN, ReLU, 3x3/2 max-pool."""
 
@@ -85,6 +86,7 @@ class ResNetStem(_Stem):
         tf_keras.layers.MaxPooling2D(3, 2, padding='same', name='max_pool')]
 
 
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class ThreeConvStem(_Stem):
   """3x3/2, 3x3, 3x3 convs with `filters = (c1, c2, c3)` channels."""
 
@@ -102,6 +104,7 @@ class ThreeConvStem(_Stem):
         for i, c in enumerate(filters)]
 
 
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class AxialStem(_Stem):
   """Three axial bottleneck blocks of base width `filters`, the first with
   stride 2. Output channels `4 * filters`.

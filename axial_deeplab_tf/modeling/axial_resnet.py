@@ -11,8 +11,9 @@ Stage i (0-based) has base width `64 * 2**i * width_multiplier` and outputs
 reached stride 4 (stage 0) or the output stride is reached.
 """
 
-import tensorflow as tf
 import tf_keras
+
+from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import stems
@@ -53,11 +54,13 @@ def stage_strides(stem_stride, output_stride):
   return strides
 
 
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class AxialResNet(tf_keras.Model):
   """Axial-ResNet / Axial-DeepLab / ResNet-50 backbone.
 
   Args:
-    variant: a name in `variants.VARIANTS`.
+    variant: a name in `variants.VARIANTS`, or a `variants.Variant` (or its
+      dict) for a custom table row.
     input_specs: `tf_keras.layers.InputSpec` of the input; default
       `[None, None, None, 3]`.
     span: overrides the variant's span (None keeps it; 0 means global).
@@ -73,7 +76,12 @@ class AxialResNet(tf_keras.Model):
                kernel_initializer='he_normal', kernel_regularizer=None,
                norm_momentum=0.99, norm_epsilon=1e-3, use_sync_bn=False,
                **kwargs):
-    spec = variants.get_variant(variant)
+    if isinstance(variant, str):
+      spec = variants.get_variant(variant)
+    elif isinstance(variant, dict):
+      spec = variants.Variant(**variant)
+    else:
+      spec = variant
     overrides = {}
     if span is not None:
       overrides['span'] = span or None
@@ -111,7 +119,9 @@ class AxialResNet(tf_keras.Model):
       endpoints[str(stage + 2)] = x
     super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
     self._config_dict = dict(
-        variant=variant, span=span, max_distance=max_distance,
+        variant=variant if isinstance(variant, str) else
+        variants.dataclasses.asdict(spec),
+        span=span, max_distance=max_distance,
         output_stride=output_stride, block_size=block_size,
         kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
@@ -162,3 +172,34 @@ def build_classifier(variant, num_classes=1000, dropout_rate=0.0,
       name='logits')(x)
   logits = tf_keras.layers.Activation('linear', dtype='float32')(logits)
   return tf_keras.Model(inputs, logits, name=f'{variant}_classifier')
+
+
+@factory.register_backbone_builder('axial_resnet')
+def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
+                       l2_regularizer=None):
+  """Model Garden backbone builder (`backbone.type: axial_resnet`).
+
+  Args:
+    input_specs: `tf_keras.layers.InputSpec` of the images.
+    backbone_config: a `configs.backbones.Backbone` one-of.
+    norm_activation_config: Model Garden `NormActivation` (activation must
+      be relu, the paper's).
+    l2_regularizer: kernel regularizer.
+
+  Returns:
+    An `AxialResNet`.
+  """
+  if backbone_config.type != 'axial_resnet':
+    raise ValueError(f"backbone.type: expected 'axial_resnet', got "
+                     f"{backbone_config.type!r}.")
+  if norm_activation_config.activation != 'relu':
+    raise ValueError(f"norm_activation.activation: Axial-ResNet uses relu, "
+                     f"got {norm_activation_config.activation!r}.")
+  config = backbone_config.get()
+  return AxialResNet(
+      config.variant, input_specs=input_specs, span=config.span,
+      max_distance=config.max_distance, output_stride=config.output_stride,
+      block_size=config.block_size, kernel_regularizer=l2_regularizer,
+      use_sync_bn=norm_activation_config.use_sync_bn,
+      norm_momentum=norm_activation_config.norm_momentum,
+      norm_epsilon=norm_activation_config.norm_epsilon)

@@ -49,6 +49,21 @@ class Variant:
   output_stride: int = 32
   stem_width: Optional[int] = None
 
+  def __post_init__(self):
+    for name, value, allowed in (
+        ('stem', self.stem, ('resnet', 'three_conv', 'axial')),
+        ('block', self.block, ('axial', 'conv')),
+        ('output_stride', self.output_stride, (16, 32))):
+      if value not in allowed:
+        raise ValueError(f'Variant.{name}: expected one of {allowed}, got '
+                         f'{value!r}.')
+    if len(self.stage_blocks) != 4:
+      raise ValueError(f'Variant.stage_blocks: expected 4 stages, got '
+                       f'{self.stage_blocks}.')
+    if isinstance(self.max_distance, list):
+      object.__setattr__(self, 'max_distance', tuple(self.max_distance))
+    object.__setattr__(self, 'stage_blocks', tuple(self.stage_blocks))
+
   def stage_max_distance(self, stage):
     if isinstance(self.max_distance, int):
       return self.max_distance

@@ -1,0 +1,1 @@
+"""Model Garden dataclass configs of axial_deeplab_tf."""

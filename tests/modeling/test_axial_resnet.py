@@ -1,0 +1,173 @@
+"""AxialResNet backbone: endpoints, any input size, serialization, Model
+Garden factory, and the paper's parameter / M-Adds counts."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from official.vision.configs import common
+from official.vision.modeling.backbones import factory
+
+from axial_deeplab_tf.configs import backbones as backbone_configs
+from axial_deeplab_tf.modeling import axial_deeplab
+from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling import statistics
+from axial_deeplab_tf.modeling import variants
+
+TINY_AXIAL = variants.Variant(
+    stem='three_conv', block='axial', stage_blocks=(1, 1, 1, 1),
+    width_multiplier=0.125, span=5, max_distance=8, output_stride=16)
+TINY_CONV_STEM = variants.Variant(
+    stem='resnet', block='axial', stage_blocks=(1, 1, 1, 1),
+    width_multiplier=0.125, max_distance=8)
+
+
+def _images(shape, seed=0):
+  return np.random.default_rng(seed).uniform(size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize('variant,size,strides', [
+    (TINY_AXIAL, 65, (4, 8, 16, 16)),
+    (TINY_CONV_STEM, 64, (4, 8, 16, 32)),
+    (variants.Variant(stem='axial', block='axial', stage_blocks=(1, 1, 1, 1),
+                      width_multiplier=0.25, span=3, max_distance=4,
+                      stem_width=8), 32, (4, 8, 16, 32)),
+    (variants.Variant(stem='resnet', block='conv', stage_blocks=(1, 1, 1, 1),
+                      width_multiplier=0.125), 33, (4, 8, 16, 32)),
+])
+def test_endpoints(variant, size, strides):
+  backbone = axial_resnet.AxialResNet(variant)
+  features = backbone(_images((2, size, size + 6, 3)))
+  assert sorted(features) == ['2', '3', '4', '5']
+  for level, stride in zip('2345', strides):
+    channels = 4 * int(64 * 2**(int(level) - 2) * variant.width_multiplier)
+    want = (2, -(-size // stride), -(-(size + 6) // stride), channels)
+    assert tuple(features[level].shape) == want, level
+    assert backbone.output_specs[level].as_list() == [None, None, None,
+                                                      channels]
+
+
+def test_saved_model_serves_two_sizes(tmp_path):
+  backbone = axial_resnet.AxialResNet(TINY_AXIAL)
+  # Non-trivial batch-norm statistics, so that inference mode matters.
+  for weight in backbone.non_trainable_weights:
+    weight.assign(tf.random.stateless_uniform(weight.shape, (1, 2), 0.5, 1.5))
+  module = tf.Module()
+  module.backbone = backbone
+  module.serve = tf.function(
+      lambda x: backbone(x, training=False),
+      input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+  path = os.path.join(tmp_path, 'backbone')
+  tf.saved_model.save(module, path)
+  loaded = tf.saved_model.load(path)
+  for shape in ((1, 37, 53, 3), (2, 64, 31, 3)):
+    x = _images(shape)
+    served, eager = loaded.serve(x), backbone(x, training=False)
+    for level in eager:
+      np.testing.assert_allclose(served[level].numpy(), eager[level].numpy(),
+                                 atol=1e-4)
+
+
+def test_no_gather_in_backbone_graph():
+  backbone = axial_resnet.AxialResNet(TINY_AXIAL)
+  concrete = tf.function(lambda x: backbone(x, training=False)) \
+      .get_concrete_function(tf.TensorSpec([None, None, None, 3]))
+  graph_def = concrete.graph.as_graph_def()
+  types = {n.op for n in graph_def.node}
+  for function in graph_def.library.function:
+    types |= {n.op for n in function.node_def}
+  assert 'Softmax' in types
+  assert not {t for t in types if 'Gather' in t}, types
+
+
+def test_config_round_trip():
+  backbone = axial_resnet.AxialResNet(TINY_AXIAL, span=3)
+  x = _images((1, 33, 33, 3))
+  want = backbone(x)
+  clone = tf_keras.layers.deserialize(tf_keras.layers.serialize(backbone))
+  assert isinstance(clone, axial_resnet.AxialResNet)
+  clone.set_weights(backbone.get_weights())
+  got = clone(x)
+  for level in want:
+    np.testing.assert_allclose(got[level].numpy(), want[level].numpy(),
+                               atol=1e-5)
+
+
+def test_model_garden_factory_builds_it():
+  config = backbone_configs.Backbone(
+      type='axial_resnet',
+      axial_resnet=backbone_configs.AxialResNet(variant='axial_deeplab_s',
+                                                span=9))
+  backbone = factory.build_backbone(
+      tf_keras.layers.InputSpec(shape=[None, None, None, 3]), config,
+      common.NormActivation(use_sync_bn=False))
+  assert isinstance(backbone, axial_resnet.AxialResNet)
+  assert backbone.variant.span == 9
+  assert backbone.output_specs['5'].as_list()[-1] == 1024
+
+
+def test_classifier_any_size():
+  model = axial_resnet.build_classifier(TINY_CONV_STEM, num_classes=7)
+  for shape in ((2, 45, 61, 3), (1, 32, 32, 3)):
+    logits = model(_images(shape))
+    assert logits.shape == (shape[0], 7) and logits.dtype == tf.float32
+
+
+def test_unknown_variant_and_bad_rows():
+  with pytest.raises(ValueError, match='Unknown backbone variant'):
+    axial_resnet.AxialResNet('axial_resnet_xxl')
+  with pytest.raises(ValueError, match='Variant.stem'):
+    variants.Variant(stem='vit', block='axial')
+  with pytest.raises(ValueError, match='output_stride'):
+    axial_resnet.AxialResNet('axial_deeplab_s', output_stride=8)
+
+
+def _within(value, reference, tolerance=0.05):
+  return abs(value / reference - 1) <= tolerance
+
+
+# Paper Table 1 (ImageNet, 224x224, 1000 classes) and the PyTorch
+# reference's Axial-ResNet-26-S: (parameters, M-Adds or None).
+IMAGENET = {
+    'resnet50': (25.6e6, 4.1e9),
+    'axial_resnet_s': (12.4e6, 2.8e9),
+    'full_axial_resnet_s': (12.5e6, None),  # M-Adds: see test below
+    'axial_resnet_26s': (5.9e6, None),
+}
+
+
+@pytest.mark.parametrize('name', sorted(IMAGENET))
+def test_imagenet_counts_match_paper(name):
+  params, madds = IMAGENET[name]
+  model = axial_resnet.build_classifier(name, 1000)
+  assert _within(statistics.count_params(model), params)
+  if madds:
+    assert _within(statistics.count_madds(model, 224, 224), madds)
+
+
+def test_conv_stem_s_parameters_exact():
+  # SPEC: with 509-entry tables conv-stem Axial-ResNet-S has 12.49M.
+  model = axial_resnet.build_classifier('axial_resnet_s', 1000)
+  assert round(statistics.count_params(model) / 1e6, 2) == 12.49
+
+
+# Paper Tables 6/7 (Cityscapes, 19 classes, 1025x2049).
+PANOPTIC = {
+    'axial_deeplab_s': (12.1e6, 220.8e9),
+    'axial_deeplab_m': (25.9e6, None),
+    'axial_deeplab_l': (44.9e6, 687.4e9),
+    'axial_deeplab_xl': (173.0e6, None),
+}
+
+
+@pytest.mark.parametrize('name', sorted(PANOPTIC))
+def test_panoptic_counts_match_paper(name):
+  params, madds = PANOPTIC[name]
+  model = axial_deeplab.build_axial_deeplab(name, 19)
+  model(tf.zeros([1, 33, 33, 3]))
+  assert _within(statistics.count_params(model), params)
+  if madds:
+    assert _within(statistics.count_madds(model, 1025, 2049), madds)
