@@ -14,10 +14,12 @@ Classes (contiguous ids, as in the written classes.json):
 """
 
 import dataclasses
+import io
 import os
 from typing import Dict, List
 
 import numpy as np
+from PIL import Image
 
 from axial_deeplab_tf.dataloaders import schema
 from axial_deeplab_tf.dataloaders.converters import shard_writer
@@ -44,6 +46,8 @@ class SyntheticConfig:
     min_visible_fraction: an occluded shape is dropped below this fraction.
     min_instance_area: shapes with fewer visible pixels are dropped.
     noise: std of the Gaussian pixel noise (0-255 scale).
+    image_format: 'png' (lossless, default) or 'jpeg' (quality 95; for
+      benchmarks that want realistic decoding cost).
   """
   image_size: int = 96
   min_things: int = 2
@@ -53,6 +57,7 @@ class SyntheticConfig:
   min_visible_fraction: float = 0.4
   min_instance_area: int = 30
   noise: float = 6.0
+  image_format: str = 'png'
 
 
 def _shape_mask(kind: int, cy: float, cx: float, r: float, yy, xx):
@@ -163,11 +168,23 @@ def make_example(rng: np.random.Generator, config: SyntheticConfig
   }
 
 
-def to_tf_example(example: Dict[str, np.ndarray], source_id: str):
-  """Encodes a make_example() dict as a panoptic tf.Example (PNG image)."""
+def _encode_image(image: np.ndarray, image_format: str) -> bytes:
+  if image_format == 'png':
+    return schema.encode_png(image)
+  if image_format == 'jpeg':
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format='JPEG', quality=95)
+    return buffer.getvalue()
+  raise ValueError(f"image_format must be 'png' or 'jpeg', got "
+                   f'{image_format!r}')
+
+
+def to_tf_example(example: Dict[str, np.ndarray], source_id: str,
+                  image_format: str = 'png'):
+  """Encodes a make_example() dict as a panoptic tf.Example."""
   s = example['image'].shape
   return schema.make_panoptic_example(
-      schema.encode_png(example['image']), s[0], s[1],
+      _encode_image(example['image'], image_format), s[0], s[1],
       schema.encode_png(schema.ids_to_rgb(example['ids'])),
       example['segment_ids'], example['class_ids'], example['is_crowd'],
       example['is_thing'], source_id=source_id)
@@ -194,8 +211,8 @@ def write_synthetic_dataset(output_dir: str,
                                   ('val', num_val, 1)):
     def serialize(index, split=split, split_key=split_key):
       rng = np.random.default_rng([seed, split_key, index])
-      return to_tf_example(make_example(rng, config),
-                           f'{split}_{index:06d}').SerializeToString()
+      return to_tf_example(make_example(rng, config), f'{split}_{index:06d}',
+                           config.image_format).SerializeToString()
     written[split] = shard_writer.write_shards(
         list(range(count)), serialize, output_dir, split, num_shards,
         num_workers=num_workers, show_progress=show_progress)
