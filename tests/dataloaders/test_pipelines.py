@@ -138,3 +138,26 @@ def test_classification_train_and_eval(tmp_path, rng):
   assert [len(x['label']) for x in b] == [2, 2, 1]
   np.testing.assert_array_equal(np.concatenate([x['label'] for x in b]),
                                 [0, 1, 2, 0, 1])
+
+
+def test_classification_center_crop_matches_numpy():
+  from axial_deeplab_tf.dataloaders import classification_input  # pylint: disable=g-import-not-at-top
+  # 16x24 image, fraction 0.5: the central 8x8 square, rows 4-11, cols 8-15;
+  # resized to its own size it is an exact copy.
+  image = np.arange(16 * 24 * 3).reshape(16, 24, 3) % 251
+  got = classification_input.center_crop(tf.constant(image, tf.uint8), 8, 0.5)
+  np.testing.assert_allclose(got.numpy(), image[4:12, 8:16], atol=1e-4)
+
+
+def test_random_resized_crop_is_a_window_of_the_image():
+  from axial_deeplab_tf.dataloaders import classification_input  # pylint: disable=g-import-not-at-top
+  yy, xx = np.mgrid[0:40, 0:40]
+  image = np.stack([yy * 6, xx * 6, np.zeros_like(yy)], -1).astype(np.uint8)
+  for seed in range(5):
+    crop = classification_input.random_resized_crop(
+        tf.constant(image), tf.constant([seed, 1]), 12, (0.08, 1.0),
+        (3 / 4, 4 / 3)).numpy()
+    # Rows vary only down the crop, columns only across it, increasingly.
+    assert (np.diff(crop[..., 0], axis=0) >= -1e-3).all()
+    assert (np.diff(crop[..., 1], axis=1) >= -1e-3).all()
+    assert np.allclose(crop[..., 0], crop[:, :1, 0], atol=1e-3)
