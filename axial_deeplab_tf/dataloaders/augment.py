@@ -76,7 +76,7 @@ def pad_to_size(image: tf.Tensor, segments: tf.Tensor, height, width,
 
 def random_crop(image: tf.Tensor, segments: tf.Tensor, crop_size, seed,
                 pad_pixel: Optional[tf.Tensor] = None
-                ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
   """Pads (bottom/right) to at least crop_size, then crops at a random place.
 
   Args:
@@ -87,8 +87,9 @@ def random_crop(image: tf.Tensor, segments: tf.Tensor, crop_size, seed,
     pad_pixel: float32 [3] padding colour (default 0).
 
   Returns:
-    image [crop_h, crop_w, 3], segments [crop_h, crop_w], and valid float32
-    [crop_h, crop_w]: 1 where the crop shows the (scaled) image, 0 padding.
+    image [crop_h, crop_w, 3], segments [crop_h, crop_w], valid float32
+    [crop_h, crop_w] (1 where the crop shows the image, 0 padding), and
+    offset int32 [2]: (y, x) of the crop's top-left corner in the input.
   """
   crop_h, crop_w = crop_size
   shape = tf.shape(image)
@@ -103,7 +104,7 @@ def random_crop(image: tf.Tensor, segments: tf.Tensor, crop_size, seed,
   image = tf.slice(image, [offset[0], offset[1], 0], [crop_h, crop_w, 3])
   segments = tf.slice(segments, offset, [crop_h, crop_w])
   valid = tf.slice(valid, offset, [crop_h, crop_w])
-  return image, segments, valid
+  return image, segments, valid, offset
 
 
 def random_flip(image: tf.Tensor, segments: tf.Tensor, seed: tf.Tensor,

@@ -17,7 +17,8 @@ training, padded size in evaluation):
   valid_mask:       float32 [B, H, W], 1 on image pixels, 0 on padding.
   image_info:       float32 [B, 4, 2], rows: original (height, width),
                     output (height, width), (scale_y, scale_x) applied,
-                    (offset_y, offset_x) of the output in the scaled image.
+                    (offset_y, offset_x) of the crop in the scaled image
+                    (before the flip; training).
                     In evaluation scale is 1 and offset 0: the prediction
                     for the original image is output[:orig_h, :orig_w].
   source_id:        string [B] (evaluation only).
@@ -105,7 +106,7 @@ class PanopticParser:
     image, segments, _ = augment.random_scale(
         image, segments, seeds[0], c.min_scale, c.max_scale)
     scaled = tf.cast(tf.shape(image)[:2], tf.float32)
-    image, segments, valid = augment.random_crop(
+    image, segments, valid, offset = augment.random_crop(
         image, segments, c.crop_size, seeds[1], augment.mean_pixel(c.mean))
     if c.flip:
       image, segments, valid, _ = augment.random_flip(
@@ -117,7 +118,7 @@ class PanopticParser:
                                targets_lib.VOID_PANOPTIC)
     crop = tf.constant(c.crop_size, tf.float32)
     out['image_info'] = tf.stack(
-        [orig_size, crop, scaled / orig_size, tf.zeros([2])])
+        [orig_size, crop, scaled / orig_size, tf.cast(offset, tf.float32)])
     return out
 
   def eval_size(self, height, width):

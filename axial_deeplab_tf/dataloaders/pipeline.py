@@ -30,7 +30,8 @@ class SourceConfig:
     shuffle_buffer_size: elements in the shuffle buffer.
     cycle_length: files read in parallel by interleave.
     deterministic: make element order and augmentation reproducible for a
-      given seed (slower; for tests and debugging).
+      given seed (slower; for tests and debugging). Evaluation
+      (is_training False) always keeps the files' record order.
     seed: base random seed (None: a fresh one each run).
     repeat: repeat forever (default: is_training).
     drop_remainder: drop the last incomplete batch (default: is_training).
@@ -49,6 +50,11 @@ class SourceConfig:
   repeat: Optional[bool] = None
   drop_remainder: Optional[bool] = None
   cache: bool = False
+
+
+def _ordered(config: SourceConfig) -> bool:
+  """Keep element order: when asked, and always in evaluation."""
+  return config.deterministic or not config.is_training
 
 
 def _patterns(input_path) -> list:
@@ -103,7 +109,8 @@ def source_dataset(config: SourceConfig,
       files_ds = files_ds.shuffle(len(files), seed=config.seed)
     ds = files_ds.interleave(
         tf.data.TFRecordDataset, cycle_length=config.cycle_length,
-        num_parallel_calls=AUTOTUNE, deterministic=config.deterministic)
+        num_parallel_calls=AUTOTUNE,
+        deterministic=_ordered(config))
     if num_pipelines > 1 and not shard_files:
       ds = ds.shard(num_pipelines, pipeline_id)
   if config.cache:
@@ -133,7 +140,7 @@ def finish(ds: tf.data.Dataset,
   seeds = tf.data.Dataset.random(seed=seed).batch(2)
   ds = tf.data.Dataset.zip((ds, seeds))
   ds = ds.map(map_fn, num_parallel_calls=AUTOTUNE,
-              deterministic=config.deterministic)
+              deterministic=_ordered(config))
   batch_size = per_replica_batch_size(config, input_context)
   drop = (config.is_training if config.drop_remainder is None
           else config.drop_remainder)
@@ -143,9 +150,9 @@ def finish(ds: tf.data.Dataset,
   else:
     ds = ds.batch(batch_size, drop_remainder=drop,
                   num_parallel_calls=AUTOTUNE,
-                  deterministic=config.deterministic)
+                  deterministic=_ordered(config))
   options = tf.data.Options()
-  options.deterministic = config.deterministic
+  options.deterministic = _ordered(config)
   options.experimental_optimization.map_parallelization = True
   ds = ds.with_options(options)
   return ds.prefetch(AUTOTUNE)
