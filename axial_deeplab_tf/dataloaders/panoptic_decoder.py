@@ -76,9 +76,12 @@ class PanopticDecoder:
     image.set_shape([None, None, 3])
     rgb = tf.io.decode_png(parsed[schema.PANOPTIC_ENCODED], channels=3)
     id_map = rgb_to_segment_ids(rgb)
-    tf.debugging.assert_equal(
+    check = tf.debugging.assert_equal(
         tf.shape(image)[:2], tf.shape(id_map)[:2],
-        message='image and panoptic PNG sizes differ in a tf.Example')
+        message=(f'{schema.IMAGE_ENCODED} and {schema.PANOPTIC_ENCODED} '
+                 'sizes differ in a tf.Example'))
+    with tf.control_dependencies([check]):
+      id_map = tf.identity(id_map)
     segments = ids_to_segment_index(id_map, dense[schema.SEGMENT_IDS])
     return {
         'image': image,

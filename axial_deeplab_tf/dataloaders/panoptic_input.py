@@ -139,9 +139,11 @@ class PanopticParser:
     shape = tf.shape(image)[:2]
     size = self.eval_size(shape[0], shape[1])
     if c.eval_pad_size is not None:
-      tf.debugging.assert_less_equal(
+      check = tf.debugging.assert_less_equal(
           shape, size, message=('image larger than eval_pad_size '
                                 f'{c.eval_pad_size}'))
+      with tf.control_dependencies([check]):
+        size = tf.identity(size)
     image, segments = augment.pad_to_size(image, segments, size[0], size[1],
                                           augment.mean_pixel(c.mean))
     out = self._targets(decoded, segments)

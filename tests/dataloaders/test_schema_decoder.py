@@ -85,3 +85,13 @@ def test_classification_example_round_trip(rng):
       tf.constant(example.SerializeToString()))
   np.testing.assert_array_equal(decoded['image'].numpy(), image)
   assert int(decoded['label']) == 7
+
+
+def test_decoder_rejects_label_of_another_size():
+  example = schema.make_panoptic_example(
+      schema.encode_png(np.zeros((4, 5, 3), np.uint8)), 4, 5,
+      schema.encode_png(np.zeros((4, 6, 3), np.uint8)), [], [], [], [])
+  decode = tf.function(panoptic_decoder.PanopticDecoder().decode)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='image/panoptic/encoded sizes differ'):
+    decode(tf.constant(example.SerializeToString()))
