@@ -6,7 +6,8 @@ Public entry points:
     center_weights / offset_weights / panoptic / valid_mask / image_info.
   build_classification_dataset(ClassificationDataConfig, input_context) ->
     batches of image / label.
-  write_synthetic_dataset(output_dir, ...): the synthetic shapes dataset.
+  write_synthetic_dataset(output_dir, ...): the synthetic shapes dataset;
+  ensure_synthetic_dataset(...) writes it only when missing.
 See docs/data.md.
 """
 
@@ -14,5 +15,6 @@ from axial_deeplab_tf.dataloaders.classification_input import build_classificati
 from axial_deeplab_tf.dataloaders.classification_input import ClassificationDataConfig
 from axial_deeplab_tf.dataloaders.panoptic_input import build_panoptic_dataset
 from axial_deeplab_tf.dataloaders.panoptic_input import PanopticDataConfig
+from axial_deeplab_tf.dataloaders.synthetic import ensure_synthetic_dataset
 from axial_deeplab_tf.dataloaders.synthetic import SyntheticConfig
 from axial_deeplab_tf.dataloaders.synthetic import write_synthetic_dataset

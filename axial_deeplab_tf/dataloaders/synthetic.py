@@ -15,6 +15,7 @@ Classes (contiguous ids, as in the written classes.json):
 
 import dataclasses
 import io
+import json
 import os
 from typing import Dict, List
 
@@ -222,6 +223,33 @@ def write_synthetic_dataset(output_dir: str,
              'image_size': config.image_size,
              'num_train': num_train, 'num_val': num_val})
   return written
+
+
+def ensure_synthetic_dataset(output_dir: str,
+                             num_train: int = 400,
+                             num_val: int = 100,
+                             seed: int = 0,
+                             config: SyntheticConfig = SyntheticConfig(),
+                             **kwargs) -> Dict[str, str]:
+  """Writes the dataset unless output_dir already holds the same one.
+
+  "The same" = its classes.json records the same seed, image size and
+  counts. Returns default_paths(output_dir).
+  """
+  path = os.path.join(output_dir, schema.CLASSES_FILE)
+  wanted = {'dataset': 'synthetic_shapes', 'seed': seed,
+            'image_size': config.image_size, 'num_train': num_train,
+            'num_val': num_val}
+  try:
+    with open(path) as f:
+      found = json.load(f)
+    if all(found.get(k) == v for k, v in wanted.items()):
+      return default_paths(output_dir)
+  except (OSError, ValueError):
+    pass
+  write_synthetic_dataset(output_dir, num_train, num_val, seed,
+                          config=config, **kwargs)
+  return default_paths(output_dir)
 
 
 def default_paths(output_dir: str) -> Dict[str, str]:

@@ -368,3 +368,17 @@ def test_cli_stops_then_skips(tmp_path, rng):
   assert run.returncode == 0, run.stderr
   assert 'wrote 2 examples' in run.stdout and 'skipped 1 invalid' in run.stdout
   shutil.rmtree(tmp_path / 'out')
+
+
+def test_rewrite_with_fewer_shards_removes_stale_ones(tmp_path):
+  shard_writer.write_shards(list(range(6)), lambda i: b'%d' % i,
+                            str(tmp_path), 'train', 3, show_progress=False)
+  shard_writer.write_shards([1], lambda i: b'x', str(tmp_path), 'val', 1,
+                            show_progress=False)
+  paths = shard_writer.write_shards(list(range(6)), lambda i: b'%d' % i,
+                                    str(tmp_path), 'train', 2,
+                                    show_progress=False)
+  assert sorted(os.listdir(tmp_path)) == sorted(
+      [os.path.basename(p) for p in paths] + ['val-00000-of-00001.tfrecord'])
+  assert [r.numpy() for r in tf.data.TFRecordDataset(paths[1])] == [
+      b'1', b'3', b'5']

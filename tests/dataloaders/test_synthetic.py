@@ -112,3 +112,17 @@ def test_targets_regroup_into_the_exact_instances():
     assert len(peaks) == (ex['is_thing'] == 1).sum()
     pairs = set(zip(truth.tolist(), nearest.tolist()))
     assert len(pairs) == len(set(truth.tolist())) == len(peaks)
+
+
+def test_ensure_writes_once(tmp_path):
+  config = synthetic.SyntheticConfig(image_size=24)
+  paths = synthetic.ensure_synthetic_dataset(str(tmp_path), 3, 2, seed=1,
+                                             config=config)
+  assert len(glob.glob(paths['train'])) >= 1 and len(glob.glob(paths['val'])) >= 1
+  stamp = os.path.getmtime(tmp_path / 'classes.json')
+  synthetic.ensure_synthetic_dataset(str(tmp_path), 3, 2, seed=1,
+                                     config=config)
+  assert os.path.getmtime(tmp_path / 'classes.json') == stamp
+  synthetic.ensure_synthetic_dataset(str(tmp_path), 3, 2, seed=2,
+                                     config=config)
+  assert json.load(open(tmp_path / 'classes.json'))['seed'] == 2

@@ -54,6 +54,9 @@ def write_shards(items: Sequence,
   workers). Threads suffice: file reads, PNG/zlib work and TFRecord writes
   release the GIL.
 
+  Once all shards are written, shards of the same split left by an earlier
+  run with another shard count are deleted.
+
   Returns:
     The final shard paths.
   """
@@ -76,6 +79,11 @@ def write_shards(items: Sequence,
     for future in [pool.submit(write_one, s) for s in range(num_shards)]:
       future.result()
   progress.close()
+  # Shards of an earlier run with another shard count would match the same
+  # file pattern and mix two datasets: remove them.
+  pattern = os.path.join(output_dir, f'{split}-?????-of-?????.tfrecord')
+  for stale in set(tf.io.gfile.glob(pattern)) - set(paths):
+    tf.io.gfile.remove(stale)
   return paths
 
 
