@@ -155,6 +155,10 @@ class PanopticParser:
                                   tf.cast(size, tf.float32),
                                   tf.ones([2]), tf.zeros([2])])
     out['source_id'] = decoded['source_id']
+    if c.eval_pad_size is not None:  # static shapes for XLA / TPU
+      for key, value in out.items():
+        if key != 'image_info' and value.shape.rank >= 2:
+          value.set_shape(list(c.eval_pad_size) + value.shape[2:].as_list())
     return out
 
 

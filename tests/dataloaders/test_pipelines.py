@@ -80,7 +80,9 @@ def test_eval_fixed_pad_size(synthetic_dir):
   config = dataloaders.PanopticDataConfig(
       input_path=synthetic_dir + '/val-*', is_training=False,
       global_batch_size=2, eval_pad_size=(41, 57), drop_remainder=False)
-  b = _take(dataloaders.build_panoptic_dataset(config), 1)[0]
+  ds = dataloaders.build_panoptic_dataset(config)
+  assert ds.element_spec['center_offsets'].shape.as_list() == [None, 41, 57, 2]
+  b = _take(ds, 1)[0]
   assert b['image'].shape == (2, 41, 57, 3)
   small = dataloaders.PanopticDataConfig(
       input_path=synthetic_dir + '/val-*', is_training=False,
