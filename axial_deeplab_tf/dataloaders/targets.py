@@ -21,7 +21,9 @@ Definitions (one image):
 - offset_weights: 1 on instance pixels, 0 elsewhere.
 - panoptic: class * label_divisor + instance number (1, 2, ... in segment
   order, per image) on instance pixels; class * label_divisor on stuff and
-  crowd pixels; -1 on void.
+  crowd pixels; -1 on void. Numbers are per image, not per class, so an
+  image needs fewer than label_divisor instances (COCO: 256) for ids to
+  stay unique.
 """
 
 from typing import Dict
