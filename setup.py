@@ -15,6 +15,11 @@ setuptools.setup(
         "tf-models-official==2.20.0",
         "tensorflow-datasets",
         "absl-py",
+        # Imported directly by the dataloaders and converters (all already
+        # pulled in by tf-models-official / tensorflow-datasets).
+        "pillow",
+        "pyyaml",
+        "tqdm",
         # numpy 2.4 breaks official.vision.data.fake_feature_generator.
         "numpy<2.4",
     ],

@@ -1,0 +1,20 @@
+"""Data: tf.Example schema, decoders, augmentation, targets, pipelines.
+
+Public entry points:
+  build_panoptic_dataset(PanopticDataConfig, input_context) -> batches of
+    image / semantic / semantic_weights / center_heatmap / center_offsets /
+    center_weights / offset_weights / panoptic / valid_mask / image_info.
+  build_classification_dataset(ClassificationDataConfig, input_context) ->
+    batches of image / label.
+  write_synthetic_dataset(output_dir, ...): the synthetic shapes dataset;
+  ensure_synthetic_dataset(...) writes it only when missing.
+See docs/data.md.
+"""
+
+from axial_deeplab_tf.dataloaders.classification_input import build_classification_dataset
+from axial_deeplab_tf.dataloaders.classification_input import ClassificationDataConfig
+from axial_deeplab_tf.dataloaders.panoptic_input import build_panoptic_dataset
+from axial_deeplab_tf.dataloaders.panoptic_input import PanopticDataConfig
+from axial_deeplab_tf.dataloaders.synthetic import ensure_synthetic_dataset
+from axial_deeplab_tf.dataloaders.synthetic import SyntheticConfig
+from axial_deeplab_tf.dataloaders.synthetic import write_synthetic_dataset

@@ -1,0 +1,1 @@
+"""Dataset converters: validate every example, then write atomic shards."""

@@ -1,0 +1,112 @@
+"""Atomic sharded TFRecord writing and the dataset's classes.json.
+
+A shard is written to `<final>.tmp-<pid>` and renamed to its final name
+only once it is complete, so an interrupted conversion (crash, Ctrl-C)
+leaves no truncated file under a final shard name. Final names:
+`<output_dir>/<split>-SSSSS-of-NNNNN.tfrecord`.
+"""
+
+import json
+import os
+from concurrent import futures
+from typing import Callable, List, Optional, Sequence
+
+import tensorflow as tf
+import tqdm
+
+from axial_deeplab_tf.dataloaders import schema
+
+
+def shard_path(output_dir: str, split: str, index: int, num_shards: int
+               ) -> str:
+  return os.path.join(output_dir,
+                      f'{split}-{index:05d}-of-{num_shards:05d}.tfrecord')
+
+
+def write_atomically(path: str, write_fn: Callable[[str], None]) -> None:
+  """Calls write_fn(tmp_path), then renames tmp_path to path.
+
+  On any exception (KeyboardInterrupt included) the temporary file is
+  removed and the exception re-raised; `path` is never partially written.
+  """
+  tmp = f'{path}.tmp-{os.getpid()}'
+  try:
+    write_fn(tmp)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_shards(items: Sequence,
+                 to_serialized: Callable[[object], bytes],
+                 output_dir: str,
+                 split: str,
+                 num_shards: int,
+                 num_workers: int = 4,
+                 show_progress: bool = True,
+                 desc: Optional[str] = None) -> List[str]:
+  """Writes items into num_shards TFRecord shards, in parallel threads.
+
+  Item i goes to shard i % num_shards, in order. to_serialized(item) returns
+  the serialized tf.Example bytes (it may read files; it runs in the
+  workers). Threads suffice: file reads, PNG/zlib work and TFRecord writes
+  release the GIL.
+
+  Once all shards are written, shards of the same split left by an earlier
+  run with another shard count are deleted.
+
+  Returns:
+    The final shard paths.
+  """
+  tf.io.gfile.makedirs(output_dir)
+  num_shards = max(1, min(num_shards, len(items))) if items else 1
+  paths = [shard_path(output_dir, split, i, num_shards)
+           for i in range(num_shards)]
+  progress = tqdm.tqdm(total=len(items), desc=desc or f'writing {split}',
+                       disable=not show_progress, unit='ex')
+
+  def write_one(shard: int) -> None:
+    def write(tmp: str) -> None:
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for item in items[shard::num_shards]:
+          writer.write(to_serialized(item))
+          progress.update(1)
+    write_atomically(paths[shard], write)
+
+  with futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
+    for future in [pool.submit(write_one, s) for s in range(num_shards)]:
+      future.result()
+  progress.close()
+  # Shards of an earlier run with another shard count would match the same
+  # file pattern and mix two datasets: remove them.
+  pattern = os.path.join(output_dir, f'{split}-?????-of-?????.tfrecord')
+  for stale in set(tf.io.gfile.glob(pattern)) - set(paths):
+    tf.io.gfile.remove(stale)
+  return paths
+
+
+def write_classes(output_dir: str, classes: Sequence[dict],
+                  extra: Optional[dict] = None) -> str:
+  """Writes classes.json: {"classes": [{"id", "name", "isthing", ...}]}.
+
+  Class ids are the contiguous ids stored in the examples.
+  """
+  tf.io.gfile.makedirs(output_dir)
+  path = os.path.join(output_dir, schema.CLASSES_FILE)
+  payload = dict(extra or {})
+  payload['classes'] = list(classes)
+
+  def write(tmp: str) -> None:
+    with open(tmp, 'w') as f:
+      json.dump(payload, f, indent=1)
+  write_atomically(path, write)
+  return path
+
+
+def read_classes(dataset_dir: str) -> List[dict]:
+  """Reads the class list written by write_classes."""
+  path = os.path.join(dataset_dir, schema.CLASSES_FILE)
+  with open(path) as f:
+    return json.load(f)['classes']
