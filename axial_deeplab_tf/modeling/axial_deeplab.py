@@ -41,7 +41,8 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
 
   Args:
     variant: a backbone variant name (`axial_deeplab_{s,m,l,xl}` for the
-      paper's models; any name of `variants.VARIANTS` works).
+      paper's models; any name of `variants.VARIANTS` works) or a
+      `variants.Variant` row.
     num_classes: semantic classes K.
     thing_class_ids: ids of the thing classes, checked against
       `num_classes` and kept as `model.thing_class_ids` for
@@ -62,7 +63,8 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
     `semantic_logits [batch, H, W, K]`, `center_heatmap [batch, H, W, 1]`,
     `center_offsets [batch, H, W, 2]` (float32).
   """
-  variants.get_variant(variant)
+  if isinstance(variant, str):
+    variants.get_variant(variant)
   thing_class_ids = validate_thing_class_ids(thing_class_ids, num_classes)
   norm = dict(use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
               norm_epsilon=norm_epsilon)
@@ -73,7 +75,8 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
   model = panoptic_deeplab.PanopticDeepLab(
       backbone, num_classes, output_stride=output_stride,
       semantic_only=semantic_only, use_aspp=use_aspp,
-      kernel_regularizer=kernel_regularizer, name=variant, **norm,
+      kernel_regularizer=kernel_regularizer,
+      name=variant if isinstance(variant, str) else 'axial_deeplab', **norm,
       **head_kwargs)
   model.thing_class_ids = thing_class_ids
   return model
