@@ -53,7 +53,8 @@ class _Bottleneck(tf_keras.layers.Layer):
   def _conv(self, filters, kernel_size=1, strides=1, name=None):
     return tf_keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding='same', use_bias=False,
-        kernel_initializer=self.kernel_initializer,
+        kernel_initializer=keras_utils.fresh_initializer(
+            self.kernel_initializer),
         kernel_regularizer=self.kernel_regularizer, name=name)
 
   def _norm(self, name, zero=False):

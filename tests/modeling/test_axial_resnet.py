@@ -171,3 +171,16 @@ def test_panoptic_counts_match_paper(name):
   assert _within(statistics.count_params(model), params)
   if madds:
     assert _within(statistics.count_madds(model, 1025, 2049), madds)
+
+
+def test_initial_weights_are_not_repeated():
+  """Every kernel and table draws its own random values (one unseeded
+  initializer instance shared by several weights would repeat them)."""
+  backbone = axial_resnet.AxialResNet(TINY_AXIAL)
+  seen = {}
+  for weight in backbone.trainable_weights:
+    if 'kernel' in weight.name or '_rpe' in weight.name:
+      key = weight.numpy().tobytes()
+      assert key not in seen, (weight.name, seen.get(key))
+      seen[key] = weight.name
+  assert len(seen) > 20
