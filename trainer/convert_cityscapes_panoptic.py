@@ -12,13 +12,11 @@ then:
 Everything is validated before anything is written; see docs/data.md.
 """
 
-import sys
 
 from absl import app
 from absl import flags
 
 from axial_deeplab_tf.dataloaders.converters import cityscapes_panoptic
-from axial_deeplab_tf.dataloaders.converters import driver
 from axial_deeplab_tf.dataloaders.converters import flags_common
 
 flags.DEFINE_string('image_dir', None,
@@ -33,15 +31,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  try:
-    report = cityscapes_panoptic.convert_cityscapes_panoptic(
-        FLAGS.image_dir, FLAGS.panoptic_dir, FLAGS.json_path,
-        **flags_common.common_kwargs())
-  except (driver.InvalidDatasetError, ValueError) as e:
-    print(e, file=sys.stderr)
-    return 1
-  print(report.summary())
-  return 0
+  return flags_common.run_converter(
+      cityscapes_panoptic.convert_cityscapes_panoptic, FLAGS.image_dir,
+      FLAGS.panoptic_dir, FLAGS.json_path)
 
 
 if __name__ == '__main__':

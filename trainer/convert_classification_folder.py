@@ -6,13 +6,11 @@ r"""Converts an image-folder classification dataset (one folder per class).
 Labels are the sorted folder names unless --class_names gives the order.
 """
 
-import sys
 
 from absl import app
 from absl import flags
 
 from axial_deeplab_tf.dataloaders.converters import classification_folder
-from axial_deeplab_tf.dataloaders.converters import driver
 from axial_deeplab_tf.dataloaders.converters import flags_common
 
 flags.DEFINE_string('root', None, 'Folder with one sub-folder per class.')
@@ -24,15 +22,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  try:
-    report = classification_folder.convert_classification_folder(
-        FLAGS.root, class_names=FLAGS.class_names,
-        **flags_common.common_kwargs())
-  except (driver.InvalidDatasetError, ValueError) as e:
-    print(e, file=sys.stderr)
-    return 1
-  print(report.summary())
-  return 0
+  return flags_common.run_converter(
+      classification_folder.convert_classification_folder, FLAGS.root,
+      class_names=FLAGS.class_names)
 
 
 if __name__ == '__main__':

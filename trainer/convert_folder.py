@@ -9,12 +9,9 @@ r"""Converts a generic panoptic folder (users' own data) into TFRecords.
 See docs/data.md for the exact rules (void, crowd, class ids).
 """
 
-import sys
-
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import driver
 from axial_deeplab_tf.dataloaders.converters import flags_common
 from axial_deeplab_tf.dataloaders.converters import generic_folder
 
@@ -35,17 +32,11 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  try:
-    report = generic_folder.convert_generic_folder(
-        FLAGS.root, class_file=FLAGS.class_file,
-        image_dir=FLAGS.image_subdir, semantic_dir=FLAGS.semantic_subdir,
-        instance_dir=FLAGS.instance_subdir, ignore_label=FLAGS.ignore_label,
-        **flags_common.common_kwargs())
-  except (driver.InvalidDatasetError, ValueError) as e:
-    print(e, file=sys.stderr)
-    return 1
-  print(report.summary())
-  return 0
+  return flags_common.run_converter(
+      generic_folder.convert_generic_folder, FLAGS.root,
+      class_file=FLAGS.class_file, image_dir=FLAGS.image_subdir,
+      semantic_dir=FLAGS.semantic_subdir, instance_dir=FLAGS.instance_subdir,
+      ignore_label=FLAGS.ignore_label)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,7 @@
 """absl flags shared by the trainer/convert_*.py entry points."""
 
+import sys
+
 from absl import flags
 
 
@@ -22,3 +24,21 @@ def common_kwargs() -> dict:
   return {'output_dir': f.output_dir, 'split': f.split,
           'num_shards': f.num_shards, 'num_workers': f.num_workers,
           'skip_invalid': f.skip_invalid, 'show_progress': f.progress}
+
+
+def run_converter(convert_fn, *args, **kwargs) -> int:
+  """Calls `convert_fn(*args, **kwargs, **common_kwargs())`.
+
+  Prints the report's summary and returns exit status 0, or prints the
+  validation error (which names the file and the problem) to stderr and
+  returns 1.
+  """
+  # Imported here: driver imports the converters' heavy dependencies.
+  from axial_deeplab_tf.dataloaders.converters import driver  # pylint: disable=g-import-not-at-top
+  try:
+    report = convert_fn(*args, **kwargs, **common_kwargs())
+  except (driver.InvalidDatasetError, ValueError) as e:
+    print(e, file=sys.stderr)
+    return 1
+  print(report.summary())
+  return 0
