@@ -14,8 +14,10 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
+# Trains and evaluates a tiny Axial-DeepLab on synthetic shapes (about 6-10
+# minutes on 2 CPU cores); prints PQ / SQ / RQ / mIoU / AP and the run folder.
 demo: $(STAMP)
-	$(PY) -m axial_deeplab_tf.tools.model_stats --all
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) trainer/demo.py $(DEMO_ARGS)
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests

@@ -9,12 +9,18 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | max_distance | relative table reach (2d+1 rows); null keeps 254 |
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
+| stage_blocks | blocks per stage (4 ints) overriding the variant's; null keeps them |
+| width_multiplier | channel multiplier overriding the variant's; null keeps it |
+| stem_width | stem channels overriding the variant's; null keeps it |
+
+The three overrides make a custom table row (`variant_row`), e.g. the
+tiny demo model; the task builds the model from that row.
 
 Batch-norm settings come from the model's `norm_activation` config.
 """
 
 import dataclasses
-from typing import Optional
+from typing import List, Optional
 
 from official.modeling import hyperparams
 from official.vision.configs import backbones
@@ -28,6 +34,9 @@ class AxialResNet(hyperparams.Config):
   max_distance: Optional[int] = None
   output_stride: Optional[int] = None
   block_size: Optional[int] = None
+  stage_blocks: Optional[List[int]] = None
+  width_multiplier: Optional[float] = None
+  stem_width: Optional[int] = None
 
 
 @dataclasses.dataclass
@@ -37,3 +46,29 @@ class Backbone(backbones.Backbone):
   Set `type: axial_resnet` to use it.
   """
   axial_resnet: AxialResNet = dataclasses.field(default_factory=AxialResNet)
+
+
+def variant_row(config: AxialResNet):
+  """The `variants.Variant` row a backbone config describes.
+
+  Returns the named row with the overrides `stage_blocks`,
+  `width_multiplier` and `stem_width` applied (span, max_distance and
+  output_stride are passed to `AxialResNet` separately). Returns the name
+  itself when nothing is overridden, so checkpoints and `get_config` keep
+  the short form.
+  """
+  from axial_deeplab_tf.modeling import variants  # pylint: disable=g-import-not-at-top
+  row = variants.get_variant(config.variant)
+  overrides = {}
+  if config.stage_blocks:
+    if len(config.stage_blocks) != 4:
+      raise ValueError(f'backbone.axial_resnet.stage_blocks: expected 4 '
+                       f'stages, got {list(config.stage_blocks)}.')
+    overrides['stage_blocks'] = tuple(int(b) for b in config.stage_blocks)
+  if config.width_multiplier:
+    overrides['width_multiplier'] = float(config.width_multiplier)
+  if config.stem_width:
+    overrides['stem_width'] = int(config.stem_width)
+  if not overrides:
+    return config.variant
+  return dataclasses.replace(row, **overrides)

@@ -1,0 +1,172 @@
+"""Panoptic task config: model, data, losses, evaluation (Model Garden style).
+
+Every key is documented in docs/training.md. The experiments built from
+these dataclasses are registered in `panoptic_experiments.py`.
+
+One value rules the panoptic id encoding: `model.post_processing.
+label_divisor`. The task passes it to the data pipeline (ground-truth
+panoptic maps), the post-processor and the metrics, so the data configs
+have no `label_divisor` of their own.
+"""
+
+import dataclasses
+from typing import List, Optional, Sequence, Union
+
+from official.core import config_definitions as cfg
+from official.modeling import hyperparams
+from official.vision.configs import common
+
+from axial_deeplab_tf.configs import backbones
+from axial_deeplab_tf.dataloaders import augment
+
+IMAGENET_MEAN = [float(v) for v in augment.IMAGENET_MEAN]
+IMAGENET_STD = [float(v) for v in augment.IMAGENET_STD]
+
+
+@dataclasses.dataclass
+class PanopticDataConfig(cfg.DataConfig):
+  """`dataloaders.PanopticDataConfig` as a Model Garden data config.
+
+  Model Garden's `DataConfig` keys that our pipeline reads: input_path,
+  tfds_name, tfds_split, tfds_data_dir, global_batch_size, is_training,
+  drop_remainder, shuffle_buffer_size, cache, cycle_length, deterministic,
+  seed. The rest are panoptic options (see docs/data.md).
+  """
+  input_path: Union[Sequence[str], str] = ''
+  tfds_name: str = ''
+  tfds_split: str = ''
+  global_batch_size: int = 8
+  is_training: bool = True
+  drop_remainder: Optional[bool] = None
+  shuffle_buffer_size: int = 1000
+  cycle_length: Optional[int] = 8
+  deterministic: Optional[bool] = False
+  repeat: Optional[bool] = None
+  crop_size: List[int] = dataclasses.field(default_factory=lambda: [513, 513])
+  min_scale: float = 0.5
+  max_scale: float = 2.0
+  flip: bool = True
+  ignore_label: int = 255
+  sigma: float = 8.0
+  small_instance_area: int = 4096
+  small_instance_weight: float = 3.0
+  ignore_crowd_in_semantic: bool = False
+  eval_pad_size: Optional[List[int]] = None
+  pad_size_divisor: int = 32
+  pad_size_offset: int = 0
+  mean: List[float] = dataclasses.field(
+      default_factory=lambda: list(IMAGENET_MEAN))
+  std: List[float] = dataclasses.field(
+      default_factory=lambda: list(IMAGENET_STD))
+  num_thing_classes: int = 80
+
+
+@dataclasses.dataclass
+class PostProcessing(hyperparams.Config):
+  """`layers.PanopticPostProcessor` options (docs/panoptic.md)."""
+  center_threshold: float = 0.1
+  nms_kernel: int = 7
+  top_k: int = 200
+  stuff_area_limit: int = 2048
+  label_divisor: int = 1000
+  void_label: int = 255
+
+
+@dataclasses.dataclass
+class Decoder(hyperparams.Config):
+  """Panoptic-DeepLab decoder and head widths (SPEC section 4)."""
+  semantic_aspp_channels: int = 256
+  semantic_low_level_channels: List[int] = dataclasses.field(
+      default_factory=lambda: [64, 32])
+  semantic_decoder_channels: int = 256
+  semantic_head_channels: int = 256
+  instance_aspp_channels: int = 256
+  instance_low_level_channels: List[int] = dataclasses.field(
+      default_factory=lambda: [32, 16])
+  instance_decoder_channels: int = 128
+  center_head_channels: int = 32
+  offset_head_channels: int = 32
+  kernel_size: int = 5
+  aspp_atrous_rates: List[int] = dataclasses.field(
+      default_factory=lambda: [6, 12, 18])
+
+
+def _paper_backbone(variant='axial_deeplab_l') -> backbones.Backbone:
+  return backbones.Backbone(
+      type='axial_resnet',
+      axial_resnet=backbones.AxialResNet(variant=variant))
+
+
+@dataclasses.dataclass
+class PanopticModel(hyperparams.Config):
+  """Axial-DeepLab model options."""
+  num_classes: int = 19
+  thing_class_ids: List[int] = dataclasses.field(default_factory=list)
+  backbone: backbones.Backbone = dataclasses.field(
+      default_factory=_paper_backbone)
+  output_stride: int = 16
+  use_aspp: bool = False
+  semantic_only: bool = False
+  decoder: Decoder = dataclasses.field(default_factory=Decoder)
+  norm_activation: common.NormActivation = dataclasses.field(
+      default_factory=lambda: common.NormActivation(
+          activation='relu', use_sync_bn=True, norm_momentum=0.99,
+          norm_epsilon=1e-3))
+  post_processing: PostProcessing = dataclasses.field(
+      default_factory=PostProcessing)
+
+
+@dataclasses.dataclass
+class PanopticLosses(hyperparams.Config):
+  """`losses.PanopticLoss` weights plus L2 weight decay."""
+  semantic_weight: float = 1.0
+  center_weight: float = 200.0
+  offset_weight: float = 0.01
+  top_k_percent: float = 0.2
+  l2_weight_decay: float = 0.0
+
+
+@dataclasses.dataclass
+class PanopticEvaluation(hyperparams.Config):
+  """Which metrics to compute and how to run inference in evaluation.
+
+  Attributes:
+    compute_pq, compute_miou, compute_ap: metric switches.
+    report_per_class: add per-class PQ / IoU / AP keys.
+    max_detections: mask AP detections kept per image.
+    scales: inference scales; [1.0] is single-scale, the paper's MS rows
+      use [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0].
+    flip: also average the horizontally flipped prediction.
+  """
+  compute_pq: bool = True
+  compute_miou: bool = True
+  compute_ap: bool = True
+  report_per_class: bool = False
+  max_detections: int = 100
+  scales: List[float] = dataclasses.field(default_factory=lambda: [1.0])
+  flip: bool = False
+
+
+@dataclasses.dataclass
+class PanopticTask(cfg.TaskConfig):
+  """The panoptic task (`tasks.panoptic.PanopticTask`).
+
+  Attributes:
+    init_checkpoint: checkpoint file or folder to start from (used only
+      when model_dir holds no checkpoint).
+    init_checkpoint_modules: 'all' (every variable whose shape matches;
+      heads with a different class count are left initialised) or
+      'backbone'.
+    image_summary_max_outputs: images per TensorBoard panel (0: none).
+  """
+  model: PanopticModel = dataclasses.field(default_factory=PanopticModel)
+  train_data: PanopticDataConfig = dataclasses.field(
+      default_factory=lambda: PanopticDataConfig(is_training=True))
+  validation_data: PanopticDataConfig = dataclasses.field(
+      default_factory=lambda: PanopticDataConfig(is_training=False))
+  losses: PanopticLosses = dataclasses.field(default_factory=PanopticLosses)
+  evaluation: PanopticEvaluation = dataclasses.field(
+      default_factory=PanopticEvaluation)
+  init_checkpoint: str = ''
+  init_checkpoint_modules: str = 'all'
+  image_summary_max_outputs: int = 3

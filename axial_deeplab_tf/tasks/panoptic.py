@@ -1,0 +1,206 @@
+"""The Model Garden panoptic segmentation task of Axial-DeepLab.
+
+`PanopticTask` (registered for `configs.panoptic.PanopticTask`) builds the
+Axial-DeepLab model, the panoptic input pipeline (TFRecords or TFDS), the
+Panoptic-DeepLab loss, and evaluates PQ / SQ / RQ (All, Things, Stuff),
+mIoU and mask AP on the host from per-replica step outputs.
+
+Batches (see docs/data.md) are dicts: the model reads `image`, the loss
+and metrics read the rest.
+"""
+
+import dataclasses
+from typing import Any, Dict, Optional
+
+import tensorflow as tf
+import tf_keras
+
+from official.core import base_task
+from official.core import task_factory
+
+from axial_deeplab_tf import dataloaders
+from axial_deeplab_tf import evaluation
+from axial_deeplab_tf import layers
+from axial_deeplab_tf import losses as losses_lib
+from axial_deeplab_tf.configs import panoptic as pcfg
+from axial_deeplab_tf.tasks import checkpoint_restore
+from axial_deeplab_tf.tasks import inference
+from axial_deeplab_tf.tasks import train_utils
+
+LOSS_KEYS = ('semantic_loss', 'center_loss', 'offset_loss')
+LABEL_KEYS = ('panoptic', 'semantic', 'image_info')
+OUTPUT_KEYS = ('panoptic', 'semantic', 'instance', 'instance_classes',
+               'instance_scores', 'instance_valid')
+
+
+def data_config(params: pcfg.PanopticDataConfig, label_divisor: int
+                ) -> dataloaders.PanopticDataConfig:
+  """The dataloader config for a Model Garden data config.
+
+  Empty strings of Model Garden's `DataConfig` mean "unset"; the pipeline's
+  `label_divisor` is the model's post-processing one.
+  """
+  fields = {f.name for f in dataclasses.fields(dataloaders.PanopticDataConfig)}
+  values = {k: v for k, v in params.as_dict().items() if k in fields}
+  for key in ('input_path', 'tfds_name', 'tfds_data_dir'):
+    if values.get(key) in ('', None, []):
+      values[key] = None
+  if values['tfds_name'] and not values.get('tfds_split'):
+    values['tfds_split'] = 'train' if params.is_training else 'validation'
+  if not values.get('tfds_split'):
+    values.pop('tfds_split', None)
+  for key in ('cycle_length',):
+    if values.get(key) is None:
+      values.pop(key)
+  values['deterministic'] = bool(values.get('deterministic'))
+  for key in ('crop_size', 'eval_pad_size', 'mean', 'std'):
+    if values.get(key) is not None:
+      values[key] = tuple(values[key])
+  values['label_divisor'] = int(label_divisor)
+  return dataloaders.PanopticDataConfig(**values)
+
+
+@task_factory.register_task_cls(pcfg.PanopticTask)
+class PanopticTask(base_task.Task):
+  """Axial-DeepLab panoptic segmentation (Panoptic-DeepLab heads)."""
+
+  def __init__(self, params: pcfg.PanopticTask, logging_dir=None,
+               name=None):
+    super().__init__(params, logging_dir=logging_dir, name=name)
+    m = params.model
+    if m.semantic_only:
+      raise ValueError('model.semantic_only: the panoptic task needs the '
+                       'instance branch; use semantic_only only for export.')
+    pp = m.post_processing
+    self.label_divisor = int(pp.label_divisor)
+    self.post_processor = layers.PanopticPostProcessor(
+        m.num_classes, list(m.thing_class_ids),
+        center_threshold=pp.center_threshold, nms_kernel=pp.nms_kernel,
+        top_k=pp.top_k, stuff_area_limit=pp.stuff_area_limit,
+        label_divisor=pp.label_divisor, void_label=pp.void_label,
+        output_instance_masks=False)
+    loss = params.losses
+    self.loss_fn = losses_lib.PanopticLoss(
+        semantic_weight=loss.semantic_weight,
+        center_weight=loss.center_weight, offset_weight=loss.offset_weight,
+        top_k_percent=loss.top_k_percent,
+        ignore_label=params.train_data.ignore_label)
+
+  # Model and inputs.
+
+  def build_model(self) -> tf_keras.Model:
+    from axial_deeplab_tf.tasks import model_builders  # pylint: disable=g-import-not-at-top
+    return model_builders.build_panoptic_model(
+        self.task_config.model, self.task_config.losses.l2_weight_decay)
+
+  def data_config(self, params) -> dataloaders.PanopticDataConfig:
+    return data_config(params, self.label_divisor)
+
+  def build_inputs(self, params: pcfg.PanopticDataConfig,
+                   input_context: Optional[tf.distribute.InputContext] = None
+                   ) -> tf.data.Dataset:
+    """Batches of the panoptic pipeline, per replica under a strategy."""
+    return dataloaders.build_panoptic_dataset(self.data_config(params),
+                                              input_context)
+
+  def initialize(self, model: tf_keras.Model):
+    """Partial restore from `init_checkpoint` (only without a checkpoint in
+    model_dir): all modules whose shapes fit, or the backbone only."""
+    path = self.task_config.init_checkpoint
+    if not path:
+      return
+    which = self.task_config.init_checkpoint_modules
+    if which == 'backbone':
+      modules = ('backbone',)
+    elif which == 'all':
+      modules = checkpoint_restore.PANOPTIC_MODULES
+    else:
+      raise ValueError(f"init_checkpoint_modules: expected 'all' or "
+                       f"'backbone', got {which!r}.")
+    checkpoint_restore.restore_modules(model, path, modules)
+
+  # Losses and metrics.
+
+  def build_losses(self, labels: Dict[str, tf.Tensor],
+                   model_outputs: Dict[str, tf.Tensor],
+                   aux_losses=None) -> Dict[str, tf.Tensor]:
+    """Loss terms; 'total_loss' includes the regularization `aux_losses`."""
+    outputs = {k: tf.cast(v, tf.float32) for k, v in model_outputs.items()}
+    terms = self.loss_fn(labels, outputs)
+    if aux_losses:
+      terms['total_loss'] += tf.add_n([tf.cast(a, tf.float32)
+                                       for a in aux_losses])
+    return terms
+
+  def build_metrics(self, training: bool = True):
+    metrics = [tf_keras.metrics.Mean(k, dtype=tf.float32) for k in LOSS_KEYS]
+    if training:
+      metrics.append(train_utils.NonFiniteStep())
+    return metrics
+
+  def train_step(self, inputs, model, optimizer, metrics=None):
+    """One step: forward, loss / num_replicas, (loss-scaled) backward."""
+    images = inputs['image']
+    with tf.GradientTape() as tape:
+      outputs = model(images, training=True)
+      terms = self.build_losses(inputs, outputs, aux_losses=model.losses)
+      loss = terms['total_loss']
+      replicas = tf.distribute.get_strategy().num_replicas_in_sync
+      scaled_loss = loss / replicas
+      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+    variables = model.trainable_variables
+    grads = tape.gradient(scaled_loss, variables)
+    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+      grads = optimizer.get_unscaled_gradients(grads)
+    step = tf.cast(optimizer.iterations, tf.int64) + 1
+    optimizer.apply_gradients(list(zip(grads, variables)))
+    self._update_metrics(metrics, terms, step)
+    return {self.loss: loss}
+
+  def _update_metrics(self, metrics, terms, step=None):
+    for metric in metrics or []:
+      if isinstance(metric, train_utils.NonFiniteStep):
+        metric.update_state(terms['total_loss'], step)
+      elif metric.name in terms:
+        metric.update_state(terms[metric.name])
+
+  def inference_step(self, images, model):
+    e = self.task_config.evaluation
+    return inference.multi_scale_inference(model, images, e.scales, e.flip)
+
+  def validation_step(self, inputs, model, metrics=None):
+    """Forward + post-processing; returns the losses and what the metrics
+    need (aggregated on the host by `aggregate_logs`)."""
+    outputs = self.inference_step(inputs['image'], model)
+    terms = self.build_losses(inputs, outputs)
+    self._update_metrics(metrics, terms)
+    processed = self.post_processor(outputs)
+    return {self.loss: terms['total_loss'],
+            'labels': {k: inputs[k] for k in LABEL_KEYS},
+            'outputs': {k: processed[k] for k in OUTPUT_KEYS}}
+
+  def new_evaluator(self) -> evaluation.PanopticEvaluator:
+    e = self.task_config.evaluation
+    m = self.task_config.model
+    return evaluation.PanopticEvaluator(
+        m.num_classes, list(m.thing_class_ids),
+        label_divisor=self.label_divisor,
+        void_label=m.post_processing.void_label,
+        ignore_label=self.task_config.validation_data.ignore_label,
+        compute_pq=e.compute_pq, compute_miou=e.compute_miou,
+        compute_ap=e.compute_ap, max_detections=e.max_detections,
+        report_per_class=e.report_per_class)
+
+  def aggregate_logs(self, state=None, step_outputs=None):
+    if state is None:
+      state = self.new_evaluator()
+    if step_outputs is not None:
+      state.update_state(step_outputs['labels'], step_outputs['outputs'])
+    return state
+
+  def reduce_aggregated_logs(self, aggregated_logs,
+                             global_step: Optional[tf.Tensor] = None
+                             ) -> Dict[str, Any]:
+    del global_step
+    return {k: float(v) for k, v in aggregated_logs.result().items()}

@@ -1,0 +1,107 @@
+"""trainer/train.py end to end (subprocesses): train, eval, resume, errors."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import tensorflow as tf
+
+import conftest
+
+
+def _latest_step(model_dir):
+  latest = tf.train.latest_checkpoint(model_dir)
+  return int(latest.rsplit('-', 1)[1]) if latest else 0
+
+
+def test_train_and_eval_then_nan_stop(tmp_path, synthetic48):
+  model_dir = str(tmp_path / 'run')
+  result = conftest.run(conftest.train_args(model_dir, synthetic48))
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = result.stdout + result.stderr
+  assert 'examples/s' in out and 'ETA' in out and 'lr ' in out
+  with open(os.path.join(model_dir, 'metrics.json')) as f:
+    metrics = json.load(f)
+  for key in ('All_pq', 'All_sq', 'All_rq', 'Things_pq', 'Stuff_pq',
+              'mean_iou', 'mask_AP'):
+    assert key in metrics
+  assert metrics['global_step'] == 4
+  assert _latest_step(model_dir) == 4
+  assert glob.glob(os.path.join(model_dir, 'train', 'events.*'))
+  images = [e for e in glob.glob(os.path.join(model_dir, 'validation', '*'))]
+  tags = set()
+  for path in images:
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  assert {'images/input', 'images/predicted_panoptic',
+          'images/center_heatmap', 'All_pq'} <= tags
+  # Continue the same run with an infinite loss weight: stops at step 5,
+  # names the last good checkpoint (step 4), writes no new checkpoint.
+  result = conftest.run(conftest.train_args(
+      model_dir, synthetic48, mode='train', steps=8,
+      extra='task.losses.center_weight=.inf'))
+  assert result.returncode == 1
+  assert 'at step 5' in result.stderr, result.stderr[-2000:]
+  assert 'ckpt-4' in result.stderr
+  assert _latest_step(model_dir) == 4
+  # eval-only mode on the finished checkpoint.
+  result = conftest.run(conftest.train_args(model_dir, synthetic48,
+                                            mode='eval'))
+  assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_resume_after_kill(tmp_path, synthetic48):
+  model_dir = str(tmp_path / 'run')
+  process = subprocess.Popen(
+      conftest.train_args(model_dir, synthetic48, mode='train', steps=400),
+      env=conftest.env(), stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 300
+    while _latest_step(model_dir) < 4 and time.time() < deadline:
+      assert process.poll() is None, 'training ended early'
+      time.sleep(0.5)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  step = _latest_step(model_dir)
+  assert step >= 4 and step % 2 == 0
+  result = conftest.run(conftest.train_args(model_dir, synthetic48,
+                                            mode='train', steps=step + 2))
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = result.stdout + result.stderr
+  assert f'ckpt-{step}' in out and 'restored' in out
+  assert f'step: {step:6d} | training until step {step + 2}' in out
+  assert _latest_step(model_dir) == step + 2
+
+
+def test_errors_before_training(tmp_path, synthetic48):
+  result = conftest.run([sys.executable, conftest.TRAIN,
+                         '--experiment=axial_deeplab_nope', '--mode=train',
+                         f'--model_dir={tmp_path}'])
+  assert result.returncode == 1
+  assert "'axial_deeplab_nope' is not a registered" in result.stderr
+  assert 'axial_deeplab_shapes' in result.stderr
+  args = conftest.train_args(str(tmp_path), {
+      'train': str(tmp_path / 'none-*'), 'val': synthetic48['val']})
+  result = conftest.run(args)
+  assert result.returncode == 1
+  assert 'task.train_data.input_path' in result.stderr
+  # A model_dir holding a checkpoint of another model.
+  other = str(tmp_path / 'other')
+  from axial_deeplab_tf.configs import panoptic_experiments  # pylint: disable=g-import-not-at-top,unused-import
+  from axial_deeplab_tf import tasks  # pylint: disable=g-import-not-at-top,unused-import
+  from official.core import exp_factory, task_factory  # pylint: disable=g-import-not-at-top
+  from official.modeling import hyperparams  # pylint: disable=g-import-not-at-top
+  params = hyperparams.override_params_dict(
+      exp_factory.get_exp_config('axial_deeplab_shapes'),
+      conftest.TINY + ',task.model.num_classes=7', is_strict=True)
+  model = task_factory.get_task(params.task).build_model()
+  tf.train.Checkpoint(model=model).save(os.path.join(other, 'ckpt'))
+  result = conftest.run(conftest.train_args(other, synthetic48))
+  assert result.returncode == 1
+  assert 'different model' in result.stderr and other in result.stderr

@@ -1,0 +1,201 @@
+"""Orbit actions of trainer/train.py: progress log, NaN stop, images, JSON.
+
+Orbit calls train actions with the output of each train loop (every
+`trainer.steps_per_loop` steps), before the checkpoint of that loop is
+written, and eval actions with the metrics of each evaluation.
+"""
+
+import json
+import math
+import os
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+
+class TrainingStopped(RuntimeError):
+  """Raised by an action to end training with a message for the user."""
+
+
+def _value(x):
+  return float(np.asarray(x.numpy() if hasattr(x, 'numpy') else x))
+
+
+def _duration(seconds):
+  seconds = int(max(seconds, 0))
+  return f'{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s'
+
+
+class ProgressLogger:
+  """Logs loss terms, learning rate, examples/s and an ETA every loop.
+
+  Also adds 'examples_per_second' to the train output, so it is written to
+  TensorBoard with the other scalars.
+  """
+
+  def __init__(self, global_step, global_batch_size, train_steps):
+    self._step = global_step
+    self._batch = int(global_batch_size)
+    self._total = int(train_steps)
+    self._last_step = int(global_step.numpy())
+    self._last_time = time.time()
+
+  def __call__(self, output):
+    step = int(self._step.numpy())
+    now = time.time()
+    steps, elapsed = step - self._last_step, max(now - self._last_time, 1e-9)
+    self._last_step, self._last_time = step, now
+    rate = steps * self._batch / elapsed
+    eta = (self._total - step) * elapsed / max(steps, 1)
+    output['examples_per_second'] = rate
+    parts = [f'step {step}/{self._total}']
+    if 'training_loss' in output:
+      parts.append(f'loss {_value(output["training_loss"]):.4f}')
+    terms = [f'{k.replace("_loss", "")} {_value(v):.4g}'
+             for k, v in sorted(output.items())
+             if k.endswith('_loss') and k != 'training_loss']
+    if terms:
+      parts.append('(' + ', '.join(terms) + ')')
+    if 'learning_rate' in output:
+      parts.append(f'lr {_value(output["learning_rate"]):.3g}')
+    parts.append(f'{rate:.1f} examples/s')
+    parts.append(f'ETA {_duration(eta)}')
+    message = ' | '.join(parts)
+    logging.info(message)
+    print(message, flush=True)
+
+
+class NonFiniteLossStop:
+  """Stops training when a loop saw a NaN or infinite loss.
+
+  Runs before the loop's checkpoint is written, so the latest checkpoint
+  in model_dir is the last good one.
+  """
+
+  def __init__(self, model_dir):
+    self._model_dir = model_dir
+
+  def __call__(self, output):
+    first = _value(output.get('nonfinite_loss_step', -1.0))
+    loss = _value(output.get('training_loss', 0.0))
+    if first < 0 and math.isfinite(loss):
+      return
+    where = (f'at step {int(first)}' if first >= 0
+             else 'in the last train loop')
+    last_good = tf.train.latest_checkpoint(self._model_dir) or 'none written'
+    raise TrainingStopped(
+        f'Training stopped: the loss became NaN or infinite {where}. Last '
+        f'good checkpoint: {last_good}. Lower the learning rate or check '
+        f'the data, then rerun the same command to resume from it.')
+
+
+class MetricsWriter:
+  """Writes each evaluation's metrics to `<model_dir>/metrics.json` (the
+  latest) and `<model_dir>/metrics_<step>.json`."""
+
+  def __init__(self, model_dir, global_step):
+    self._dir = model_dir
+    self._step = global_step
+
+  def __call__(self, output):
+    step = int(self._step.numpy())
+    metrics = {k: _value(v) for k, v in output.items()
+               if np.ndim(np.asarray(v)) == 0}
+    metrics['global_step'] = step
+    if not tf.io.gfile.isdir(self._dir):
+      tf.io.gfile.makedirs(self._dir)
+    for name in ('metrics.json', f'metrics_{step}.json'):
+      with tf.io.gfile.GFile(os.path.join(self._dir, name), 'w') as f:
+        json.dump(metrics, f, indent=1, sort_keys=True)
+
+
+def _palette(n):
+  rng = np.random.default_rng(7)
+  colors = rng.integers(40, 255, size=(max(n, 1), 3))
+  return colors.astype(np.float32) / 255.0
+
+
+def colorize_panoptic(panoptic, label_divisor, num_classes, void_label):
+  """int [B, H, W] panoptic ids -> float [B, H, W, 3] in [0, 1].
+
+  Classes get a fixed colour; instances of one class are shaded by id;
+  void is black.
+  """
+  classes = panoptic // label_divisor
+  instances = panoptic % label_divisor
+  palette = _palette(num_classes)
+  valid = (classes >= 0) & (classes < num_classes) & (classes != void_label)
+  rgb = palette[np.clip(classes, 0, num_classes - 1)]
+  shade = 1.0 - 0.5 * ((instances * 37) % 11) / 10.0
+  rgb = rgb * np.where(instances > 0, shade, 1.0)[..., None]
+  return np.where(valid[..., None], rgb, 0.0).astype(np.float32)
+
+
+class PanopticImageSummary:
+  """TensorBoard image panels of a fixed validation batch.
+
+  Panels 'images/input', 'images/predicted_panoptic',
+  'images/groundtruth_panoptic' and 'images/center_heatmap', written to
+  `<model_dir>/<subdir>` after each evaluation (or train loop).
+  """
+
+  def __init__(self, task, model, params, model_dir, global_step,
+               subdir='validation', every_n_steps=0):
+    self._task, self._model = task, model
+    self._max = int(params.task.image_summary_max_outputs)
+    self._writer = None
+    self._dir = os.path.join(model_dir, subdir)
+    self._step = global_step
+    self._every = int(every_n_steps)
+    self._last = -1
+    self._batch = None
+    self._params = params
+
+  def _get_batch(self):
+    if self._batch is None:
+      config = self._task.data_config(self._params.task.validation_data)
+      config = type(config)(**{**config.__dict__,
+                               'global_batch_size': self._max,
+                               'is_training': False, 'repeat': False})
+      from axial_deeplab_tf import dataloaders  # pylint: disable=g-import-not-at-top
+      self._batch = next(iter(dataloaders.build_panoptic_dataset(config)))
+    return self._batch
+
+  def __call__(self, output):
+    del output
+    step = int(self._step.numpy())
+    if self._max <= 0 or step == self._last:
+      return
+    if self._every and step % self._every:
+      return
+    self._last = step
+    try:
+      batch = self._get_batch()
+    except (ValueError, tf.errors.OpError) as e:
+      logging.warning('image summary skipped: %s', e)
+      return
+    outputs = self._task.inference_step(batch['image'], self._model)
+    processed = self._task.post_processor(outputs)
+    m = self._params.task.model
+    data = self._params.task.validation_data
+    mean = np.asarray(data.mean, np.float32)
+    std = np.asarray(data.std, np.float32)
+    image = np.clip(batch['image'].numpy() * std + mean, 0.0, 1.0)
+    colors = lambda p: colorize_panoptic(  # pylint: disable=g-long-lambda
+        p, self._task.label_divisor, m.num_classes,
+        m.post_processing.void_label)
+    heat = np.clip(outputs['center_heatmap'].numpy(), 0.0, 1.0)
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(self._dir)
+    with self._writer.as_default(step=step):
+      tf.summary.image('images/input', image, max_outputs=self._max)
+      tf.summary.image('images/predicted_panoptic',
+                       colors(processed['panoptic'].numpy()),
+                       max_outputs=self._max)
+      tf.summary.image('images/groundtruth_panoptic',
+                       colors(batch['panoptic'].numpy()),
+                       max_outputs=self._max)
+      tf.summary.image('images/center_heatmap', heat, max_outputs=self._max)
+    self._writer.flush()
