@@ -1,0 +1,67 @@
+"""Writes export modules as SavedModels in TF Serving's directory layout.
+
+TF Serving watches a model base path and serves the highest numbered
+sub-directory: `export_dir/<version>/{saved_model.pb, variables/}`.
+`export_saved_model(module, export_dir)` writes the next free version
+(1, 2, ...) or the one asked for, and never overwrites a finished version:
+it writes to a temporary directory beside it and renames it when complete.
+"""
+
+import os
+import shutil
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+DEFAULT_SIGNATURES = ('serving_default', 'image_bytes', 'tf_example')
+
+
+def next_version(export_dir: str) -> int:
+  """1 + the largest integer sub-directory name of export_dir (1 if none)."""
+  if not tf.io.gfile.isdir(export_dir):
+    return 1
+  versions = [int(name.rstrip('/')) for name in tf.io.gfile.listdir(export_dir)
+              if name.rstrip('/').isdigit()]
+  return max(versions, default=0) + 1
+
+
+def export_saved_model(module: tf.Module, export_dir: str,
+                       version: Optional[int] = None,
+                       signature_keys: Sequence[str] = DEFAULT_SIGNATURES
+                       ) -> str:
+  """Saves `module` (with `.signatures(keys)`) as export_dir/<version>.
+
+  Args:
+    module: a `PanopticExportModule` or `ClassificationExportModule` (any
+      tf.Module with a `signatures(keys)` method returning concrete
+      functions).
+    export_dir: the model base path; created if missing.
+    version: positive int; None takes `next_version(export_dir)`.
+    signature_keys: which signatures to write.
+
+  Returns:
+    The path of the written version directory.
+
+  Raises:
+    ValueError: `version` is not positive, or export_dir/<version> exists.
+  """
+  if version is None:
+    version = next_version(export_dir)
+  if int(version) < 1:
+    raise ValueError(f'version: expected a positive int, got {version}.')
+  path = os.path.join(export_dir, str(int(version)))
+  if tf.io.gfile.exists(path):
+    raise ValueError(f'export_dir: version directory {path} already exists; '
+                     f'choose another --version or remove it.')
+  tf.io.gfile.makedirs(export_dir)
+  temporary = os.path.join(export_dir, f'.tmp-{int(version)}-{os.getpid()}')
+  if tf.io.gfile.exists(temporary):
+    tf.io.gfile.rmtree(temporary)
+  signatures = module.signatures(tuple(signature_keys))
+  try:
+    tf.saved_model.save(module, temporary, signatures=signatures)
+    tf.io.gfile.rename(temporary, path)
+  finally:
+    if tf.io.gfile.exists(temporary):
+      shutil.rmtree(temporary, ignore_errors=True)
+  return path
