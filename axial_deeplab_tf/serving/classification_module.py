@@ -49,6 +49,15 @@ class ClassificationExportModule(tf.Module):
     self.center_crop_fraction = float(center_crop_fraction)
     self.mean, self.std = preprocessing.validate_mean_std(mean, std)
 
+  def export_metadata(self) -> Dict:
+    """JSON-able settings written beside the SavedModel (assets.extra)."""
+    return {'task': 'classification', 'image_size': self.image_size,
+            'top_k': self.top_k,
+            'center_crop_fraction': self.center_crop_fraction,
+            'mean': list(self.mean), 'std': list(self.std),
+            'output_keys': ['logits', 'probabilities', 'top_k_classes',
+                            'top_k_scores']}
+
   def preprocess_one(self, image: tf.Tensor) -> tf.Tensor:
     """uint8 [H, W, 3] -> float32 [S, S, 3] normalized (or [H, W, 3])."""
     if self.image_size is not None:

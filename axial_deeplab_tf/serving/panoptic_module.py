@@ -101,6 +101,14 @@ class PanopticExportModule(tf.Module):
     """The wrapped tf_keras model."""
     return self._holder.value
 
+  def export_metadata(self) -> Dict:
+    """JSON-able settings written beside the SavedModel (assets.extra)."""
+    return {'task': 'panoptic', 'num_classes': self.num_classes,
+            'thing_class_ids': self.thing_class_ids,
+            'post_processing': dict(self.options),
+            'mean': list(self.mean), 'std': list(self.std),
+            'output_keys': list(self.output_keys())}
+
   def output_keys(self) -> Sequence[str]:
     """The keys of every signature's output dict."""
     keys = ['panoptic', 'semantic', 'category', 'instance',

@@ -7,6 +7,7 @@ sub-directory: `export_dir/<version>/{saved_model.pb, variables/}`.
 it writes to a temporary directory beside it and renames it when complete.
 """
 
+import json
 import os
 import shutil
 from typing import Optional, Sequence
@@ -14,6 +15,30 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 DEFAULT_SIGNATURES = ('serving_default', 'image_bytes', 'tf_example')
+# TF Serving ignores assets.extra/; predict.py reads the settings from it.
+METADATA_FILE = os.path.join('assets.extra', 'axial_deeplab_export.json')
+
+
+def read_metadata(saved_model_dir: str) -> dict:
+  """The export settings of a version directory ({} when absent)."""
+  path = os.path.join(saved_model_dir, METADATA_FILE)
+  if not tf.io.gfile.exists(path):
+    return {}
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def resolve_version_dir(path: str) -> str:
+  """A version directory as is; a base path -> its highest version."""
+  if tf.io.gfile.exists(os.path.join(path, 'saved_model.pb')):
+    return path
+  versions = [n.rstrip('/') for n in (tf.io.gfile.listdir(path)
+                                      if tf.io.gfile.isdir(path) else [])]
+  versions = sorted(int(n) for n in versions if n.isdigit())
+  if not versions:
+    raise ValueError(f'saved_model_dir: {path} holds neither saved_model.pb '
+                     f'nor numbered version directories.')
+  return os.path.join(path, str(versions[-1]))
 
 
 def next_version(export_dir: str) -> int:
@@ -40,7 +65,8 @@ def export_saved_model(module: tf.Module, export_dir: str,
     signature_keys: which signatures to write.
 
   Returns:
-    The path of the written version directory.
+    The path of the written version directory. When the module has
+    `export_metadata()`, its dict is written to `METADATA_FILE` inside it.
 
   Raises:
     ValueError: `version` is not positive, or export_dir/<version> exists.
@@ -60,6 +86,13 @@ def export_saved_model(module: tf.Module, export_dir: str,
   signatures = module.signatures(tuple(signature_keys))
   try:
     tf.saved_model.save(module, temporary, signatures=signatures)
+    if hasattr(module, 'export_metadata'):
+      metadata = dict(module.export_metadata(),
+                      signatures=list(signature_keys))
+      tf.io.gfile.makedirs(os.path.dirname(
+          os.path.join(temporary, METADATA_FILE)))
+      with tf.io.gfile.GFile(os.path.join(temporary, METADATA_FILE), 'w') as f:
+        json.dump(metadata, f, indent=2)
     tf.io.gfile.rename(temporary, path)
   finally:
     if tf.io.gfile.exists(temporary):
