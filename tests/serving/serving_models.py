@@ -7,6 +7,7 @@ vacuous, so every batch-norm statistic and scale is drawn at random.
 
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from axial_deeplab_tf.modeling import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
@@ -84,8 +85,18 @@ def calibrate(model, seed=0):
 
 
 def tiny_classifier(num_classes=7, seed=0):
-  """A tiny Axial-ResNet classifier, weights randomized."""
+  """A tiny Axial-ResNet classifier, weights randomized.
+
+  Same layers as `axial_resnet.build_classifier`, which cannot take a
+  `Variant` object (it names the model f'{variant}_classifier', an invalid
+  scope name for a dataclass repr).
+  """
   tf.random.set_seed(seed)
-  model = axial_resnet.build_classifier(TINY_ROW, num_classes=num_classes)
+  backbone = axial_resnet.AxialResNet(TINY_ROW, name='backbone')
+  inputs = tf_keras.Input(shape=[None, None, 3])
+  features = backbone(inputs)
+  pooled = tf_keras.layers.GlobalAveragePooling2D()(features['5'])
+  logits = tf_keras.layers.Dense(num_classes, name='logits')(pooled)
+  model = tf_keras.Model(inputs, logits, name='tiny_classifier')
   model(tf.zeros([1, 32, 32, 3]))
   return randomize(model, seed)
