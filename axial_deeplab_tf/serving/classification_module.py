@@ -16,6 +16,7 @@ from typing import Dict, Optional, Sequence
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import classification_input
+from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import preprocessing
 
 
@@ -43,11 +44,23 @@ class ClassificationExportModule(tf.Module):
     if not 0 < center_crop_fraction <= 1:
       raise ValueError(f'center_crop_fraction: expected a value in (0, 1], '
                        f'got {center_crop_fraction}.')
-    self.model = model
+    # As in PanopticExportModule: track the variables, not the Keras model
+    # (saving a tracked Keras model traces every layer), and trace the
+    # network once for all signatures.
+    self._holder = panoptic_module._Untracked(model)  # pylint: disable=protected-access
+    self.model_variables = list(model.variables)
     self.image_size = None if image_size is None else int(image_size)
     self.top_k = int(top_k)
     self.center_crop_fraction = float(center_crop_fraction)
     self.mean, self.std = preprocessing.validate_mean_std(mean, std)
+    size = self.image_size
+    self._classify = tf.function(self.classify, input_signature=[
+        tf.TensorSpec([None, size, size, 3], tf.float32)])
+
+  @property
+  def model(self):
+    """The wrapped tf_keras model."""
+    return self._holder.value
 
   def export_metadata(self) -> Dict:
     """JSON-able settings written beside the SavedModel (assets.extra)."""
@@ -103,20 +116,20 @@ class ClassificationExportModule(tf.Module):
       tf.TensorSpec([None, None, None, 3], tf.uint8, name='images')])
   def serve(self, images):
     """`serving_default`: uint8 [batch, height, width, 3] -> output dict."""
-    return self.classify(self._preprocess_batch(images))
+    return self._classify(self._preprocess_batch(images))
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name='image_bytes')])
   def serve_image_bytes(self, image_bytes):
     """`image_bytes`: string [batch] of encoded images -> output dict."""
-    return self.classify(self._preprocess_strings(
+    return self._classify(self._preprocess_strings(
         image_bytes, preprocessing.decode_image))
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name='serialized_examples')])
   def serve_tf_example(self, serialized_examples):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
-    return self.classify(self._preprocess_strings(
+    return self._classify(self._preprocess_strings(
         serialized_examples, preprocessing.parse_example_image))
 
   def signatures(self, keys: Sequence[str] = ('serving_default',
