@@ -112,34 +112,34 @@ class ClassificationExportModule(tf.Module):
                      fn_output_signature=tf.TensorSpec([size, size, 3],
                                                        tf.float32))
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, None, 3], tf.uint8, name='images')])
+  @tf.function(reduce_retracing=True)
   def serve(self, images):
     """`serving_default`: uint8 [batch, height, width, 3] -> output dict."""
     return self._classify(self._preprocess_batch(images))
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name='image_bytes')])
+  @tf.function(reduce_retracing=True)
   def serve_image_bytes(self, image_bytes):
     """`image_bytes`: string [batch] of encoded images -> output dict."""
     return self._classify(self._preprocess_strings(
         image_bytes, preprocessing.decode_image))
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name='serialized_examples')])
+  @tf.function(reduce_retracing=True)
   def serve_tf_example(self, serialized_examples):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
     return self._classify(self._preprocess_strings(
         serialized_examples, preprocessing.parse_example_image))
 
   def signatures(self, keys: Sequence[str] = ('serving_default',
-                                              'image_bytes', 'tf_example')):
-    """Concrete functions keyed by signature name, for tf.saved_model.save."""
-    functions = {'serving_default': self.serve,
-                 'image_bytes': self.serve_image_bytes,
-                 'tf_example': self.serve_tf_example}
-    unknown = [k for k in keys if k not in functions]
-    if unknown:
-      raise ValueError(f'signatures: unknown keys {unknown}; expected some '
-                       f'of {sorted(functions)}.')
-    return {k: functions[k].get_concrete_function() for k in keys}
+                                              'image_bytes', 'tf_example'),
+                 batch_size: Optional[int] = None,
+                 input_image_size: Optional[Sequence[int]] = None):
+    """Concrete functions keyed by signature name, for tf.saved_model.save.
+
+    Args:
+      keys: signature names to build.
+      batch_size: fixed batch of every signature (None: any).
+      input_image_size: (height, width) fixed for 'serving_default' (None:
+        any size).
+    """
+    return panoptic_module.signature_functions(self, keys, batch_size,
+                                               input_image_size)

@@ -34,6 +34,25 @@ POST_PROCESSING_DEFAULTS = dict(center_threshold=0.1, nms_kernel=7,
 _MAP_KEYS = ('panoptic', 'semantic', 'category', 'instance')
 
 
+def signature_functions(module, keys, batch_size=None, input_image_size=None):
+  """Concrete functions of `module.serve*` for the given signature names.
+
+  Shared by the panoptic and classification modules.
+  """
+  functions = {'serving_default': module.serve,
+               'image_bytes': module.serve_image_bytes,
+               'tf_example': module.serve_tf_example}
+  unknown = [k for k in keys if k not in functions]
+  if unknown:
+    raise ValueError(f'signatures: unknown keys {unknown}; expected some '
+                     f'of {sorted(functions)}.')
+  if input_image_size is not None and len(input_image_size) != 2:
+    raise ValueError(f'input_image_size: expected (height, width), got '
+                     f'{input_image_size}.')
+  specs = preprocessing.input_specs(batch_size, input_image_size)
+  return {k: functions[k].get_concrete_function(specs[k]) for k in keys}
+
+
 class _Untracked:
   """Holds an object without making it part of the SavedModel graph."""
 
@@ -245,34 +264,33 @@ class PanopticExportModule(tf.Module):
     del images
     return spec
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, None, 3], tf.uint8, name='images')])
+  @tf.function(reduce_retracing=True)
   def serve(self, images):
     """`serving_default`: uint8 [batch, height, width, 3] -> output dict."""
     return self._dense(images)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name='image_bytes')])
+  @tf.function(reduce_retracing=True)
   def serve_image_bytes(self, image_bytes):
     """`image_bytes`: string [batch] of encoded images -> output dict."""
     images, sizes = preprocessing.decode_image_batch(image_bytes)
     return self.predict_padded(images, sizes)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name='serialized_examples')])
+  @tf.function(reduce_retracing=True)
   def serve_tf_example(self, serialized_examples):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
     images, sizes = preprocessing.parse_example_batch(serialized_examples)
     return self.predict_padded(images, sizes)
 
   def signatures(self, keys: Sequence[str] = ('serving_default',
-                                              'image_bytes', 'tf_example')):
-    """Concrete functions keyed by signature name, for tf.saved_model.save."""
-    functions = {'serving_default': self.serve,
-                 'image_bytes': self.serve_image_bytes,
-                 'tf_example': self.serve_tf_example}
-    unknown = [k for k in keys if k not in functions]
-    if unknown:
-      raise ValueError(f'signatures: unknown keys {unknown}; expected some '
-                       f'of {sorted(functions)}.')
-    return {k: functions[k].get_concrete_function() for k in keys}
+                                              'image_bytes', 'tf_example'),
+                 batch_size: Optional[int] = None,
+                 input_image_size: Optional[Sequence[int]] = None):
+    """Concrete functions keyed by signature name, for tf.saved_model.save.
+
+    Args:
+      keys: signature names to build.
+      batch_size: fixed batch of every signature (None: any).
+      input_image_size: (height, width) fixed for 'serving_default' (None:
+        any size).
+    """
+    return signature_functions(self, keys, batch_size, input_image_size)

@@ -116,3 +116,17 @@ def validate_mean_std(mean: Sequence[float], std: Sequence[float]):
     raise ValueError(f'std: expected 3 positive values (RGB, in [0, 1]), '
                      f'got {std}.')
   return mean, std
+
+
+def input_specs(batch_size=None, input_image_size=None):
+  """TensorSpecs of the three signature inputs, keyed by signature name."""
+  height, width = (tuple(int(v) for v in input_image_size)
+                   if input_image_size else (None, None))
+  return {
+      'serving_default': tf.TensorSpec([batch_size, height, width, 3],
+                                       tf.uint8, name='images'),
+      'image_bytes': tf.TensorSpec([batch_size], tf.string,
+                                   name='image_bytes'),
+      'tf_example': tf.TensorSpec([batch_size], tf.string,
+                                  name='serialized_examples'),
+  }

@@ -52,7 +52,9 @@ def next_version(export_dir: str) -> int:
 
 def export_saved_model(module: tf.Module, export_dir: str,
                        version: Optional[int] = None,
-                       signature_keys: Sequence[str] = DEFAULT_SIGNATURES
+                       signature_keys: Sequence[str] = DEFAULT_SIGNATURES,
+                       batch_size: Optional[int] = None,
+                       input_image_size: Optional[Sequence[int]] = None
                        ) -> str:
   """Saves `module` (with `.signatures(keys)`) as export_dir/<version>.
 
@@ -63,6 +65,8 @@ def export_saved_model(module: tf.Module, export_dir: str,
     export_dir: the model base path; created if missing.
     version: positive int; None takes `next_version(export_dir)`.
     signature_keys: which signatures to write.
+    batch_size: fixed batch size of the signatures (None: any).
+    input_image_size: (height, width) fixed for serving_default (None: any).
 
   Returns:
     The path of the written version directory. When the module has
@@ -83,12 +87,15 @@ def export_saved_model(module: tf.Module, export_dir: str,
   temporary = os.path.join(export_dir, f'.tmp-{int(version)}-{os.getpid()}')
   if tf.io.gfile.exists(temporary):
     tf.io.gfile.rmtree(temporary)
-  signatures = module.signatures(tuple(signature_keys))
+  signatures = module.signatures(tuple(signature_keys), batch_size,
+                                 input_image_size)
   try:
     tf.saved_model.save(module, temporary, signatures=signatures)
     if hasattr(module, 'export_metadata'):
       metadata = dict(module.export_metadata(),
-                      signatures=list(signature_keys))
+                      signatures=list(signature_keys), batch_size=batch_size,
+                      input_image_size=(list(input_image_size)
+                                        if input_image_size else None))
       tf.io.gfile.makedirs(os.path.dirname(
           os.path.join(temporary, METADATA_FILE)))
       with tf.io.gfile.GFile(os.path.join(temporary, METADATA_FILE), 'w') as f:

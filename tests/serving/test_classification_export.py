@@ -28,15 +28,18 @@ def test_classifier_signatures_match_python(tmp_path):
     return model(x, training=False).numpy()[0]
 
   reference = np.stack([expected(i) for i in images])
+  # Randomized tiny classifiers give logits of up to ~100: compare with a
+  # tolerance relative to their range.
+  atol = 5e-5 * max(1.0, float(np.abs(reference).max()))
   dense = loaded.signatures['serving_default'](
       images=tf.constant(images[0][np.newaxis]))
   np.testing.assert_allclose(dense['logits'].numpy()[0], reference[0],
-                             rtol=1e-4, atol=2e-3)
+                             rtol=1e-4, atol=atol)
   encoded = tf.constant([schema.encode_png(i) for i in images])
   out = loaded.signatures['image_bytes'](image_bytes=encoded)
   np.testing.assert_allclose(out['logits'].numpy(), reference, rtol=1e-4,
-                             atol=2e-3)
-  order = np.argsort(-reference, axis=1)[:, :3]
+                             atol=atol)
+  order = np.argsort(-out['logits'].numpy(), axis=1, kind='stable')[:, :3]
   np.testing.assert_array_equal(out['top_k_classes'].numpy(), order)
   probabilities = out['probabilities'].numpy()
   np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -47,5 +50,5 @@ def test_classifier_signatures_match_python(tmp_path):
       schema.encode_png(i), label=1).SerializeToString() for i in images])
   from_examples = loaded.signatures['tf_example'](serialized_examples=examples)
   np.testing.assert_allclose(from_examples['logits'].numpy(), reference,
-                             rtol=1e-4, atol=2e-3)
+                             rtol=1e-4, atol=atol)
   assert saved_model_export.read_metadata(path)['task'] == 'classification'
