@@ -1,6 +1,8 @@
 """Installs the axial_deeplab_tf package with its pinned stack."""
 import setuptools
 
+_EXPORT = ["tf2onnx==1.17.0", "onnx==1.23.2", "onnxruntime==1.32.0"]
+
 setuptools.setup(
     name="axial_deeplab_tf",
     version="0.1.0",
@@ -23,5 +25,12 @@ setuptools.setup(
         # numpy 2.4 breaks official.vision.data.fake_feature_generator.
         "numpy<2.4",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        # ONNX export (trainer/export_onnx.py) and its onnxruntime check;
+        # tested with TF 2.20 and protobuf 7 (tf2onnx 1.17 no longer pins
+        # protobuf 3.20).
+        "export": _EXPORT,
+        # `make test` installs .[test]: the ONNX parity test needs _EXPORT.
+        "test": ["pytest"] + _EXPORT,
+    },
 )

@@ -1,0 +1,296 @@
+"""Export module for panoptic models: preprocessing + network + post-processing.
+
+`PanopticExportModule(model, num_classes, thing_class_ids, ...)` wraps a
+built `PanopticDeepLab` (weights already restored) into a `tf.Module` whose
+three `tf.function`s become the SavedModel signatures:
+
+| signature | input | images in one call |
+|---|---|---|
+| `serving_default` | `images`: uint8 [batch, height, width, 3] | one size |
+| `image_bytes` | `image_bytes`: string [batch], JPEG / PNG / GIF / BMP | any sizes |
+| `tf_example` | `serialized_examples`: string [batch], tf.Examples of our schema | any sizes |
+
+All three return the same dict (see `PanopticExportModule.serve`). When the
+images of one call differ in size, every image still goes through the
+network and the post-processing alone at its own size (so its result is
+exactly what it gives by itself); the per-image outputs are then padded at
+the bottom and right to the largest height and width of the call, and
+`image_size` [batch, 2] says which top-left part of each map is the image.
+Padding is void in the label maps and 0 elsewhere.
+"""
+
+from typing import Dict, Optional, Sequence
+
+import tensorflow as tf
+
+from axial_deeplab_tf.layers import panoptic_postprocessing
+from axial_deeplab_tf.serving import preprocessing
+
+# Post-processing options with their PanopticPostProcessor defaults.
+POST_PROCESSING_DEFAULTS = dict(center_threshold=0.1, nms_kernel=7,
+                                top_k=200, stuff_area_limit=2048,
+                                label_divisor=1000, void_label=255)
+
+_MAP_KEYS = ('panoptic', 'semantic', 'category', 'instance')
+
+
+def signature_functions(module, keys, batch_size=None, input_image_size=None):
+  """Concrete functions of `module.serve*` for the given signature names.
+
+  Shared by the panoptic and classification modules.
+  """
+  functions = {'serving_default': module.serve,
+               'image_bytes': module.serve_image_bytes,
+               'tf_example': module.serve_tf_example}
+  unknown = [k for k in keys if k not in functions]
+  if unknown:
+    raise ValueError(f'signatures: unknown keys {unknown}; expected some '
+                     f'of {sorted(functions)}.')
+  if input_image_size is not None and len(input_image_size) != 2:
+    raise ValueError(f'input_image_size: expected (height, width), got '
+                     f'{input_image_size}.')
+  specs = preprocessing.input_specs(batch_size, input_image_size)
+  return {k: functions[k].get_concrete_function(specs[k]) for k in keys}
+
+
+class _Untracked:
+  """Holds an object without making it part of the SavedModel graph."""
+
+  def __init__(self, value):
+    self.value = value
+
+
+class PanopticExportModule(tf.Module):
+  """SavedModel module for a panoptic model.
+
+  Args:
+    model: a `PanopticDeepLab` (or any tf_keras model mapping normalized
+      float32 images [batch, H, W, 3] to 'semantic_logits' [batch, H, W,
+      K], 'center_heatmap' [batch, H, W, 1] and 'center_offsets'
+      [batch, H, W, 2] at the input size).
+    num_classes: K.
+    thing_class_ids: classes with instances.
+    post_processing: dict of `PanopticPostProcessor` options
+      (center_threshold, nms_kernel, top_k, stuff_area_limit,
+      label_divisor, void_label); missing keys take
+      `POST_PROCESSING_DEFAULTS`.
+    mean, std: RGB normalization statistics in [0, 1], as in training.
+    output_semantic_probabilities: also return 'semantic_probabilities'
+      [batch, H, W, K] (softmax of the logits).
+    output_instance_masks: also return 'instance_masks' [batch, top_k, H,
+      W] (bool; memory grows with top_k * H * W).
+  """
+
+  def __init__(self, model, num_classes: int, thing_class_ids: Sequence[int],
+               post_processing: Optional[Dict] = None,
+               mean: Sequence[float] = (0.485, 0.456, 0.406),
+               std: Sequence[float] = (0.229, 0.224, 0.225),
+               output_semantic_probabilities: bool = False,
+               output_instance_masks: bool = True,
+               name: str = 'panoptic_export'):
+    super().__init__(name=name)
+    options = dict(POST_PROCESSING_DEFAULTS)
+    unknown = sorted(set(post_processing or {}) - set(options))
+    if unknown:
+      raise ValueError(f'post_processing: unknown options {unknown}; '
+                       f'expected some of {sorted(options)}.')
+    options.update(post_processing or {})
+    # Only the variables are tracked: saving the Keras model object itself
+    # would make tf.saved_model.save trace every layer's call (minutes).
+    self._holder = _Untracked(model)
+    self.model_variables = list(model.variables)
+    self.num_classes = int(num_classes)
+    self.thing_class_ids = [int(c) for c in thing_class_ids]
+    self.mean, self.std = preprocessing.validate_mean_std(mean, std)
+    self.options = options
+    self.output_semantic_probabilities = bool(output_semantic_probabilities)
+    self.output_instance_masks = bool(output_instance_masks)
+    self._post_processor = panoptic_postprocessing.PanopticPostProcessor(
+        self.num_classes, self.thing_class_ids,
+        output_instance_masks=self.output_instance_masks, **options)
+    # One traced copy of network + post-processing, called by every
+    # signature (and by both branches of `predict_padded`).
+    self._dense = tf.function(self.predict_dense, input_signature=[
+        tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    self._void = options['void_label']
+    self._label_divisor = options['label_divisor']
+
+  @property
+  def model(self):
+    """The wrapped tf_keras model."""
+    return self._holder.value
+
+  def export_metadata(self) -> Dict:
+    """JSON-able settings written beside the SavedModel (assets.extra)."""
+    return {'task': 'panoptic', 'num_classes': self.num_classes,
+            'thing_class_ids': self.thing_class_ids,
+            'post_processing': dict(self.options),
+            'mean': list(self.mean), 'std': list(self.std),
+            'output_keys': list(self.output_keys())}
+
+  def output_keys(self) -> Sequence[str]:
+    """The keys of every signature's output dict."""
+    keys = ['panoptic', 'semantic', 'category', 'instance',
+            'center_heatmap', 'center_offsets', 'instance_classes',
+            'instance_scores', 'instance_valid', 'center_points',
+            'center_scores', 'num_instances', 'image_size']
+    if self.output_semantic_probabilities:
+      keys.append('semantic_probabilities')
+    if self.output_instance_masks:
+      keys.append('instance_masks')
+    return keys
+
+  def predict_dense(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Runs a batch of same-size images through the whole pipeline.
+
+    Args:
+      images: uint8 or float32 [batch, height, width, 3], pixel values in
+        [0, 255].
+
+    Returns:
+      'panoptic' (class * label_divisor + instance id; void =
+      void_label * label_divisor), 'semantic' (argmax class), 'category'
+      (panoptic // label_divisor), 'instance' (0 for stuff and void):
+      int32 [batch, height, width]; 'center_heatmap' float32 [batch,
+      height, width]; 'center_offsets' float32 [batch, height, width, 2]
+      (dy, dx) in pixels; 'instance_classes' int32, 'instance_scores'
+      float32, 'instance_valid' bool [batch, top_k] (slot j = instance id
+      j + 1); 'center_points' int32 [batch, top_k, 2] (y, x);
+      'center_scores' float32 [batch, top_k]; 'num_instances' int32
+      [batch]; 'image_size' int32 [batch, 2]; optionally
+      'semantic_probabilities' float32 [batch, height, width, K] and
+      'instance_masks' bool [batch, top_k, height, width].
+    """
+    normalized = preprocessing.normalize(images, self.mean, self.std)
+    raw = self.model(normalized, training=False)
+    raw = {k: tf.cast(v, tf.float32) for k, v in raw.items()}
+    post = self._post_processor(raw)
+    outputs = {k: post[k] for k in _MAP_KEYS}
+    outputs['center_heatmap'] = raw['center_heatmap'][..., 0]
+    outputs['center_offsets'] = raw['center_offsets']
+    for key in ('instance_classes', 'instance_scores', 'instance_valid',
+                'center_points', 'center_scores'):
+      outputs[key] = post[key]
+    outputs['num_instances'] = tf.reduce_sum(
+        tf.cast(post['instance_valid'], tf.int32), axis=1)
+    outputs['image_size'] = preprocessing.full_sizes(images)
+    if self.output_semantic_probabilities:
+      outputs['semantic_probabilities'] = tf.nn.softmax(
+          raw['semantic_logits'], axis=-1)
+    if self.output_instance_masks:
+      outputs['instance_masks'] = post['instance_masks']
+    return outputs
+
+  def _pad_value(self, key: str):
+    if key == 'panoptic':
+      return self._void * self._label_divisor
+    if key in ('semantic', 'category'):
+      return self._void
+    return 0
+
+  def _pad_maps(self, outputs: Dict[str, tf.Tensor],
+                height: tf.Tensor, width: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Pads the spatial maps of a batch-1 result to height x width."""
+    padded = {}
+    for key, value in outputs.items():
+      if key in _MAP_KEYS or key in ('center_heatmap', 'center_offsets',
+                                     'semantic_probabilities'):
+        size = tf.shape(value)[1:3]
+        pads = [[0, 0], [0, height - size[0]], [0, width - size[1]]]
+        pads += [[0, 0]] * (value.shape.rank - 3)
+        value = tf.pad(value, pads, constant_values=self._pad_value(key))
+      elif key == 'instance_masks':
+        size = tf.shape(value)[2:4]
+        value = tf.pad(value, [[0, 0], [0, 0], [0, height - size[0]],
+                               [0, width - size[1]]])
+      padded[key] = value
+    return padded
+
+  def predict_padded(self, images: tf.Tensor,
+                     image_sizes: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Runs images of different sizes, each alone at its own size.
+
+    Args:
+      images: uint8 [batch, max_height, max_width, 3]; image b occupies
+        the top-left `image_sizes[b]` pixels.
+      image_sizes: int32 [batch, 2], (height, width) per image.
+
+    Returns:
+      The dict of `predict_dense`, maps of size [max_height, max_width]
+      padded with void (label maps) or 0; 'image_size' = `image_sizes`.
+      When all sizes are equal the batch runs in one pass.
+    """
+    image_sizes = tf.cast(image_sizes, tf.int32)
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    same = tf.reduce_all(tf.equal(image_sizes, image_sizes[:1]))
+
+    def one_pass():
+      cropped = images[:, :image_sizes[0, 0], :image_sizes[0, 1]]
+      return self._pad_maps(self._dense(cropped), height, width)
+
+    def per_image():
+      def run(args):
+        image, size = args
+        result = self._dense(image[tf.newaxis, :size[0], :size[1]])
+        result = self._pad_maps(result, height, width)
+        return {k: v[0] for k, v in result.items()}
+
+      spec = {k: tf.TensorSpec(v.shape[1:], v.dtype)
+              for k, v in self._output_spec(images).items()}
+      return tf.map_fn(run, (images, image_sizes), fn_output_signature=spec)
+
+    return tf.cond(same, one_pass, per_image)
+
+  def _output_spec(self, images: tf.Tensor) -> Dict[str, tf.TensorSpec]:
+    """Static shapes and dtypes of `predict_dense` outputs (batch unknown)."""
+    top_k = self.options['top_k']
+    maps = [None, None, None]
+    spec = {k: tf.TensorSpec(maps, tf.int32) for k in _MAP_KEYS}
+    spec['center_heatmap'] = tf.TensorSpec(maps, tf.float32)
+    spec['center_offsets'] = tf.TensorSpec(maps + [2], tf.float32)
+    spec['instance_classes'] = tf.TensorSpec([None, top_k], tf.int32)
+    spec['instance_scores'] = tf.TensorSpec([None, top_k], tf.float32)
+    spec['instance_valid'] = tf.TensorSpec([None, top_k], tf.bool)
+    spec['center_points'] = tf.TensorSpec([None, top_k, 2], tf.int32)
+    spec['center_scores'] = tf.TensorSpec([None, top_k], tf.float32)
+    spec['num_instances'] = tf.TensorSpec([None], tf.int32)
+    spec['image_size'] = tf.TensorSpec([None, 2], tf.int32)
+    if self.output_semantic_probabilities:
+      spec['semantic_probabilities'] = tf.TensorSpec(
+          maps + [self.num_classes], tf.float32)
+    if self.output_instance_masks:
+      spec['instance_masks'] = tf.TensorSpec([None, top_k, None, None],
+                                             tf.bool)
+    del images
+    return spec
+
+  @tf.function(reduce_retracing=True)
+  def serve(self, images):
+    """`serving_default`: uint8 [batch, height, width, 3] -> output dict."""
+    return self._dense(images)
+
+  @tf.function(reduce_retracing=True)
+  def serve_image_bytes(self, image_bytes):
+    """`image_bytes`: string [batch] of encoded images -> output dict."""
+    images, sizes = preprocessing.decode_image_batch(image_bytes)
+    return self.predict_padded(images, sizes)
+
+  @tf.function(reduce_retracing=True)
+  def serve_tf_example(self, serialized_examples):
+    """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
+    images, sizes = preprocessing.parse_example_batch(serialized_examples)
+    return self.predict_padded(images, sizes)
+
+  def signatures(self, keys: Sequence[str] = ('serving_default',
+                                              'image_bytes', 'tf_example'),
+                 batch_size: Optional[int] = None,
+                 input_image_size: Optional[Sequence[int]] = None):
+    """Concrete functions keyed by signature name, for tf.saved_model.save.
+
+    Args:
+      keys: signature names to build.
+      batch_size: fixed batch of every signature (None: any).
+      input_image_size: (height, width) fixed for 'serving_default' (None:
+        any size).
+    """
+    return signature_functions(self, keys, batch_size, input_image_size)

@@ -1,0 +1,93 @@
+"""Class colour palettes: uint8 [num_classes, 3] RGB tables.
+
+| name | classes | colours |
+|---|---|---|
+| `cityscapes` | 19 trainIds | the Cityscapes benchmark's official colours |
+| `coco` | 133 panoptic classes (contiguous ids 0..132) | `label_colormap(133)` |
+| `synthetic` | 5 (stripes, speckle, circle, square, triangle) | hand-picked |
+
+`label_colormap(n)` is the bit-interleaving colour map of the PASCAL VOC
+devkit (class i's bits spread over the high bits of R, G and B), which
+keeps neighbouring ids visually distinct for any n.
+"""
+
+import numpy as np
+
+# (road, sidewalk, building, wall, fence, pole, traffic light, traffic sign,
+#  vegetation, terrain, sky, person, rider, car, truck, bus, train,
+#  motorcycle, bicycle): Cityscapes trainId order.
+CITYSCAPES = np.array([
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156),
+    (190, 153, 153), (153, 153, 153), (250, 170, 30), (220, 220, 0),
+    (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
+    (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100),
+    (0, 0, 230), (119, 11, 32)], np.uint8)
+
+# stripes (blue stuff), speckle (green stuff), circle, square, triangle.
+SYNTHETIC = np.array([(40, 80, 200), (40, 170, 60), (230, 60, 60),
+                      (240, 200, 30), (190, 70, 220)], np.uint8)
+
+NUM_COCO_CLASSES = 133
+
+# Colour of void pixels in every palette.
+VOID_COLOR = np.array((0, 0, 0), np.uint8)
+
+
+def label_colormap(num_classes: int) -> np.ndarray:
+  """Bit-interleaving colour map: uint8 [num_classes, 3].
+
+  Class i's bits b0, b1, b2 go to the top bit of R, G, B; bits b3, b4, b5
+  to the next bit; and so on. Class 0 is black, so callers that want a
+  visible class 0 should shift ids by one (`coco` does).
+  """
+  if num_classes < 1:
+    raise ValueError(f'num_classes: expected >= 1, got {num_classes}.')
+  colormap = np.zeros((num_classes, 3), np.int64)
+  ids = np.arange(num_classes)
+  for shift in range(7, -1, -1):
+    for channel in range(3):
+      colormap[:, channel] |= ((ids >> channel) & 1) << shift
+    ids = ids >> 3
+  return colormap.astype(np.uint8)
+
+
+def get_palette(name: str, num_classes: int = None) -> np.ndarray:
+  """Returns the palette called `name`, uint8 [num_classes, 3].
+
+  Args:
+    name: 'cityscapes', 'coco', 'synthetic' or 'generic'.
+    num_classes: required for 'generic' (label_colormap of ids 1..n); for
+      the others, when given, must not exceed the palette's size.
+
+  Raises:
+    ValueError: naming `name` or `num_classes`.
+  """
+  if name == 'cityscapes':
+    palette = CITYSCAPES
+  elif name == 'synthetic':
+    palette = SYNTHETIC
+  elif name == 'coco':
+    palette = label_colormap(NUM_COCO_CLASSES + 1)[1:]
+  elif name == 'generic':
+    if num_classes is None:
+      raise ValueError("num_classes: required for the 'generic' palette.")
+    return label_colormap(num_classes + 1)[1:]
+  else:
+    raise ValueError(f"name: unknown palette {name!r}; expected 'cityscapes',"
+                     f" 'coco', 'synthetic' or 'generic'.")
+  if num_classes is not None and num_classes > len(palette):
+    raise ValueError(f'num_classes: the {name!r} palette has {len(palette)} '
+                     f'colours, {num_classes} asked for.')
+  return palette.copy()
+
+
+def colorize(labels: np.ndarray, palette: np.ndarray,
+             void_color=VOID_COLOR) -> np.ndarray:
+  """Class map int [H, W] -> uint8 [H, W, 3]; ids outside the palette
+  (void, padding) get `void_color`."""
+  labels = np.asarray(labels)
+  valid = (labels >= 0) & (labels < len(palette))
+  image = np.empty(labels.shape + (3,), np.uint8)
+  image[...] = np.asarray(void_color, np.uint8)
+  image[valid] = palette[labels[valid]]
+  return image

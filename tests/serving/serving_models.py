@@ -1,0 +1,102 @@
+"""Tiny models with randomized weights for the serving tests.
+
+Freshly built models are nearly constant (zero-initialized residual
+gammas, unit batch-norm statistics), which would make parity checks
+vacuous, so every batch-norm statistic and scale is drawn at random.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling import panoptic_deeplab
+from axial_deeplab_tf.modeling import variants
+
+NUM_CLASSES = 5
+THING_CLASS_IDS = (2, 3, 4)
+# Small enough for 32-65 px test images to show stuff and instances.
+POST_PROCESSING = dict(center_threshold=0.1, nms_kernel=5, top_k=8,
+                       stuff_area_limit=16, label_divisor=1000,
+                       void_label=255)
+
+TINY_ROW = variants.Variant(stem='three_conv', block='axial',
+                            stage_blocks=(1, 1, 1, 1), width_multiplier=0.125,
+                            span=5, max_distance=8, output_stride=16)
+
+
+def randomize(model, seed=0):
+  """Draws batch-norm scales/statistics and biases at random, in place."""
+  rng = np.random.RandomState(seed)
+  for weight in model.weights:
+    name = weight.name
+    shape = weight.shape
+    if 'predict/kernel' in name:
+      value = rng.normal(0.0, 0.4, shape)
+    elif 'gamma' in name or 'moving_variance' in name:
+      value = rng.uniform(0.5, 1.5, shape)
+    elif 'beta' in name or 'moving_mean' in name or 'bias' in name:
+      value = rng.normal(0.0, 0.3, shape)
+    else:
+      continue
+    weight.assign(value.astype(weight.dtype.as_numpy_dtype))
+  return model
+
+
+def tiny_panoptic_model(seed=0):
+  """A ~0.2M-parameter PanopticDeepLab over TINY_ROW, weights randomized.
+
+  build_axial_deeplab rejects a `Variant` object (it looks the variant up
+  by name), so the model is assembled from its parts.
+  """
+  tf.random.set_seed(seed)
+  backbone = axial_resnet.AxialResNet(TINY_ROW, name='backbone')
+  model = panoptic_deeplab.PanopticDeepLab(
+      backbone, NUM_CLASSES, semantic_aspp_channels=16,
+      semantic_decoder_channels=16, semantic_head_channels=16,
+      semantic_low_level_channels=(8, 8), instance_aspp_channels=16,
+      instance_decoder_channels=16, instance_low_level_channels=(8, 8),
+      center_head_channels=8, offset_head_channels=8)
+  model(tf.zeros([1, 33, 33, 3]))
+  randomize(model, seed)
+  return calibrate(model, seed)
+
+
+def _bias(model, head):
+  return [w for w in model.weights if f'{head}/predict/bias' in w.name][0]
+
+
+def calibrate(model, seed=0):
+  """Shifts head biases so that random images give every class and peaks.
+
+  Semantic biases are set so each class wins on some pixels; the center
+  bias puts the heatmap's 97th percentile at 0.3 (threshold 0.1).
+  """
+  rng = np.random.RandomState(seed + 1)
+  images = rng.normal(0.0, 1.0, (2, 49, 49, 3)).astype(np.float32)
+  outputs = model(images, training=False)
+  logits = outputs['semantic_logits'].numpy().reshape(-1, NUM_CLASSES)
+  semantic_bias = _bias(model, 'semantic_head')
+  semantic_bias.assign(semantic_bias.numpy() - logits.mean(axis=0))
+  heatmap = outputs['center_heatmap'].numpy()
+  center_bias = _bias(model, 'center_head')
+  center_bias.assign(center_bias.numpy() + 0.3 - np.percentile(heatmap, 97))
+  return model
+
+
+def tiny_classifier(num_classes=7, seed=0):
+  """A tiny Axial-ResNet classifier, weights randomized.
+
+  Same layers as `axial_resnet.build_classifier`, which cannot take a
+  `Variant` object (it names the model f'{variant}_classifier', an invalid
+  scope name for a dataclass repr).
+  """
+  tf.random.set_seed(seed)
+  backbone = axial_resnet.AxialResNet(TINY_ROW, name='backbone')
+  inputs = tf_keras.Input(shape=[None, None, 3])
+  features = backbone(inputs)
+  pooled = tf_keras.layers.GlobalAveragePooling2D()(features['5'])
+  logits = tf_keras.layers.Dense(num_classes, name='logits')(pooled)
+  model = tf_keras.Model(inputs, logits, name='tiny_classifier')
+  model(tf.zeros([1, 32, 32, 3]))
+  return randomize(model, seed)

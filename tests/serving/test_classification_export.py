@@ -1,0 +1,54 @@
+"""SavedModel export of a classifier: logits and top-k against Python."""
+
+import numpy as np
+import tensorflow as tf
+
+from axial_deeplab_tf.dataloaders import classification_input
+from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.serving import classification_module
+from axial_deeplab_tf.serving import preprocessing
+from axial_deeplab_tf.serving import saved_model_export
+
+import serving_models as sm
+
+
+def test_classifier_signatures_match_python(tmp_path):
+  model = sm.tiny_classifier(num_classes=7, seed=3)
+  module = classification_module.ClassificationExportModule(
+      model, image_size=32, top_k=3)
+  path = saved_model_export.export_saved_model(module, str(tmp_path))
+  loaded = tf.saved_model.load(path)
+  rng = np.random.RandomState(0)
+  images = [rng.randint(0, 256, (40, 52, 3)).astype(np.uint8),
+            rng.randint(0, 256, (33, 33, 3)).astype(np.uint8)]
+
+  def expected(image):
+    crop = classification_input.center_crop(image, 32, 0.875)
+    x = preprocessing.normalize(crop, module.mean, module.std)[tf.newaxis]
+    return model(x, training=False).numpy()[0]
+
+  reference = np.stack([expected(i) for i in images])
+  # Randomized tiny classifiers give logits of up to ~100: compare with a
+  # tolerance relative to their range.
+  atol = 5e-5 * max(1.0, float(np.abs(reference).max()))
+  dense = loaded.signatures['serving_default'](
+      images=tf.constant(images[0][np.newaxis]))
+  np.testing.assert_allclose(dense['logits'].numpy()[0], reference[0],
+                             rtol=1e-4, atol=atol)
+  encoded = tf.constant([schema.encode_png(i) for i in images])
+  out = loaded.signatures['image_bytes'](image_bytes=encoded)
+  np.testing.assert_allclose(out['logits'].numpy(), reference, rtol=1e-4,
+                             atol=atol)
+  order = np.argsort(-out['logits'].numpy(), axis=1, kind='stable')[:, :3]
+  np.testing.assert_array_equal(out['top_k_classes'].numpy(), order)
+  probabilities = out['probabilities'].numpy()
+  np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(
+      out['top_k_scores'].numpy(),
+      np.take_along_axis(probabilities, order, axis=1), rtol=1e-6)
+  examples = tf.constant([schema.make_classification_example(
+      schema.encode_png(i), label=1).SerializeToString() for i in images])
+  from_examples = loaded.signatures['tf_example'](serialized_examples=examples)
+  np.testing.assert_allclose(from_examples['logits'].numpy(), reference,
+                             rtol=1e-4, atol=atol)
+  assert saved_model_export.read_metadata(path)['task'] == 'classification'

@@ -1,0 +1,99 @@
+"""Export modules from a (test-registered) Model Garden experiment."""
+
+import dataclasses
+from typing import List, Optional
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.core import base_task
+from official.core import config_definitions as cfg
+from official.core import exp_factory
+from official.core import task_factory
+from official.modeling import hyperparams
+
+from axial_deeplab_tf.serving import experiment_export
+from axial_deeplab_tf.serving import panoptic_module
+
+import serving_models as sm
+
+EXPERIMENT = 'test_serving_tiny_panoptic'
+
+
+@dataclasses.dataclass
+class PostProcessing(hyperparams.Config):
+  center_threshold: float = 0.1
+  nms_kernel: int = 7
+  top_k: int = 200
+  stuff_area_limit: int = 2048
+  label_divisor: int = 1000
+  void_label: int = 255
+
+
+@dataclasses.dataclass
+class TinyModel(hyperparams.Config):
+  num_classes: int = sm.NUM_CLASSES
+  thing_class_ids: List[int] = dataclasses.field(
+      default_factory=lambda: list(sm.THING_CLASS_IDS))
+  post_processing: PostProcessing = dataclasses.field(
+      default_factory=PostProcessing)
+
+
+@dataclasses.dataclass
+class TinyData(cfg.DataConfig):
+  mean: Optional[List[float]] = None
+  std: Optional[List[float]] = None
+
+
+@dataclasses.dataclass
+class TinyTaskConfig(cfg.TaskConfig):
+  model: TinyModel = dataclasses.field(default_factory=TinyModel)
+  validation_data: TinyData = dataclasses.field(default_factory=TinyData)
+
+
+class TinyTask(base_task.Task):
+
+  def build_model(self):
+    return sm.tiny_panoptic_model(seed=4)
+
+  def build_inputs(self, params, input_context=None):
+    raise NotImplementedError('export tests build no inputs')
+
+
+def _experiment():
+  return cfg.ExperimentConfig(task=TinyTaskConfig(
+      model=TinyModel(post_processing=PostProcessing(
+          nms_kernel=5, top_k=8, stuff_area_limit=16)),
+      validation_data=TinyData(mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])))
+
+
+if EXPERIMENT not in exp_factory._REGISTERED_CONFIGS:  # pylint: disable=protected-access
+  exp_factory.register_config_factory(EXPERIMENT)(_experiment)
+  task_factory.register_task_cls(TinyTaskConfig)(TinyTask)
+
+
+def test_unknown_experiment_is_named():
+  with pytest.raises(ValueError, match='--experiment.*no_such_experiment'):
+    experiment_export.load_params('no_such_experiment')
+
+
+def test_module_from_experiment_and_checkpoint(tmp_path):
+  params = experiment_export.load_params(
+      EXPERIMENT, params_override='task.model.post_processing.top_k=6')
+  trained = sm.tiny_panoptic_model(seed=4)
+  sm.randomize(trained, seed=9)      # differs from a freshly built model
+  prefix = tf.train.Checkpoint(model=trained).save(str(tmp_path / 'ckpt'))
+  module = experiment_export.build_export_module(params, str(tmp_path))
+  assert isinstance(module, panoptic_module.PanopticExportModule)
+  assert module.options['top_k'] == 6 and module.options['nms_kernel'] == 5
+  assert module.mean == (0.5, 0.5, 0.5) and module.std == (0.25,) * 3
+  for restored, original in zip(module.model.weights, trained.weights):
+    np.testing.assert_array_equal(restored.numpy(), original.numpy())
+  assert prefix.startswith(str(tmp_path))
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+  params = experiment_export.load_params(EXPERIMENT)
+  with pytest.raises(ValueError, match='--checkpoint_path'):
+    experiment_export.build_export_module(params, str(tmp_path))

@@ -1,0 +1,89 @@
+"""TFLite and ONNX export of the network, checked against TensorFlow."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from axial_deeplab_tf.serving import network_export
+
+import serving_models as sm
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+KEYS = ('semantic_logits', 'center_heatmap', 'center_offsets')
+
+
+@pytest.fixture(scope='module')
+def model():
+  return sm.tiny_panoptic_model(seed=1)
+
+
+def _pixels(batch, height, width, seed=0):
+  return np.random.RandomState(seed).uniform(
+      0, 255, (batch, height, width, 3)).astype(np.float32)
+
+
+def _assert_close(actual, expected, key):
+  # XNNPACK / ONNX Runtime kernels round differently from TF: compare with
+  # a tolerance relative to the output's spread.
+  scale = max(1.0, float(np.abs(expected).max()))
+  np.testing.assert_allclose(actual, expected, rtol=0, atol=2e-3 * scale,
+                             err_msg=key)
+
+
+def test_tflite_matches_tf_with_builtin_ops_only(model, tmp_path):
+  path = str(tmp_path / 'panoptic.tflite')
+  network_export.export_tflite(model, path, input_size=(49, 41), mean=MEAN,
+                               std=STD)
+  assert os.path.getsize(path) > 0
+  interpreter = tf.lite.Interpreter(model_path=path)
+  runner = interpreter.get_signature_runner('serving_default')
+  images = _pixels(1, 49, 41)
+  got = runner(images=images)
+  expected = network_export.network_function(model, MEAN, STD)(images)
+  for key in KEYS:
+    assert got[key].shape == tuple(expected[key].shape), key
+    _assert_close(got[key], expected[key].numpy(), key)
+  # The flatbuffer needs no Flex delegate: every op is a TFLite builtin.
+  ops = {op['op_name'] for op in interpreter._get_ops_details()}  # pylint: disable=protected-access
+  assert not [o for o in ops if o.startswith('Flex') or o == 'CUSTOM'], ops
+
+
+def test_tflite_rejects_missing_size(model):
+  with pytest.raises(ValueError, match='input_size'):
+    network_export.export_tflite(model, None, input_size=None)
+
+
+def test_onnx_matches_tf_at_several_sizes(model, tmp_path):
+  onnxruntime = pytest.importorskip('onnxruntime')
+  path = str(tmp_path / 'panoptic.onnx')
+  proto = network_export.export_onnx(model, path, mean=MEAN, std=STD)
+  domains = {node.domain for node in proto.graph.node}
+  assert domains <= {'', 'ai.onnx'}, domains          # no custom ops
+  session = onnxruntime.InferenceSession(
+      path, providers=['CPUExecutionProvider'])
+  names = network_export.onnx_output_names(proto)
+  function = network_export.network_function(model, MEAN, STD)
+  for batch, height, width in ((2, 33, 45), (1, 65, 65)):
+    images = _pixels(batch, height, width, seed=height)
+    outputs = session.run(None, {session.get_inputs()[0].name: images})
+    expected = function(images)
+    got = {names[o.name]: v for o, v in zip(session.get_outputs(), outputs)}
+    assert set(got) == set(KEYS)
+    for key in KEYS:
+      assert got[key].shape == tuple(expected[key].shape), key
+      _assert_close(got[key], expected[key].numpy(), key)
+
+
+def test_onnx_classifier(tmp_path):
+  onnxruntime = pytest.importorskip('onnxruntime')
+  classifier = sm.tiny_classifier(num_classes=7, seed=2)
+  proto = network_export.export_onnx(classifier, None, mean=MEAN, std=STD)
+  session = onnxruntime.InferenceSession(
+      proto.SerializeToString(), providers=['CPUExecutionProvider'])
+  images = _pixels(3, 32, 40)
+  logits = session.run(None, {session.get_inputs()[0].name: images})[0]
+  expected = network_export.network_function(classifier, MEAN, STD)(images)
+  assert logits.shape == (3, 7)
+  _assert_close(logits, expected['logits'].numpy(), 'logits')

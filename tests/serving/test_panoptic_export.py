@@ -1,0 +1,277 @@
+"""SavedModel export of the panoptic pipeline: parity, layout, fresh loads."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.layers import PanopticPostProcessor
+from axial_deeplab_tf.serving import panoptic_module
+from axial_deeplab_tf.serving import preprocessing
+from axial_deeplab_tf.serving import saved_model_export
+
+import serving_models as sm
+
+FLOAT_KEYS = ('center_heatmap', 'center_offsets', 'instance_scores',
+              'center_scores', 'semantic_probabilities')
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+  """(module, loaded SavedModel, version path), written once."""
+  model = sm.tiny_panoptic_model(seed=0)
+  module = panoptic_module.PanopticExportModule(
+      model, sm.NUM_CLASSES, sm.THING_CLASS_IDS, sm.POST_PROCESSING,
+      output_semantic_probabilities=True, output_instance_masks=True)
+  base = str(tmp_path_factory.mktemp('panoptic_export'))
+  path = saved_model_export.export_saved_model(module, base)
+  return module, tf.saved_model.load(path), path
+
+
+def reference(module, image):
+  """Python model + PanopticPostProcessor on one uint8 [H, W, 3] image."""
+  return reference_batch(module, image[np.newaxis])[0]
+
+
+def reference_batch(module, images):
+  """As `reference` for a uint8 [B, H, W, 3] batch: a list of B dicts.
+
+  The model and post-processor run under one tf.function, as in the
+  SavedModel: eager and graph execution (and batched versus single-image
+  convolutions) may round the last float bit differently, which flips an
+  argmax at a near-tie; `test_graph_reference_is_close_to_eager` bounds
+  that difference.
+  """
+  return _reference_fn(module)(tf.constant(images))
+
+
+_REFERENCE_FNS = {}
+
+
+def _reference_fn(module):
+  if id(module) not in _REFERENCE_FNS:
+    _REFERENCE_FNS[id(module)] = tf.function(
+        lambda images: _raw_reference(module, images),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+  fn = _REFERENCE_FNS[id(module)]
+  return lambda images: _to_list(fn(images), len(images))
+
+
+def _raw_reference(module, images):
+  normalized = preprocessing.normalize(images, module.mean, module.std)
+  raw = module.model(normalized, training=False)
+  post = PanopticPostProcessor(sm.NUM_CLASSES, sm.THING_CLASS_IDS,
+                               **sm.POST_PROCESSING)(raw)
+  post = dict(post)
+  post['semantic_logits'] = raw['semantic_logits']
+  post['center_heatmap'] = raw['center_heatmap']
+  post['center_offsets'] = raw['center_offsets']
+  return post
+
+
+def _to_list(post, batch):
+  out = {k: v.numpy() for k, v in post.items()}
+  out['center_heatmap'] = out['center_heatmap'][..., 0]
+  out['semantic_probabilities'] = tf.nn.softmax(
+      out.pop('semantic_logits')).numpy()
+  out['num_instances'] = out['instance_valid'].sum(axis=1)
+  return [{k: v[b] for k, v in out.items()} for b in range(batch)]
+
+
+def images_of(sizes, seed=0):
+  """Smooth random uint8 images (random colour blobs), one per size."""
+  rng = np.random.RandomState(seed)
+  images = []
+  for height, width in sizes:
+    small = rng.randint(0, 256, (height // 8 + 2, width // 8 + 2, 3))
+    image = tf.image.resize(small[np.newaxis].astype(np.float32),
+                            [height, width])[0]
+    images.append(np.clip(image.numpy(), 0, 255).astype(np.uint8))
+  return images
+
+
+def assert_matches(actual, expected, height, width, where):
+  """Compares one image's exported outputs (cropped) with the reference."""
+  for key, value in expected.items():
+    got = np.asarray(actual[key])
+    if key == 'instance_masks':
+      got = got[:, :height, :width]
+    elif got.ndim >= 2 and key not in ('instance_classes', 'instance_scores',
+                                       'instance_valid', 'center_points',
+                                       'center_scores'):
+      got = got[:height, :width]
+    if key in FLOAT_KEYS:
+      np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-5,
+                                 err_msg=f'{where}: {key}')
+    else:
+      np.testing.assert_array_equal(got, value, err_msg=f'{where}: {key}')
+
+
+def test_reference_has_stuff_things_and_void(exported):
+  # Guards against vacuous parity: the randomized model must produce
+  # several classes and instances on the test images.
+  module = exported[0]
+  out = reference(module, images_of([(49, 49)])[0])
+  classes = set(np.unique(out['category']))
+  assert classes & set(sm.THING_CLASS_IDS), classes
+  assert classes & {0, 1}, classes
+  assert out['num_instances'] >= 2
+
+
+def test_graph_reference_is_close_to_eager(exported):
+  # The eager Python model gives the same probabilities within float
+  # tolerance and the same maps up to rare near-tie pixels.
+  module, _, _ = exported
+  images = np.stack(images_of([(45, 38)] * 2, seed=21))
+  graph = reference_batch(module, images)
+  eager = _to_list({k: v for k, v in _raw_reference(module, images).items()},
+                   2)
+  for b in range(2):
+    for key in ('semantic_probabilities', 'center_heatmap', 'center_offsets'):
+      np.testing.assert_allclose(graph[b][key], eager[b][key], rtol=1e-3,
+                                 atol=2e-4, err_msg=key)
+    for key in ('panoptic', 'semantic', 'instance'):
+      assert np.mean(graph[b][key] != eager[b][key]) < 0.005, key
+
+
+@pytest.mark.parametrize('batch,height,width', [(1, 33, 45), (3, 40, 50),
+                                                (1, 65, 65)])
+def test_serving_default_matches_python(exported, batch, height, width):
+  module, loaded, _ = exported
+  images = np.stack(images_of([(height, width)] * batch, seed=batch + height))
+  out = loaded.signatures['serving_default'](images=tf.constant(images))
+  out = {k: v.numpy() for k, v in out.items()}
+  assert out['panoptic'].shape == (batch, height, width)
+  assert out['instance_masks'].shape == (batch, 8, height, width)
+  np.testing.assert_array_equal(out['image_size'], [[height, width]] * batch)
+  expected = reference_batch(module, images)
+  for b in range(batch):
+    assert_matches({k: v[b] for k, v in out.items()}, expected[b], height,
+                   width, f'image {b}')
+
+
+def _check_mixed(module, out, images):
+  max_h = max(i.shape[0] for i in images)
+  max_w = max(i.shape[1] for i in images)
+  assert out['panoptic'].shape == (len(images), max_h, max_w)
+  void = sm.POST_PROCESSING['void_label']
+  for b, image in enumerate(images):
+    height, width = image.shape[:2]
+    np.testing.assert_array_equal(out['image_size'][b], [height, width])
+    assert_matches({k: v[b] for k, v in out.items()}, reference(module, image),
+                   height, width, f'image {b}')
+    # Padding: void in label maps, zero elsewhere.
+    pad_rows = out['panoptic'][b, height:]
+    assert (pad_rows == void * sm.POST_PROCESSING['label_divisor']).all()
+    assert (out['semantic'][b, :, width:] == void).all()
+    assert (out['instance'][b, height:] == 0).all()
+    assert not out['instance_masks'][b, :, :, width:].any()
+
+
+def test_image_bytes_mixed_sizes_match_each_image_alone(exported):
+  module, loaded, _ = exported
+  images = images_of([(33, 40), (48, 33), (65, 64)], seed=5)
+  encoded = [schema.encode_png(images[0]),
+             tf.io.encode_jpeg(images[1], quality=100).numpy(),
+             schema.encode_png(images[2])]
+  # The reference must see what the decoder sees (JPEG is lossy).
+  images[1] = tf.io.decode_jpeg(encoded[1]).numpy()
+  out = loaded.signatures['image_bytes'](image_bytes=tf.constant(encoded))
+  _check_mixed(module, {k: v.numpy() for k, v in out.items()}, images)
+
+
+def test_image_bytes_same_sizes_single_image(exported):
+  module, loaded, _ = exported
+  image = images_of([(37, 52)], seed=9)[0]
+  out = loaded.signatures['image_bytes'](
+      image_bytes=tf.constant([schema.encode_png(image)]))
+  _check_mixed(module, {k: v.numpy() for k, v in out.items()}, [image])
+
+
+def test_tf_example_mixed_sizes(exported):
+  module, loaded, _ = exported
+  images = images_of([(41, 35), (32, 57)], seed=11)
+  examples = []
+  for image in images:
+    height, width = image.shape[:2]
+    label = schema.encode_png(np.zeros([height, width, 3], np.uint8))
+    examples.append(schema.make_panoptic_example(
+        schema.encode_png(image), height, width, label, [], [], [], [],
+        source_id='x').SerializeToString())
+  out = loaded.signatures['tf_example'](
+      serialized_examples=tf.constant(examples))
+  _check_mixed(module, {k: v.numpy() for k, v in out.items()}, images)
+
+
+def test_versions_follow_tf_serving_layout(exported, tmp_path):
+  _, _, path = exported
+  base = os.path.dirname(path)
+  assert os.path.basename(path) == '1'
+  assert os.path.isfile(os.path.join(path, 'saved_model.pb'))
+  assert saved_model_export.next_version(base) == 2
+  assert saved_model_export.next_version(str(tmp_path / 'missing')) == 1
+  with pytest.raises(ValueError, match='already exists'):
+    saved_model_export.export_saved_model(exported[0], base, version=1)
+  assert not [n for n in os.listdir(base) if n.startswith('.tmp')]
+
+
+def test_fresh_process_with_only_tensorflow(exported, tmp_path):
+  module, _, path = exported
+  image = images_of([(36, 44)], seed=3)[0]
+  np.save(tmp_path / 'image.npy', image)
+  script = (
+      'import json, sys, numpy as np, tensorflow as tf\n'
+      f'm = tf.saved_model.load({path!r})\n'
+      f'x = np.load({str(tmp_path / "image.npy")!r})[None]\n'
+      'out = m.signatures["serving_default"](images=tf.constant(x))\n'
+      f'np.savez({str(tmp_path / "out.npz")!r}, '
+      '**{k: v.numpy() for k, v in out.items()})\n'
+      'print(json.dumps(sorted(m.signatures.keys())))\n'
+      'print(any(n.startswith("axial_deeplab_tf") for n in sys.modules))\n')
+  env = dict(os.environ, PYTHONPATH='', TF_CPP_MIN_LOG_LEVEL='3')
+  result = subprocess.run([sys.executable, '-c', script], env=env,
+                          cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=240, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.strip().splitlines()
+  assert json.loads(lines[-2]) == ['image_bytes', 'serving_default',
+                                   'tf_example']
+  assert lines[-1] == 'False'
+  out = dict(np.load(tmp_path / 'out.npz'))
+  assert_matches({k: v[0] for k, v in out.items()}, reference(module, image),
+                 36, 44, 'fresh process')
+
+
+def test_saved_model_cli_show_and_run(exported, tmp_path):
+  _, _, path = exported
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  cli = os.path.join(BIN, 'saved_model_cli')
+  show = subprocess.run([cli, 'show', '--dir', path, '--all'], env=env,
+                        capture_output=True, text=True, timeout=240,
+                        check=False)
+  assert show.returncode == 0, show.stderr[-3000:]
+  for name in ('serving_default', 'image_bytes', 'tf_example', 'panoptic',
+               'instance_masks', 'image_size'):
+    assert name in show.stdout, name
+  np.save(tmp_path / 'images.npy', np.full((2, 33, 41, 3), 128, np.uint8))
+  run = subprocess.run(
+      [cli, 'run', '--dir', path, '--tag_set', 'serve', '--signature_def',
+       'serving_default', '--inputs', f'images={tmp_path / "images.npy"}',
+       '--outdir', str(tmp_path / 'cli')], env=env, capture_output=True,
+      text=True, timeout=240, check=False)
+  assert run.returncode == 0, run.stderr[-3000:]
+  panoptic = np.load(tmp_path / 'cli' / 'panoptic.npy')
+  assert panoptic.shape == (2, 33, 41)
+  np.testing.assert_array_equal(panoptic[0], panoptic[1])
+
+
+def test_unknown_post_processing_option_is_named():
+  with pytest.raises(ValueError, match='post_processing.*nms_size'):
+    panoptic_module.PanopticExportModule(
+        object(), sm.NUM_CLASSES, sm.THING_CLASS_IDS, {'nms_size': 3})

@@ -1,0 +1,115 @@
+"""trainer/predict.py end to end on a SavedModel of a tiny model."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.serving import panoptic_module
+from axial_deeplab_tf.serving import saved_model_export
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'serving'))
+import serving_models as sm  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _smooth(rng, height, width, channels):
+  small = rng.randint(0, 256, (1, height // 8 + 2, width // 8 + 2, channels))
+  big = tf.image.resize(small.astype(np.float32), [height, width])[0].numpy()
+  return np.clip(big, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+  base = tmp_path_factory.mktemp('predict')
+  module = panoptic_module.PanopticExportModule(
+      sm.tiny_panoptic_model(seed=0), sm.NUM_CLASSES, sm.THING_CLASS_IDS,
+      sm.POST_PROCESSING, output_instance_masks=False)
+  saved = saved_model_export.export_saved_model(module, str(base / 'export'))
+  rng = np.random.RandomState(0)
+  folder = base / 'images'
+  folder.mkdir()
+  rgb = _smooth(rng, 40, 52, 3)
+  Image.fromarray(rgb).save(folder / 'a_rgb.png')
+  gray = _smooth(rng, 33, 37, 1)[..., 0]
+  Image.fromarray(gray, 'L').save(folder / 'b_gray.png')
+  rgba = _smooth(rng, 45, 34, 4)
+  Image.fromarray(rgba, 'RGBA').save(folder / 'c_rgba.png')
+  deep = (gray.astype(np.uint16) * 256 + 77)
+  Image.fromarray(deep).save(folder / 'd_gray16.png')
+  (folder / 'e_corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
+  (folder / 'f_notes.txt').write_text('not an image')
+  output = base / 'out'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
+             PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  run = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'trainer', 'predict.py'),
+       f'--saved_model_dir={os.path.dirname(saved)}', f'--inputs={folder}',
+       f'--output_dir={output}', '--palette=synthetic', '--noprogress'],
+      env=env, capture_output=True, text=True, timeout=300, check=False)
+  return dict(module=module, run=run, output=output,
+              images={'a_rgb': rgb, 'b_gray': np.repeat(gray[..., None], 3, -1),
+                      'c_rgba': rgba[..., :3],
+                      'd_gray16': np.repeat(gray[..., None], 3, -1)})
+
+
+def _read_ids(path):
+  return schema.rgb_to_ids(np.asarray(Image.open(path).convert('RGB')))
+
+
+def test_cli_runs_and_reports_skipped_files(setup):
+  run = setup['run']
+  assert run.returncode == 0, run.stderr[-4000:]
+  assert 'predicted 4 images, skipped 2' in run.stdout
+  assert 'e_corrupt.jpg' in run.stderr and 'f_notes.txt' in run.stderr
+  result = json.loads((setup['output'] / 'panoptic.json').read_text())
+  assert [a['image_id'] for a in result['annotations']] == [
+      'a_rgb', 'b_gray', 'c_rgba', 'd_gray16']
+  assert len(result['skipped']) == 2
+  assert len(result['categories']) == sm.NUM_CLASSES
+
+
+def test_panoptic_pngs_match_the_model_and_json(setup):
+  module, output = setup['module'], setup['output']
+  result = json.loads((output / 'panoptic.json').read_text())
+  divisor = sm.POST_PROCESSING['label_divisor']
+  for annotation in result['annotations']:
+    name = annotation['image_id']
+    image = setup['images'][name]
+    ids = _read_ids(output / 'panoptic' / f'{name}.png')
+    assert ids.shape == image.shape[:2]
+    expected = module.serve(tf.constant(image[None]))['panoptic'].numpy()[0]
+    # Rebuild the panoptic map from the PNG and segments_info.
+    rebuilt = np.full(ids.shape, sm.POST_PROCESSING['void_label'] * divisor)
+    for segment in annotation['segments_info']:
+      mask = ids == segment['id']
+      assert mask.sum() == segment['area']
+      x, y, w, h = segment['bbox']
+      assert mask[y:y + h, x:x + w].sum() == segment['area']
+      rebuilt[mask] = (segment['category_id'] * divisor
+                       + segment.get('instance_id', 0))
+      assert segment['isthing'] == int(segment['category_id'] in
+                                       sm.THING_CLASS_IDS)
+    np.testing.assert_array_equal(rebuilt, expected, err_msg=name)
+
+
+def test_sixteen_bit_image_uses_high_byte(setup):
+  output = setup['output']
+  np.testing.assert_array_equal(_read_ids(output / 'panoptic' / 'd_gray16.png'),
+                                _read_ids(output / 'panoptic' / 'b_gray.png'))
+
+
+def test_visualizations_written(setup):
+  vis = setup['output'] / 'vis'
+  for name, image in setup['images'].items():
+    for suffix in ('overlay', 'center', 'offsets'):
+      picture = np.asarray(Image.open(vis / f'{name}_{suffix}.png'))
+      assert picture.shape == image.shape, (name, suffix)
