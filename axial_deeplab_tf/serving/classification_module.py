@@ -89,7 +89,10 @@ class ClassificationExportModule(tf.Module):
     logits = tf.cast(self.model(normalized, training=False), tf.float32)
     probabilities = tf.nn.softmax(logits, axis=-1)
     k = min(self.top_k, int(logits.shape[-1] or self.top_k))
-    scores, classes = tf.math.top_k(probabilities, k=k)
+    # Rank by logits: probabilities of confident models underflow to equal
+    # zeros, whose top-k order would be arbitrary.
+    _, classes = tf.math.top_k(logits, k=k)
+    scores = tf.gather(probabilities, classes, batch_dims=1)
     return {'logits': logits, 'probabilities': probabilities,
             'top_k_classes': tf.cast(classes, tf.int32),
             'top_k_scores': scores}

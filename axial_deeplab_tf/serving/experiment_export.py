@@ -27,7 +27,10 @@ _POST_PROCESSING_KEYS = tuple(panoptic_module.POST_PROCESSING_DEFAULTS)
 
 def _register_experiments():
   """Imports the modules that register our experiments and tasks."""
-  for name in ('axial_deeplab_tf.configs', 'axial_deeplab_tf.tasks'):
+  for name in ('axial_deeplab_tf.configs',
+               'axial_deeplab_tf.configs.panoptic_experiments',
+               'axial_deeplab_tf.configs.classification_experiments',
+               'axial_deeplab_tf.tasks'):
     try:
       importlib.import_module(name)
     except ModuleNotFoundError as e:

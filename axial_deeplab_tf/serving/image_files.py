@@ -101,6 +101,9 @@ def read_image(path: str) -> np.ndarray:
           tf.errors.UnimplementedError):
     try:
       image = _read_with_pillow(data)
+    except Image.UnidentifiedImageError as e:
+      raise UnreadableImageError(
+          f'{path}: not a readable image (unknown or corrupt format)') from e
     except Exception as e:  # Pillow raises many types for bad files.
       raise UnreadableImageError(
           f'{path}: not a readable image ({type(e).__name__}: {e})') from e

@@ -74,16 +74,3 @@ def test_onnx_matches_tf_at_several_sizes(model, tmp_path):
     for key in KEYS:
       assert got[key].shape == tuple(expected[key].shape), key
       _assert_close(got[key], expected[key].numpy(), key)
-
-
-def test_onnx_classifier(tmp_path):
-  onnxruntime = pytest.importorskip('onnxruntime')
-  classifier = sm.tiny_classifier(num_classes=7, seed=2)
-  proto = network_export.export_onnx(classifier, None, mean=MEAN, std=STD)
-  session = onnxruntime.InferenceSession(
-      proto.SerializeToString(), providers=['CPUExecutionProvider'])
-  images = _pixels(3, 32, 40)
-  logits = session.run(None, {session.get_inputs()[0].name: images})[0]
-  expected = network_export.network_function(classifier, MEAN, STD)(images)
-  assert logits.shape == (3, 7)
-  _assert_close(logits, expected['logits'].numpy(), 'logits')
