@@ -79,8 +79,10 @@ def main(_):
     for line in process.stdout:
       log.write(line)
       # The trainer's own progress lines and evaluation headers.
-      if (line.startswith(('step ', ' eval |', 'train |', 'ERROR'))
-          or 'restored' in line and 'I1' not in line[:3]):
+      if (line.startswith(('step ', 'ERROR', 'init_checkpoint'))
+          or 'training until' in line and line.startswith('train |')
+          or line.startswith(' eval |') and 'output' not in line
+          or line.startswith('restored from checkpoint')):
         print(line.rstrip(), flush=True)
     process.wait()
   if process.returncode:

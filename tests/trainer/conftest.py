@@ -1,57 +1,8 @@
-"""Helpers of the trainer tests: run trainer/train.py as a subprocess."""
-
-import os
-import subprocess
-import sys
+"""Fixtures of the trainer tests."""
 
 import pytest
 
 from axial_deeplab_tf import dataloaders
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-TRAIN = os.path.join(ROOT, 'trainer', 'train.py')
-
-TINY = ('task.model.backbone.axial_resnet.span=0,'
-        'task.model.backbone.axial_resnet.width_multiplier=0.125,'
-        'task.model.backbone.axial_resnet.max_distance=8,'
-        'task.model.decoder.semantic_aspp_channels=16,'
-        'task.model.decoder.semantic_decoder_channels=16,'
-        'task.model.decoder.semantic_head_channels=16,'
-        'task.model.decoder.instance_aspp_channels=16,'
-        'task.model.decoder.instance_decoder_channels=16,'
-        'task.model.decoder.center_head_channels=8,'
-        'task.model.decoder.offset_head_channels=8')
-
-
-def env():
-  e = dict(os.environ)
-  e['PYTHONPATH'] = ROOT + os.pathsep + e.get('PYTHONPATH', '')
-  e['TF_CPP_MIN_LOG_LEVEL'] = '2'
-  e['CUDA_VISIBLE_DEVICES'] = ''
-  return e
-
-
-def train_args(model_dir, paths, mode='train_and_eval', steps=4, extra=''):
-  override = (f'{TINY},task.train_data.input_path={paths["train"]},'
-              f'task.validation_data.input_path={paths["val"]},'
-              f'task.train_data.crop_size=[32,32],'
-              f'task.train_data.global_batch_size=2,'
-              f'task.validation_data.eval_pad_size=[48,48],'
-              f'task.validation_data.global_batch_size=4,'
-              f'trainer.train_steps={steps},trainer.steps_per_loop=2,'
-              f'trainer.summary_interval=2,trainer.checkpoint_interval=2,'
-              f'trainer.validation_interval={steps}')
-  if extra:
-    override += ',' + extra
-  return [sys.executable, TRAIN, '--experiment=axial_deeplab_shapes',
-          f'--mode={mode}', f'--model_dir={model_dir}',
-          f'--params_override={override}']
-
-
-def run(args, timeout=400):
-  return subprocess.run(args, env=env(), capture_output=True, text=True,
-                        timeout=timeout, check=False)
 
 
 @pytest.fixture(scope='session')

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-import conftest
+import trainer_helpers
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       'mw_worker.py')
@@ -30,7 +30,7 @@ def _load(path):
 
 
 def test_two_workers_match_one_process(tmp_path):
-  env = conftest.env()
+  env = trainer_helpers.env()
   init, single = str(tmp_path / 'init.npz'), str(tmp_path / 'single.npz')
   for args in (['single', init, single],):
     result = subprocess.run([sys.executable, WORKER] + args, env=env,
