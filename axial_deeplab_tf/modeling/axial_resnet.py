@@ -171,7 +171,8 @@ def build_classifier(variant, num_classes=1000, dropout_rate=0.0,
       kernel_initializer=tf_keras.initializers.RandomNormal(stddev=0.01),
       name='logits')(x)
   logits = tf_keras.layers.Activation('linear', dtype='float32')(logits)
-  return tf_keras.Model(inputs, logits, name=f'{variant}_classifier')
+  name = variant if isinstance(variant, str) else 'axial_resnet'
+  return tf_keras.Model(inputs, logits, name=f'{name}_classifier')
 
 
 @factory.register_backbone_builder('axial_resnet')
