@@ -139,6 +139,12 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.similarity_norm = normalization.TermBatchNormalization(
         num_similarity, axis=1, synchronized=self.use_sync_bn,
         name='similarity_bn', **norm)
+    # The fused global path reads this norm's affine without calling it, so
+    # it is built here (inside its own name scope, as a call would).
+    with tf.name_scope(self.similarity_norm.name):
+      self.similarity_norm.build(
+          [tf.TensorShape([None, self.num_heads, None, None])] *
+          num_similarity)
     self.output_norm = normalization.TermBatchNormalization(
         1 + int(self.use_value_rpe), axis=(1, 3),
         synchronized=self.use_sync_bn, name='output_bn', **norm)
@@ -185,8 +191,12 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     static_length = qkv.shape[1]
     if self._half_span is None or (static_length is not None and
                                    static_length <= self._half_span + 1):
+      if training is None:
+        training = tf_keras.backend.learning_phase()
+      affine = lambda *moments: self.similarity_norm.affine_from_moments(  # pylint: disable=g-long-lambda
+          *moments, training=training)
       outputs = axial_attention.global_attention(
-          q, k, v, tables, self.use_content, norm)
+          q, k, v, tables, self.use_content, affine, bool(training))
     else:
       outputs = axial_attention.local_attention(
           q, k, v, tables, self.use_content, norm, self._half_span,

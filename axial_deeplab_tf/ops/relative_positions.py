@@ -94,3 +94,26 @@ def absolute_to_relative(a):
   flat = tf.pad(flat, [[0, 0]] * (rank - 2) + [[rows - 1, 1]])
   out = tf.reshape(flat, tf.concat([batch_shape, [rows, width + 1]], 0))
   return out[..., :width]
+
+
+def expand_table(table, length):
+  """All-pairs embeddings `r[p - o]` of one axis, batch-independent.
+
+  Global attention needs the embedding of every (query o, key p) pair of an
+  axis of `length` positions. It is built once per call from the table with
+  the skew above (on a `[depth, length, 2 * length - 1]` broadcast of the
+  table, which is small), never from the batch-sized scores.
+
+  Args:
+    table: `[2 * max_distance + 1, depth]`.
+    length: scalar int (Python or tensor), L.
+
+  Returns:
+    `[depth, L, L]` tensor `e` with `e[:, o, p]` the (clipped) table row of
+    offset `p - o`.
+  """
+  window = offset_window(table, length - 1)  # [2L - 1, depth]
+  depth = tf.shape(window)[1]
+  rows = tf.broadcast_to(tf.transpose(window)[:, None, :],
+                         [depth, length, 2 * length - 1])
+  return relative_to_absolute(rows, length)
