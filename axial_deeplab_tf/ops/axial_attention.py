@@ -100,7 +100,9 @@ def _attend(q, k, v, tables, use_content, max_offset, mask, similarity_norm):
 def _pair_moments(x, expanded, pair_axis):
   """Sum and sum of squares of `x_i . e[i, j]` over batch, i and j, per head.
 
-  Uses only Gram matrices, never the `[..., L, L]` products.
+  Never forms the `[..., L, L]` products: with `M_i = sum_j e_ij e_ij^T`
+  (`[L, depth, depth]`, batch-independent) the sum of squares is
+  `sum_{b, i} x_bi^T M_i x_bi`, one matmul batched over i on x-sized data.
 
   Args:
     x: `[batch, heads, L, depth]` float32; row `i` (a query for the r^q
@@ -115,9 +117,12 @@ def _pair_moments(x, expanded, pair_axis):
   # e as [i, j, depth]
   e = tf.transpose(expanded, [1, 2, 0] if pair_axis == 1 else [2, 1, 0])
   total = tf.einsum('hid,id->h', tf.reduce_sum(x, 0), tf.reduce_sum(e, 1))
-  x_gram = tf.einsum('bhid,bhie->hide', x, x)
-  e_gram = tf.einsum('ijd,ije->ide', e, e)
-  return total, tf.einsum('hide,ide->h', x_gram, e_gram)
+  second = tf.matmul(e, e, transpose_a=True)  # [i, depth, depth]
+  x_i = tf.transpose(x, [2, 0, 1, 3])  # [i, batch, heads, depth]
+  shape = tf.shape(x_i)
+  flat = tf.reshape(x_i, [shape[0], -1, shape[3]])
+  projected = tf.reshape(tf.matmul(flat, second), shape)
+  return total, tf.reduce_sum(projected * x_i, [0, 1, 3])
 
 
 def _content_moments(q, k):
@@ -180,7 +185,9 @@ def global_attention(q, k, v, tables, use_content, norm_affine, training):
     training: Python bool; whether batch statistics are computed.
 
   Returns:
-    List of `[batch, heads, L, depth_v]` output terms (content, r^v).
+    List of `[batch, L, heads, depth_v]` output terms (content, r^v): the
+    layout in which the output batch norm reduces over leading axes and
+    heads merge into channels without a transpose.
   """
   q_table, k_table, v_table = tables
   shape = tf.shape(q)
@@ -232,13 +239,13 @@ def global_attention(q, k, v, tables, use_content, norm_affine, training):
     index += 1
   logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
   weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
-  outputs = [tf.matmul(weights, v)]
+  outputs = [tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])]
   if v_table is not None:
     rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
     retrieved = tf.matmul(by_position(weights), tf.cast(rv, v.dtype))
     depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
     retrieved = tf.reshape(retrieved, [length, batch, heads, depth_v])
-    outputs.append(tf.transpose(retrieved, [1, 2, 0, 3]))
+    outputs.append(tf.transpose(retrieved, [1, 0, 2, 3]))
   return outputs
 
 
