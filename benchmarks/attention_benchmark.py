@@ -12,6 +12,8 @@ process so that its peak resident memory (`ru_maxrss`) is its own.
     tf.function and XLA (jit_compile), forward (inference) and training
     step (SGD), GFLOP/s counting 2 x M-Adds for the forward and 3x that for
     the step, peak RSS.
+(c) Throughput of the primitives that bound the attention on this machine
+    (large matmul, attention-shaped batched matmuls, memory passes).
 
   python benchmarks/attention_benchmark.py [--quick] [--section layer|model]
 """
@@ -129,6 +131,47 @@ def run_model(config):
               madds=madds)
 
 
+def run_ops(config):
+  """Child: throughput of the primitive ops that bound the attention."""
+  del config
+  results = {}
+  big = tf.random.normal([2048, 2048])
+  f = tf.function(lambda: tf.matmul(big, big))
+  results['fp32 matmul 2048^3 (GFLOP/s)'] = 2 * 2048**3 / _timed(
+      lambda: f().numpy(), 5) / 1e9
+  # Stage-1 attention shapes: 8 images x 56 rows x 8 heads, L = 56.
+  rows, length = 8 * 56 * 8, 56
+  for depth in (4, 8, 16):
+    a = tf.random.normal([rows, length, depth])
+    f = tf.function(lambda a=a: tf.matmul(a, a, transpose_b=True))
+    results[f'[56x{depth}]x[{depth}x56] batched matmul, 3584 (GFLOP/s)'] = (
+        2 * rows * length * length * depth / _timed(lambda: f().numpy(), 5)
+        / 1e9)
+  logits = tf.random.normal([length, rows, length])
+  nbytes = logits.shape.num_elements() * 4
+  f = tf.function(lambda: logits * 2.0)
+  results['elementwise pass on [56, 3584, 56] (GB/s read+write)'] = (
+      2 * nbytes / _timed(lambda: f().numpy(), 5) / 1e9)
+  f = tf.function(lambda: tf.transpose(logits, [1, 0, 2]))
+  results['row transpose (1,0,2) of it (GB/s)'] = (
+      2 * nbytes / _timed(lambda: f().numpy(), 5) / 1e9)
+  f = tf.function(lambda: tf.transpose(logits, [1, 2, 0]))
+  results['element transpose (1,2,0) of it (GB/s)'] = (
+      2 * nbytes / _timed(lambda: f().numpy(), 5) / 1e9)
+  f = tf.function(lambda: tf.nn.softmax(logits))
+  results['softmax over it (GB/s read+write)'] = (
+      2 * nbytes / _timed(lambda: f().numpy(), 5) / 1e9)
+  return results
+
+
+def ops_table(args):
+  del args
+  print('\n(c) primitive throughput (what bounds the attention)')
+  r = _child(dict(kind='ops'))
+  for name, value in r.items():
+    print(f'| {name:<56} | {_fmt(value, "8.1f"):>8} |')
+
+
 def _child(config):
   """Runs one configuration in a fresh interpreter, returns its dict."""
   cmd = [sys.executable, os.path.abspath(__file__), '--child',
@@ -169,8 +212,8 @@ def model_table(args):
   print(f'\n(b) {args.variant} classifier, {size}x{size}, batch {batch}, '
         'float32 (GFLOP/s: forward 2 x M-Adds, step 3x that)')
   print(f"| {'mode':<11} | {'pass':<7} | {'seconds':>8} | {'GFLOP/s':>8} | "
-        f"{'peak RSS GB':>11} |")
-  print('|' + '|'.join('-' * w for w in (13, 9, 10, 10, 13)) + '|')
+        f"{'peak RSS GB':>11} | {'RSS after build GB':>18} |")
+  print('|' + '|'.join('-' * w for w in (13, 9, 10, 10, 13, 20)) + '|')
   for what in ('forward', 'step'):
     for mode in modes:
       r = _child(dict(kind='model', variant=args.variant, size=size,
@@ -180,14 +223,15 @@ def model_table(args):
         print(f"| {mode:<11} | {what:<7} | error: {r['error']} |")
         continue
       print(f"| {mode:<11} | {what:<7} | {r['seconds']:8.3f} | "
-            f"{r['gflops']:8.1f} | {r['rss_gb']:11.2f} |", flush=True)
+            f"{r['gflops']:8.1f} | {r['rss_gb']:11.2f} | "
+            f"{r['rss_before_gb']:18.2f} |", flush=True)
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--quick', action='store_true',
                       help='small sizes, for a smoke run')
-  parser.add_argument('--section', choices=['layer', 'model', 'all'],
+  parser.add_argument('--section', choices=['layer', 'model', 'ops', 'all'],
                       default='all')
   parser.add_argument('--variant', default='axial_resnet_s')
   parser.add_argument('--size', type=int, default=224)
@@ -198,7 +242,7 @@ def main():
   args = parser.parse_args()
   if args.child:
     config = json.loads(args.child)
-    run = run_layer if config['kind'] == 'layer' else run_model
+    run = dict(layer=run_layer, model=run_model, ops=run_ops)[config['kind']]
     print('RESULT ' + json.dumps(run(config)), flush=True)
     return
   print(f'machine: {platform.processor() or platform.machine()}, '
@@ -208,6 +252,8 @@ def main():
     layer_table(args)
   if args.section in ('model', 'all'):
     model_table(args)
+  if args.section in ('ops', 'all'):
+    ops_table(args)
 
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
