@@ -43,15 +43,16 @@ QUICK_LAYER_CASES = [
 
 
 def _timed(fn, repeats):
-  """Median seconds of `fn()` over `repeats` calls after one warm-up."""
+  """Best (minimum) seconds of `fn()` over `repeats` calls after one
+  warm-up: on a machine shared with other jobs the minimum is the least
+  noisy estimate of what the code itself costs."""
   fn()
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
     fn()
     times.append(time.perf_counter() - start)
-  times.sort()
-  return times[len(times) // 2]
+  return min(times)
 
 
 def _peak_rss_gb():
@@ -103,6 +104,10 @@ def run_model(config):
   from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
   import tf_keras  # pylint: disable=g-import-not-at-top
   size, batch = config['size'], config['batch']
+  mode = config['mode']
+  if mode.endswith('+bf16'):  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
+    tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
+    mode = mode[:-len('+bf16')]
   model = axial_resnet.build_classifier(config['variant'])
   madds = statistics.count_madds(model, size, size) * batch
   images = tf.random.normal([batch, size, size, 3])
@@ -122,8 +127,8 @@ def run_model(config):
     return loss
 
   fn = forward if config['what'] == 'forward' else step
-  if config['mode'] != 'eager':
-    fn = tf.function(fn, jit_compile=config['mode'] == 'xla')
+  if mode != 'eager':
+    fn = tf.function(fn, jit_compile=mode == 'xla')
   seconds = _timed(lambda: _result(fn), config['repeats'])
   flops = 2 * madds * (1 if config['what'] == 'forward' else 3)
   return dict(seconds=seconds, gflops=flops / seconds / 1e9,
@@ -237,7 +242,9 @@ def main():
   parser.add_argument('--size', type=int, default=224)
   parser.add_argument('--batch', type=int, default=8)
   parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--modes', default='eager,tf.function,xla')
+  parser.add_argument('--modes', default='eager,tf.function,xla',
+                      help='comma-separated; append +bf16 to a mode for '
+                      'mixed_bfloat16, e.g. tf.function+bf16')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -247,13 +254,15 @@ def main():
     return
   print(f'machine: {platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} CPUs, TF {tf.__version__}, '
-        f'python {platform.python_version()}')
+        f'python {platform.python_version()}, load average '
+        f'{os.getloadavg()[0]:.1f} (other jobs compete for the cores)')
   if args.section in ('layer', 'all'):
     layer_table(args)
   if args.section in ('model', 'all'):
     model_table(args)
   if args.section in ('ops', 'all'):
     ops_table(args)
+  print(f'\nload average at the end: {os.getloadavg()[0]:.1f}')
 
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
