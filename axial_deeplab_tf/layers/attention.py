@@ -139,8 +139,16 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.similarity_norm = normalization.TermBatchNormalization(
         num_similarity, axis=1, synchronized=self.use_sync_bn,
         name='similarity_bn', **norm)
+    # The fused global path reads this norm's affine without calling it, so
+    # it is built here (inside its own name scope, as a call would).
+    with tf.name_scope(self.similarity_norm.name):
+      self.similarity_norm.build(
+          [tf.TensorShape([None, self.num_heads, None, None])] *
+          num_similarity)
+    # Outputs are normalised as [batch', length, heads, depth/heads]:
+    # statistics per (term, head, channel), reduced over leading axes.
     self.output_norm = normalization.TermBatchNormalization(
-        1 + int(self.use_value_rpe), axis=(1, 3),
+        1 + int(self.use_value_rpe), axis=(2, 3),
         synchronized=self.use_sync_bn, name='output_bn', **norm)
     rows = 2 * self.max_distance + 1
     key_per_head = self.key_depth // self.num_heads
@@ -175,9 +183,12 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     batch, other, length = shape[0], shape[1], shape[2]
     qkv = tf.reshape(qkv, [batch * other, length, qkv.shape[-1]])
     kd = self.key_depth
-    q = self._split_heads(qkv[..., :kd], kd)
-    k = self._split_heads(qkv[..., kd:2 * kd], kd)
-    v = self._split_heads(qkv[..., 2 * kd:], self.value_depth)
+    # tf.split (not slices): its gradient is one concat, where three
+    # StridedSliceGrads would each write a zero-filled full-size tensor.
+    q, k, v = tf.split(qkv, [kd, kd, self.value_depth], axis=-1)
+    q = self._split_heads(q, kd)
+    k = self._split_heads(k, kd)
+    v = self._split_heads(v, self.value_depth)
     tables = (self.query_table, self.key_table, self.value_table)
     tables = tuple(None if t is None else tf.cast(t, q.dtype) for t in tables)
     norm = lambda terms, valid: self.similarity_norm(  # pylint: disable=g-long-lambda
@@ -185,16 +196,20 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     static_length = qkv.shape[1]
     if self._half_span is None or (static_length is not None and
                                    static_length <= self._half_span + 1):
+      if training is None:
+        training = tf_keras.backend.learning_phase()
+      affine = lambda *moments: self.similarity_norm.affine_from_moments(  # pylint: disable=g-long-lambda
+          *moments, training=training)
       outputs = axial_attention.global_attention(
-          q, k, v, tables, self.use_content, norm)
+          q, k, v, tables, self.use_content, affine, bool(training))
     else:
       outputs = axial_attention.local_attention(
           q, k, v, tables, self.use_content, norm, self._half_span,
           self.block_size)
+      outputs = [tf.transpose(o, [0, 2, 1, 3]) for o in outputs]
+    # outputs: [batch', length, heads, d] each.
     out = self.output_norm(outputs, training=training)
     out = tf.cast(out, self.compute_dtype)
-    # [batch', heads, length, d] -> [batch, other, length, value_depth]
-    out = tf.transpose(out, [0, 2, 1, 3])
     out = tf.reshape(out, [batch, other, length, self.value_depth])
     if self.strides == 2:
       out = out[:, :, ::2]

@@ -133,6 +133,46 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     return result + self._broadcast(tf.reduce_sum(shifts, 0),
                                     result.shape.rank)
 
+  def affine_from_moments(self, count=None, total=None, sum_squares=None,
+                          training=None):
+    """Per-term scales and summed shift, from externally computed moments.
+
+    For callers that never materialise the terms (the fused global
+    attention computes the statistics from Gram matrices): the result is
+    applied as `sum_t scales[t] * x_t + shift`, the same function as
+    `call`. In training the batch moments update the moving statistics
+    exactly as `call` does (sums are all-reduced when synchronized).
+
+    Args:
+      count: `[num_terms, channels...]` float32, entries per statistic.
+      total: `[num_terms, channels...]` float32, sum of each term.
+      sum_squares: `[num_terms, channels...]` float32, sum of squares.
+      training: Python bool or None (Keras learning phase).
+
+    Returns:
+      `(scales, shift)`: float32 `[num_terms, channels...]` and
+      `[channels...]`.
+    """
+    if training is None:
+      training = tf_keras.backend.learning_phase()
+    if training:
+      replica = tf.distribute.get_replica_context()
+      if self.synchronized and replica is not None:
+        count, total, sum_squares = replica.all_reduce(
+            'sum', [count, total, sum_squares])
+      count = tf.maximum(count, 1.0)
+      means = total / count
+      variances = tf.maximum(sum_squares / count - tf.square(means), 0.0)
+      decay = 1.0 - self.momentum
+      self.moving_mean.assign(self.moving_mean * self.momentum + means * decay)
+      self.moving_variance.assign(
+          self.moving_variance * self.momentum + variances * decay)
+    else:
+      means, variances = self.moving_mean, self.moving_variance
+    scales = self.gamma * tf.math.rsqrt(variances + self.epsilon)
+    shifts = self.beta - means * scales
+    return scales, tf.reduce_sum(shifts, 0)
+
   def get_config(self):
     config = super().get_config()
     config.pop('dtype', None)

@@ -7,15 +7,15 @@ For one axis of length L, output position o, span m (h = (m - 1) / 2):
 
 Two layouts compute it:
 
-* global: one `[L, L]` similarity per (sequence, head); used when every key
+* global (`global_attention`, in `ops/global_attention.py`, re-exported
+  here): one `[L, L]` similarity per (sequence, head); used when every key
   is within the span of every query (`L <= h + 1`) or the span is global.
-* local: the axis is cut into blocks of `b >= h` queries; block `i` attends
-  to the `b + 2h` keys around it. Memory and FLOPs are `O(L * (b + 2h))`,
-  linear in L. Key positions outside the axis or beyond the span are masked.
-
-Both share `_attend`, which works on `[rows, cols]` query/key tiles: the
-global layout is a single tile with `rows = cols = L`. Relative-position
-terms use the gather-free skew of `relative_positions`.
+* local (`local_attention`): the axis is cut into blocks of `b >= h`
+  queries; block `i` attends to the `b + 2h` keys around it. Memory and
+  FLOPs are `O(L * (b + 2h))`, linear in L. Key positions outside the axis
+  or beyond the span are masked. `_attend` works on the `[b, b + 2h]`
+  tiles; relative terms contract with the tile's expanded embeddings
+  (`relative_positions.expand_table`) in matmuls batched over tile rows.
 
 Batch norms are supplied by the caller as callables (`similarity_norm`,
 applied to the list of similarity terms with an optional validity mask, and
@@ -26,42 +26,42 @@ state.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
+from axial_deeplab_tf.ops.global_attention import global_attention  # pylint: disable=unused-import
 
 _MASK_VALUE = -1e9
 
 
-def _dot_table(x, table, transpose=True):
-  """`x @ table^T` (or `x @ table`) over the last axis of `x`, one GEMM.
+def _by_row(x, right):
+  """`out[..., i, :] = x[..., i, :] @ right[i]`, one matmul batched over i.
 
   Args:
-    x: `[..., depth]` (or `[..., rows]` when `transpose` is False).
-    table: `[rows, depth]`.
-    transpose: whether to contract with the table's depth axis.
+    x: `[..., rows, depth]`.
+    right: `[rows, depth, n]`.
 
   Returns:
-    `[..., rows]` (or `[..., depth]`).
+    `[rows, prod(...), n]` (row-major: the caller transposes once).
   """
   shape = tf.shape(x)
-  flat = tf.reshape(x, [-1, shape[-1]])
-  out = tf.matmul(flat, table, transpose_b=transpose)
-  depth = out.shape[-1] if out.shape[-1] is not None else tf.shape(out)[-1]
-  return tf.reshape(out, tf.concat([shape[:-1], [depth]], 0))
+  flat = tf.reshape(x, [-1, shape[-2], shape[-1]])
+  return tf.matmul(tf.transpose(flat, [1, 0, 2]), right)
 
 
-def _attend(q, k, v, tables, use_content, max_offset, mask, similarity_norm):
-  """Attention of query tiles over key tiles.
+def _attend(q, k, v, tables, use_content, half_span, mask, similarity_norm):
+  """Attention of query tiles over key tiles (the local layout).
+
+  Relative terms contract queries (keys) with the tile's expanded
+  embeddings `[depth, rows, cols]` (`expand_table`, batch-independent) in
+  matmuls batched over the query (key) index of the tile.
 
   Args:
     q: `[..., rows, depth_qk]` queries; query `i` sits at offset `i` in the
       tile.
-    k: `[..., cols, depth_qk]` keys; key `j` sits at offset `j - c` where the
-      tile geometry makes `offset(i, j) = j - i - c` (c = half span for local
-      tiles, 0 for global ones).
+    k: `[..., cols, depth_qk]` keys, `cols = rows + 2 * half_span`; key `j`
+      sits at offset `j - half_span`, so `offset(i, j) = j - i - half_span`.
     v: `[..., cols, depth_v]` values.
     tables: `(q_table, k_table, v_table)`, each `[T, depth]` or None.
     use_content: whether to include the `q.k` term.
-    max_offset: largest `|offset|` over the tile: `rows - 1 + c`; the tables
-      are expanded to `2 * max_offset + 1 = rows + cols - 1` rows.
+    half_span: Python int.
     mask: bool tensor broadcastable to `[..., rows, cols]`, or None.
     similarity_norm: callable(list of `[..., rows, cols]` terms, mask) ->
       float32 normalised sum.
@@ -70,47 +70,33 @@ def _attend(q, k, v, tables, use_content, max_offset, mask, similarity_norm):
     List of retrieved outputs `[..., rows, depth_v]`: content, then r^v.
   """
   q_table, k_table, v_table = tables
-  rows, cols = tf.shape(q)[-2], tf.shape(k)[-2]
+  shape_q = tf.shape(q)
+  rows, cols = shape_q[-2], tf.shape(k)[-2]
+  lead = shape_q[:-2]
+  expand = lambda t: relative_positions.expand_table(t, rows, half_span)  # pylint: disable=g-long-lambda
   terms = []
   if use_content:
     terms.append(tf.matmul(q, k, transpose_b=True))
   if q_table is not None:
-    window = relative_positions.offset_window(q_table, max_offset)
-    terms.append(relative_positions.relative_to_absolute(
-        _dot_table(q, window), cols))
+    product = _by_row(q, tf.transpose(expand(q_table), [1, 0, 2]))
+    product = tf.transpose(product, [1, 0, 2])  # [prod(...), rows, cols]
+    terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
   if k_table is not None:
-    # Reversed rows make the skew run over keys: result[j, i] has offset
-    # j - i - c, the same offset as the (i, j) similarity.
-    window = tf.reverse(
-        relative_positions.offset_window(k_table, max_offset), [0])
-    terms.append(tf.linalg.matrix_transpose(
-        relative_positions.relative_to_absolute(_dot_table(k, window), rows)))
+    product = _by_row(k, tf.transpose(expand(k_table), [2, 0, 1]))
+    product = tf.transpose(product, [1, 2, 0])  # [cols, .., rows] -> ..
+    terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
   logits = similarity_norm(terms, mask)
   if mask is not None:
     logits = tf.where(mask, logits, _MASK_VALUE)
   weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
   outputs = [tf.matmul(weights, v)]
   if v_table is not None:
-    window = relative_positions.offset_window(v_table, max_offset)
-    relative_weights = relative_positions.absolute_to_relative(weights)
-    outputs.append(_dot_table(relative_weights, window, transpose=False))
+    table = tf.transpose(expand(v_table), [1, 2, 0])  # [rows, cols, d_v]
+    product = tf.transpose(_by_row(weights, table), [1, 0, 2])
+    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+    outputs.append(tf.reshape(product, tf.concat([lead, [rows, depth_v]],
+                                                 0)))
   return outputs
-
-
-def global_attention(q, k, v, tables, use_content, similarity_norm):
-  """Every query attends to every key of its sequence.
-
-  Args:
-    q, k: `[batch, heads, length, depth_qk]`.
-    v: `[batch, heads, length, depth_v]`.
-    tables, use_content, similarity_norm: as in `_attend`.
-
-  Returns:
-    List of `[batch, heads, length, depth_v]` output terms.
-  """
-  length = tf.shape(q)[2]
-  return _attend(q, k, v, tables, use_content, length - 1, None,
-                 similarity_norm)
 
 
 def local_attention(q, k, v, tables, use_content, similarity_norm,
@@ -156,7 +142,7 @@ def local_attention(q, k, v, tables, use_content, similarity_norm,
   mask = ((tf.abs(j - h - i) <= h) & (key_pos >= 0) & (key_pos < length)
           & (block_start + i < length))
   outputs = _attend(q_blocks, windows(k), windows(v), tables, use_content,
-                    h + b - 1, mask, similarity_norm)
+                    h, mask, similarity_norm)
   depth = v.shape[-1]
   return [tf.reshape(out, [batch, heads, num_blocks * b, depth])[:, :, :length]
           for out in outputs]

@@ -94,3 +94,30 @@ def absolute_to_relative(a):
   flat = tf.pad(flat, [[0, 0]] * (rank - 2) + [[rows - 1, 1]])
   out = tf.reshape(flat, tf.concat([batch_shape, [rows, width + 1]], 0))
   return out[..., :width]
+
+
+def expand_table(table, length, shift=0):
+  """All-pairs embeddings `r[j - i - shift]` of a tile, batch-independent.
+
+  Attention needs the embedding of every (query i, key j) pair of a tile
+  of `length` queries and `length + 2 * shift` keys (a whole axis: shift 0;
+  a local block with its halo: shift = half span). It is built once per
+  call from the table with the skew above, on a small
+  `[depth, length, 2 * (length + shift) - 1]` broadcast of the table, never
+  on batch-sized scores.
+
+  Args:
+    table: `[2 * max_distance + 1, depth]`.
+    length: scalar int (Python or tensor), rows (queries) of the tile.
+    shift: scalar int, c: key j of the tile sits at offset `j - c` from
+      query 0.
+
+  Returns:
+    `[depth, length, length + 2 * shift]` tensor `e` with `e[:, i, j]` the
+    (clipped) table row of offset `j - i - shift`.
+  """
+  window = offset_window(table, length - 1 + shift)
+  depth = tf.shape(window)[1]
+  rows = tf.broadcast_to(tf.transpose(window)[:, None, :],
+                         [depth, length, 2 * (length + shift) - 1])
+  return relative_to_absolute(rows, length + 2 * shift)

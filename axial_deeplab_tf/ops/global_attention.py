@@ -1,0 +1,319 @@
+"""Fused global position-sensitive axial attention (paper eq. 4).
+
+Every query attends to every key of its axis. The relative embeddings of
+all (o, p) pairs are expanded once per call from the tables (gather-free,
+batch-independent) and contracted in matmuls batched over position; the
+similarity batch norm is folded in (statistics from Gram matrices, scale on
+q/k, shift as an extra contraction column). See `global_attention`.
+"""
+
+import tensorflow as tf
+
+from axial_deeplab_tf.ops import relative_positions
+
+
+def _pair_moments(x, expanded, pair_axis):
+  """Sum and sum of squares of `x_i . e[i, j]` over batch, i and j, per head.
+
+  Never forms the `[..., L, L]` products: with `M_i = sum_j e_ij e_ij^T`
+  (`[L, depth, depth]`, batch-independent) the sum of squares is
+  `sum_{b, i} x_bi^T M_i x_bi`, one matmul batched over i on x-sized data.
+
+  Args:
+    x: `[batch, heads, L, depth]` float32; row `i` (a query for the r^q
+      term, a key for the r^k term).
+    expanded: `[depth, L, L]` all-pairs embeddings (`expand_table`).
+    pair_axis: 1 if `i` indexes the second axis of `expanded` (queries),
+      2 if the third (keys).
+
+  Returns:
+    `(total, sum_squares)`, each `[heads]`.
+  """
+  # e as [i, j, depth]
+  e = tf.transpose(expanded, [1, 2, 0] if pair_axis == 1 else [2, 1, 0])
+  total = tf.einsum('hid,id->h', tf.reduce_sum(x, 0), tf.reduce_sum(e, 1))
+  second = tf.matmul(e, e, transpose_a=True)  # [i, depth, depth]
+  x_i = tf.transpose(x, [2, 0, 1, 3])  # [i, batch, heads, depth]
+  shape = tf.shape(x_i)
+  flat = tf.reshape(x_i, [shape[0], -1, shape[3]])
+  projected = tf.reshape(tf.matmul(flat, second), shape)
+  return total, tf.reduce_sum(projected * x_i, [0, 1, 3])
+
+
+def _content_moments(q, k):
+  """Sum and sum of squares of `q_o . k_p` over batch, o and p, per head.
+
+  Args:
+    q, k: `[batch, heads, L, depth]` float32.
+
+  Returns:
+    `(total, sum_squares)`, each `[heads]`.
+  """
+  total = tf.reduce_sum(tf.reduce_sum(q, 2) * tf.reduce_sum(k, 2), [0, 2])
+  q_gram = tf.matmul(q, q, transpose_a=True)
+  k_gram = tf.matmul(k, k, transpose_a=True)
+  return total, tf.reduce_sum(q_gram * k_gram, [0, 2, 3])
+
+
+def _with_shift(left, right, shift, right_axis):
+  """Appends `shift` (per head) to `left` and ones to `right` along the
+  contraction axis, so that the product gains `+ shift[head]`.
+
+  Args:
+    left: `[..., heads, rows, depth]`, head on axis -3.
+    right: contraction on `right_axis`.
+    shift: `[heads]`.
+    right_axis: contraction axis of `right`.
+
+  Returns:
+    `(left', right')` with depth + 1.
+  """
+  column = tf.broadcast_to(shift[:, None, None],
+                           tf.concat([tf.shape(left)[:-1], [1]], 0))
+  left = tf.concat([left, tf.cast(column, left.dtype)], -1)
+  ones_shape = tf.tensor_scatter_nd_update(
+      tf.shape(right), [[right_axis % right.shape.rank]], [1])
+  right = tf.concat([right, tf.ones(ones_shape, right.dtype)], right_axis)
+  return left, right
+
+
+def global_attention(q, k, v, tables, use_content, norm_affine, training):
+  """Every query attends to every key of its sequence (fused layout).
+
+  The relative embeddings of all (o, p) pairs are expanded once per call
+  from the tables (`[depth, L, L]`, batch-independent) and contracted with
+  queries or keys in matmuls batched over the query (key) position, so no
+  batch-sized tensor is ever skewed. The similarity batch norm is folded
+  in: its batch statistics come from Gram matrices (`_pair_moments`), its
+  per-(term, head) scale multiplies the small q/k operands and its shift
+  enters through one extra contraction column. Only the summed logits and
+  the attention weights are `[batch, heads, L, L]`.
+
+  Args:
+    q, k: `[batch, heads, L, depth_qk]`.
+    v: `[batch, heads, L, depth_v]`.
+    tables: `(q_table, k_table, v_table)`, each `[T, depth]` or None.
+    use_content: whether to include the `q.k` term.
+    norm_affine: callable(count, total, sum_squares, each `[terms, heads]`
+      or None) -> (scales `[terms, heads]`, shift `[heads]`), float32
+      (`TermBatchNormalization.affine_from_moments`).
+    training: Python bool; whether batch statistics are computed.
+
+  Returns:
+    List of `[batch, L, heads, depth_v]` output terms (content, r^v): the
+    layout in which the output batch norm reduces over leading axes and
+    heads merge into channels without a transpose.
+  """
+  q_table, k_table, v_table = tables
+  shape = tf.shape(q)
+  batch, length = shape[0], shape[2]
+  heads = q.shape[1] if q.shape[1] is not None else shape[1]
+  qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
+  expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
+      tf.cast(t, tf.float32), length)
+  rq = None if q_table is None else expand(q_table)
+  rk = None if k_table is None else expand(k_table)
+  if training:
+    moments = []
+    if use_content:
+      moments.append(_content_moments(qf, kf))
+    if rq is not None:
+      moments.append(_pair_moments(qf, rq, 1))
+    if rk is not None:
+      moments.append(_pair_moments(kf, rk, 2))
+    total, sum_squares = (tf.stack(m) for m in zip(*moments))
+    count = tf.cast(batch * length * length, tf.float32)
+    scales, shift = norm_affine(tf.fill(tf.shape(total), count), total,
+                                sum_squares)
+  else:
+    scales, shift = norm_affine(None, None, None)
+  head_scale = lambda index: scales[index][:, None, None]  # pylint: disable=g-long-lambda
+  terms, index = [], 0
+  if use_content:
+    left, right = qf * head_scale(index), kf
+    left, right = _with_shift(left, right, shift, -1)
+    terms.append(tf.matmul(left, right, transpose_b=True))
+    index += 1
+  def by_position(x):  # [batch, heads, L, d] -> [L, batch * heads, d]
+    x = tf.transpose(x, [2, 0, 1, 3])
+    return tf.reshape(x, [length, batch * heads, tf.shape(x)[-1]])
+  relative = None  # r^q + r^k terms, [o, batch, heads, p]
+  for expanded, xf, perm in ((rq, qf, [1, 0, 2]), (rk, kf, [2, 0, 1])):
+    if expanded is None:
+      continue
+    left = xf * head_scale(index)
+    right = tf.transpose(expanded, perm)  # [L_i, depth, L_j]
+    if index == 0:
+      left, right = _with_shift(left, right, shift, 1)
+    product = tf.reshape(tf.matmul(by_position(left), right),
+                         [length, batch, heads, length])
+    if perm[0] == 2:  # k-term rows are keys: [p, .., o] -> [o, .., p]
+      product = tf.transpose(product, [3, 1, 2, 0])
+    relative = product if relative is None else relative + product
+    index += 1
+  # Two binary adds with a transpose between them: a three-way add would
+  # become an AddN, which grappler lowers to a slow temporary-variable
+  # accumulation when shapes are static.
+  logits = terms[0] if terms else None
+  if relative is not None:
+    relative = tf.transpose(relative, [1, 2, 0, 3])
+    logits = relative if logits is None else logits + relative
+  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+  outputs = [tf.matmul(weights, v)]
+  if v_table is not None:
+    window = relative_positions.offset_window(v_table, max_offset)
+    relative_weights = relative_positions.absolute_to_relative(weights)
+    outputs.append(_dot_table(relative_weights, window, transpose=False))
+  return outputs
+
+
+def _pair_moments(x, expanded, pair_axis):
+  """Sum and sum of squares of `x_i . e[i, j]` over batch, i and j, per head.
+
+  Never forms the `[..., L, L]` products: with `M_i = sum_j e_ij e_ij^T`
+  (`[L, depth, depth]`, batch-independent) the sum of squares is
+  `sum_{b, i} x_bi^T M_i x_bi`, one matmul batched over i on x-sized data.
+
+  Args:
+    x: `[batch, heads, L, depth]` float32; row `i` (a query for the r^q
+      term, a key for the r^k term).
+    expanded: `[depth, L, L]` all-pairs embeddings (`expand_table`).
+    pair_axis: 1 if `i` indexes the second axis of `expanded` (queries),
+      2 if the third (keys).
+
+  Returns:
+    `(total, sum_squares)`, each `[heads]`.
+  """
+  # e as [i, j, depth]
+  e = tf.transpose(expanded, [1, 2, 0] if pair_axis == 1 else [2, 1, 0])
+  total = tf.einsum('hid,id->h', tf.reduce_sum(x, 0), tf.reduce_sum(e, 1))
+  second = tf.matmul(e, e, transpose_a=True)  # [i, depth, depth]
+  x_i = tf.transpose(x, [2, 0, 1, 3])  # [i, batch, heads, depth]
+  shape = tf.shape(x_i)
+  flat = tf.reshape(x_i, [shape[0], -1, shape[3]])
+  projected = tf.reshape(tf.matmul(flat, second), shape)
+  return total, tf.reduce_sum(projected * x_i, [0, 1, 3])
+
+
+def _content_moments(q, k):
+  """Sum and sum of squares of `q_o . k_p` over batch, o and p, per head.
+
+  Args:
+    q, k: `[batch, heads, L, depth]` float32.
+
+  Returns:
+    `(total, sum_squares)`, each `[heads]`.
+  """
+  total = tf.reduce_sum(tf.reduce_sum(q, 2) * tf.reduce_sum(k, 2), [0, 2])
+  q_gram = tf.matmul(q, q, transpose_a=True)
+  k_gram = tf.matmul(k, k, transpose_a=True)
+  return total, tf.reduce_sum(q_gram * k_gram, [0, 2, 3])
+
+
+def _with_shift(left, right, shift, right_axis):
+  """Appends `shift` (per head) to `left` and ones to `right` along the
+  contraction axis, so that the product gains `+ shift[head]`.
+
+  Args:
+    left: `[..., heads, rows, depth]`, head on axis -3.
+    right: contraction on `right_axis`.
+    shift: `[heads]`.
+    right_axis: contraction axis of `right`.
+
+  Returns:
+    `(left', right')` with depth + 1.
+  """
+  column = tf.broadcast_to(shift[:, None, None],
+                           tf.concat([tf.shape(left)[:-1], [1]], 0))
+  left = tf.concat([left, tf.cast(column, left.dtype)], -1)
+  ones_shape = tf.tensor_scatter_nd_update(
+      tf.shape(right), [[right_axis % right.shape.rank]], [1])
+  right = tf.concat([right, tf.ones(ones_shape, right.dtype)], right_axis)
+  return left, right
+
+
+def global_attention(q, k, v, tables, use_content, norm_affine, training):
+  """Every query attends to every key of its sequence (fused layout).
+
+  The relative embeddings of all (o, p) pairs are expanded once per call
+  from the tables (`[depth, L, L]`, batch-independent) and contracted with
+  queries or keys in matmuls batched over the query (key) position, so no
+  batch-sized tensor is ever skewed. The similarity batch norm is folded
+  in: its batch statistics come from Gram matrices (`_pair_moments`), its
+  per-(term, head) scale multiplies the small q/k operands and its shift
+  enters through one extra contraction column. Only the summed logits and
+  the attention weights are `[batch, heads, L, L]`.
+
+  Args:
+    q, k: `[batch, heads, L, depth_qk]`.
+    v: `[batch, heads, L, depth_v]`.
+    tables: `(q_table, k_table, v_table)`, each `[T, depth]` or None.
+    use_content: whether to include the `q.k` term.
+    norm_affine: callable(count, total, sum_squares, each `[terms, heads]`
+      or None) -> (scales `[terms, heads]`, shift `[heads]`), float32
+      (`TermBatchNormalization.affine_from_moments`).
+    training: Python bool; whether batch statistics are computed.
+
+  Returns:
+    List of `[batch, L, heads, depth_v]` output terms (content, r^v): the
+    layout in which the output batch norm reduces over leading axes and
+    heads merge into channels without a transpose.
+  """
+  q_table, k_table, v_table = tables
+  shape = tf.shape(q)
+  batch, length = shape[0], shape[2]
+  heads = q.shape[1] if q.shape[1] is not None else shape[1]
+  qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
+  expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
+      tf.cast(t, tf.float32), length)
+  rq = None if q_table is None else expand(q_table)
+  rk = None if k_table is None else expand(k_table)
+  if training:
+    moments = []
+    if use_content:
+      moments.append(_content_moments(qf, kf))
+    if rq is not None:
+      moments.append(_pair_moments(qf, rq, 1))
+    if rk is not None:
+      moments.append(_pair_moments(kf, rk, 2))
+    total, sum_squares = (tf.stack(m) for m in zip(*moments))
+    count = tf.cast(batch * length * length, tf.float32)
+    scales, shift = norm_affine(tf.fill(tf.shape(total), count), total,
+                                sum_squares)
+  else:
+    scales, shift = norm_affine(None, None, None)
+  head_scale = lambda index: scales[index][:, None, None]  # pylint: disable=g-long-lambda
+  terms, index = [], 0
+  if use_content:
+    left, right = qf * head_scale(index), kf
+    left, right = _with_shift(left, right, shift, -1)
+    terms.append(tf.matmul(left, right, transpose_b=True))
+    index += 1
+  def by_position(x):  # [batch, heads, L, d] -> [L, batch * heads, d]
+    x = tf.transpose(x, [2, 0, 1, 3])
+    return tf.reshape(x, [length, batch * heads, tf.shape(x)[-1]])
+  def from_position(x, perm):  # [L, batch * heads, L] -> [batch, heads, ..]
+    x = tf.reshape(x, [length, batch, heads, length])
+    return tf.transpose(x, perm)
+  for expanded, xf, perm in ((rq, qf, [1, 0, 2]), (rk, kf, [2, 0, 1])):
+    if expanded is None:
+      continue
+    left = xf * head_scale(index)
+    right = tf.transpose(expanded, perm)  # [L_i, depth, L_j]
+    if index == 0:
+      left, right = _with_shift(left, right, shift, 1)
+    product = tf.matmul(by_position(left), right)
+    # q-term rows are queries ([o, .., p]); k-term rows are keys ([p, .., o]).
+    terms.append(from_position(
+        product, [1, 2, 0, 3] if perm[0] == 1 else [1, 2, 3, 0]))
+    index += 1
+  logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
+  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+  outputs = [tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])]
+  if v_table is not None:
+    rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
+    retrieved = tf.matmul(by_position(weights), tf.cast(rv, v.dtype))
+    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+    retrieved = tf.reshape(retrieved, [length, batch, heads, depth_v])
+    outputs.append(tf.transpose(retrieved, [1, 0, 2, 3]))
+  return outputs
