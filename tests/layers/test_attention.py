@@ -113,7 +113,13 @@ def test_gradients_reach_every_weight():
     assert len(grads) == len(layer.trainable_weights) == 10
     for weight, grad in zip(layer.trainable_weights, grads):
       assert grad is not None, weight.name
-      assert np.abs(grad.numpy()).max() > 0, weight.name
+      size = np.abs(grad.numpy()).max()
+      if 'similarity_bn/beta' in weight.name:
+        # A per-(term, head) shift moves every logit of a softmax row
+        # equally: the softmax, hence the loss, ignores it.
+        assert size < 1e-4, weight.name
+      else:
+        assert size > 1e-4, weight.name
 
 
 @pytest.mark.parametrize('cls,args', [

@@ -43,8 +43,11 @@ def test_gradients_reach_every_weight():
   grads = tape.gradient(loss, model.trainable_weights)
   tables = [w.name for w in model.trainable_weights if '_rpe' in w.name]
   assert len(tables) == 4 * 2 * 3  # 4 blocks x 2 axes x 3 tables
+  # Similarity-BN betas shift whole softmax rows, which the softmax
+  # ignores: their gradient is zero up to rounding.
   missing = [w.name for w, g in zip(model.trainable_weights, grads)
-             if g is None or not np.any(g.numpy())]
+             if g is None or ('similarity_bn/beta' not in w.name and
+                              np.abs(g.numpy()).max() < 1e-6)]
   assert not missing, missing
 
 
