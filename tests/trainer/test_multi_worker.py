@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+import mw_worker
 import trainer_helpers
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -32,14 +33,13 @@ def _load(path):
 def test_two_workers_match_one_process(tmp_path):
   env = trainer_helpers.env()
   init, single = str(tmp_path / 'init.npz'), str(tmp_path / 'single.npz')
-  for args in (['single', init, single],):
-    result = subprocess.run([sys.executable, WORKER] + args, env=env,
-                            capture_output=True, text=True, timeout=300,
-                            check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
+  mw_worker.write_initial_weights(init)
   ports = _free_ports(2)
   cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
-  processes, outputs = [], []
+  # The one-process reference and the two workers run side by side.
+  processes, outputs = [subprocess.Popen(
+      [sys.executable, WORKER, 'single', init, single], env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)], []
   for index in range(2):
     worker_env = dict(env)
     worker_env['TF_CONFIG'] = json.dumps(
@@ -60,7 +60,8 @@ def test_two_workers_match_one_process(tmp_path):
         process.kill()
   for process, log in zip(processes, logs):
     assert process.returncode == 0, log
-    assert '2 replicas' in log
+  assert '1 replicas' in logs[0]
+  assert '2 replicas' in logs[1] and '2 replicas' in logs[2]
   reference = _load(single)
   first, second = _load(outputs[0]), _load(outputs[1])
   initial = _load(init)
