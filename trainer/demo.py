@@ -12,6 +12,9 @@ r"""`make demo`: train and evaluate a tiny Axial-DeepLab on synthetic shapes.
 3. Prints PQ / SQ / RQ (All, Things, Stuff), mIoU and mask AP of the final
    evaluation on the validation split, the wall time, and the run folder;
    writes them to <run folder>/demo_summary.json.
+4. Exports the trained model as a SavedModel (<run folder>/export/<version>)
+   and runs trainer/predict.py on a few validation images
+   (<run folder>/predictions: COCO panoptic PNGs, panoptic.json, overlays).
 
 Rerunning with the same --run_dir resumes from its last checkpoint.
 """
@@ -46,6 +49,50 @@ def _write_dataset(data_dir):
   return dataloaders.ensure_synthetic_dataset(
       data_dir, num_train=400, num_val=100, seed=0,
       config=dataloaders.SyntheticConfig(image_size=64))
+
+
+def _run(command, env, what):
+  """Runs a trainer script; exits with its status if it fails."""
+  print('[demo] ' + ' '.join(command), flush=True)
+  # absl's INFO lines of SavedModel writing are noise here.
+  result = subprocess.run(command + ['--verbosity=-1'], env=env, check=False)
+  if result.returncode:
+    print(f'[demo] {what} failed (exit {result.returncode})', flush=True)
+    sys.exit(result.returncode)
+
+
+def _write_val_images(val_pattern, out_dir, count):
+  """Writes the first `count` validation images as PNG files."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.dataloaders import schema  # pylint: disable=g-import-not-at-top
+  os.makedirs(out_dir, exist_ok=True)
+  files = sorted(tf.io.gfile.glob(val_pattern))
+  for index, record in enumerate(tf.data.TFRecordDataset(files).take(count)):
+    features = tf.io.parse_single_example(
+        record, {schema.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string)})
+    image = tf.io.decode_image(features[schema.IMAGE_ENCODED], channels=3)
+    tf.io.write_file(os.path.join(out_dir, f'val_{index:03d}.png'),
+                     tf.io.encode_png(image))
+  return out_dir
+
+
+def _export_and_predict(run_dir, val_pattern, env):
+  """Exports the run's model and predicts on a few validation images."""
+  export_dir = os.path.join(run_dir, 'export')
+  _run([sys.executable, os.path.join(ROOT, 'trainer', 'export_saved_model.py'),
+        f'--experiment={EXPERIMENT}',
+        f'--config_file={os.path.join(ROOT, "configs", EXPERIMENT)}.yaml',
+        f'--checkpoint_path={run_dir}', f'--export_dir={export_dir}',
+        '--nooutput_instance_masks'], env, 'export')
+  images = _write_val_images(val_pattern, os.path.join(run_dir, 'val_images'),
+                             4)
+  predictions = os.path.join(run_dir, 'predictions')
+  _run([sys.executable, os.path.join(ROOT, 'trainer', 'predict.py'),
+        f'--saved_model_dir={export_dir}', f'--inputs={images}',
+        f'--output_dir={predictions}', '--palette=synthetic'], env,
+       'predict')
+  print(f'[demo] SavedModel: {export_dir}; predictions and overlays: '
+        f'{predictions}', flush=True)
 
 
 def main(_):
@@ -103,6 +150,7 @@ def main(_):
              'cpu_count': os.cpu_count(), 'run_dir': run_dir}
   with open(os.path.join(run_dir, 'demo_summary.json'), 'w') as f:
     json.dump(summary, f, indent=1)
+  _export_and_predict(run_dir, paths['val'], env)
   print(f'[demo] everything is in {run_dir} (checkpoints, TensorBoard: '
         f'tensorboard --logdir {run_dir}, metrics.json, '
         f'demo_summary.json)')
