@@ -31,6 +31,6 @@ setuptools.setup(
         # protobuf 3.20).
         "export": _EXPORT,
         # `make test` installs .[test]: the ONNX parity test needs _EXPORT.
-        "test": ["pytest"] + _EXPORT,
+        "test": ["pytest", "pytest-xdist"] + _EXPORT,
     },
 )

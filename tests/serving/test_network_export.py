@@ -24,12 +24,12 @@ def _pixels(batch, height, width, seed=0):
       0, 255, (batch, height, width, 3)).astype(np.float32)
 
 
-def _assert_close(actual, expected, key):
+def _assert_close(actual, expected, key, tolerance=2e-3):
   # XNNPACK / ONNX Runtime kernels round differently from TF: compare with
   # a tolerance relative to the output's spread.
   scale = max(1.0, float(np.abs(expected).max()))
-  np.testing.assert_allclose(actual, expected, rtol=0, atol=2e-3 * scale,
-                             err_msg=key)
+  np.testing.assert_allclose(actual, expected, rtol=0,
+                             atol=tolerance * scale, err_msg=key)
 
 
 def test_tflite_matches_tf_with_builtin_ops_only(model, tmp_path):
@@ -73,4 +73,7 @@ def test_onnx_matches_tf_at_several_sizes(model, tmp_path):
     assert set(got) == set(KEYS)
     for key in KEYS:
       assert got[key].shape == tuple(expected[key].shape), key
-      _assert_close(got[key], expected[key].numpy(), key)
+      # Since the fused attention (Gram-matrix BN folding), ONNX Runtime
+      # differs from TF by up to 3.2e-3 x the spread on <1% of the logits
+      # of this randomized model (seen at 33x45).
+      _assert_close(got[key], expected[key].numpy(), key, tolerance=5e-3)
