@@ -170,7 +170,8 @@ def test_unknown_size_graph_matches_eager():
       tf.TensorSpec([None, None, None, 6], tf.float32)])
   for shape in ((1, 4, 13, 6), (2, 11, 3, 6)):
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    np.testing.assert_allclose(fn(x).numpy(), layer(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(fn(x).numpy(), layer(x).numpy(), rtol=1e-5,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize('span', [None, 5])
@@ -180,7 +181,7 @@ def test_jit_compile_matches(span):
   eager = layer(x, training=False).numpy()
   jitted = tf.function(lambda v: layer(v, training=False),
                        jit_compile=True)(x).numpy()
-  np.testing.assert_allclose(jitted, eager, atol=1e-5)
+  np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('policy', ['mixed_float16', 'mixed_bfloat16'])
