@@ -29,8 +29,9 @@ def test_classifier_signatures_match_python(tmp_path):
 
   reference = np.stack([expected(i) for i in images])
   # Randomized tiny classifiers give logits of up to ~100: compare with a
-  # tolerance relative to their range.
-  atol = 5e-5 * max(1.0, float(np.abs(reference).max()))
+  # tolerance relative to their range. Eager (the reference) and the
+  # SavedModel graph round differently: up to 1.1e-4 x range was seen.
+  atol = 2e-4 * max(1.0, float(np.abs(reference).max()))
   dense = loaded.signatures['serving_default'](
       images=tf.constant(images[0][np.newaxis]))
   np.testing.assert_allclose(dense['logits'].numpy()[0], reference[0],
