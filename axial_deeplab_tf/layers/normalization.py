@@ -117,15 +117,9 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     weights = None if valid is None else tf.cast(valid, tf.float32)
     if training:
       means, variances = zip(*[self._moments(x, weights) for x in terms])
-      means, variances = tf.stack(means), tf.stack(variances)
-      decay = 1.0 - self.momentum
-      self.moving_mean.assign(self.moving_mean * self.momentum + means * decay)
-      self.moving_variance.assign(
-          self.moving_variance * self.momentum + variances * decay)
+      scales, shifts = self._scale_shift(tf.stack(means), tf.stack(variances))
     else:
-      means, variances = self.moving_mean, self.moving_variance
-    scales = self.gamma * tf.math.rsqrt(variances + self.epsilon)
-    shifts = self.beta - means * scales
+      scales, shifts = self._scale_shift()
     result = None
     for index, x in enumerate(terms):
       y = x * self._broadcast(scales[index], x.shape.rank)
@@ -163,15 +157,26 @@ class TermBatchNormalization(tf_keras.layers.Layer):
       count = tf.maximum(count, 1.0)
       means = total / count
       variances = tf.maximum(sum_squares / count - tf.square(means), 0.0)
+      scales, shifts = self._scale_shift(means, variances)
+    else:
+      scales, shifts = self._scale_shift()
+    return scales, tf.reduce_sum(shifts, 0)
+
+  def _scale_shift(self, means=None, variances=None):
+    """Per-(term, channel) scale and shift of the normalisation.
+
+    With batch statistics `[terms, channels...]`, also updates the moving
+    averages; without, uses the moving averages (inference).
+    """
+    if means is None:
+      means, variances = self.moving_mean, self.moving_variance
+    else:
       decay = 1.0 - self.momentum
       self.moving_mean.assign(self.moving_mean * self.momentum + means * decay)
       self.moving_variance.assign(
           self.moving_variance * self.momentum + variances * decay)
-    else:
-      means, variances = self.moving_mean, self.moving_variance
     scales = self.gamma * tf.math.rsqrt(variances + self.epsilon)
-    shifts = self.beta - means * scales
-    return scales, tf.reduce_sum(shifts, 0)
+    return scales, self.beta - means * scales
 
   def get_config(self):
     config = super().get_config()
