@@ -28,10 +28,10 @@ def test_classifier_signatures_match_python(tmp_path):
     return model(x, training=False).numpy()[0]
 
   reference = np.stack([expected(i) for i in images])
-  # Randomized tiny classifiers give logits of up to ~100: compare with a
-  # tolerance relative to their range. Eager (the reference) and the
-  # SavedModel graph round differently: up to 1.1e-4 x range was seen.
-  atol = 2e-4 * max(1.0, float(np.abs(reference).max()))
+  # Eager (the reference) and the SavedModel graph round differently:
+  # compare with a tolerance relative to the logits' range (up to 1.7e-5 x
+  # range seen on the tiny classifiers of seeds 3-5).
+  atol = 1e-4 * max(1.0, float(np.abs(reference).max()))
   dense = loaded.signatures['serving_default'](
       images=tf.constant(images[0][np.newaxis]))
   np.testing.assert_allclose(dense['logits'].numpy()[0], reference[0],
