@@ -12,8 +12,9 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | stage_blocks | blocks per stage (4 ints) overriding the variant's; null keeps them |
 | width_multiplier | channel multiplier overriding the variant's; null keeps it |
 | stem_width | stem channels overriding the variant's; null keeps it |
+| stride_mode | 'subsample' or 'avg_pool' (see `layers.AxialAttention2D`) overriding the variant's; null keeps it |
 
-The three overrides make a custom table row (`variant_row`), e.g. the
+The four overrides make a custom table row (`variant_row`), e.g. the
 tiny demo model; the task builds the model from that row.
 
 Batch-norm settings come from the model's `norm_activation` config.
@@ -37,6 +38,7 @@ class AxialResNet(hyperparams.Config):
   stage_blocks: Optional[List[int]] = None
   width_multiplier: Optional[float] = None
   stem_width: Optional[int] = None
+  stride_mode: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -52,7 +54,7 @@ def variant_row(config: AxialResNet):
   """The `variants.Variant` row a backbone config describes.
 
   Returns the named row with the overrides `stage_blocks`,
-  `width_multiplier` and `stem_width` applied (span, max_distance and
+  `width_multiplier`, `stem_width` and `stride_mode` applied (span, max_distance and
   output_stride are passed to `AxialResNet` separately). Returns the name
   itself when nothing is overridden, so checkpoints and `get_config` keep
   the short form.
@@ -69,6 +71,8 @@ def variant_row(config: AxialResNet):
     overrides['width_multiplier'] = float(config.width_multiplier)
   if config.stem_width:
     overrides['stem_width'] = int(config.stem_width)
+  if config.stride_mode:
+    overrides['stride_mode'] = str(config.stride_mode)
   if not overrides:
     return config.variant
   return dataclasses.replace(row, **overrides)

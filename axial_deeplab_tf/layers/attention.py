@@ -269,16 +269,27 @@ class AxialAttention2D(tf_keras.layers.Layer):
 
   Input `[batch, height, width, channels]` -> output
   `[batch, ceil(height / strides), ceil(width / strides), value_depth]`.
-  Nothing sits between the two layers; each subsamples its own axis after
-  attending when `strides == 2`.
+  Nothing sits between the two layers. With `strides == 2`, `stride_mode`
+  says where the resolution halves:
+
+  * `'subsample'` (SPEC's default): each layer keeps every other position
+    of its own axis after attending, so the width layer runs on half the
+    rows;
+  * `'avg_pool'` (the authors' PyTorch reference): both layers run at full
+    resolution, then a 2x2 average pool (windows cut by the border average
+    their valid pixels only).
 
   Args:
     key_depth, value_depth, num_heads, span, max_distance, switches,
     strides, block_size, initializers, norm settings: as in
     `PositionSensitiveAxialAttention`, shared by both layers.
+    stride_mode: 'subsample' or 'avg_pool', see above.
   """
 
-  def __init__(self, key_depth, value_depth=None, strides=1, **kwargs):
+  STRIDE_MODES = ('subsample', 'avg_pool')
+
+  def __init__(self, key_depth, value_depth=None, strides=1,
+               stride_mode='subsample', **kwargs):
     layer_keys = ('num_heads', 'span', 'max_distance', 'use_content',
                   'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
                   'block_size', 'kernel_initializer', 'kernel_regularizer',
@@ -286,23 +297,35 @@ class AxialAttention2D(tf_keras.layers.Layer):
                   'use_sync_bn')
     self._layer_kwargs = {k: kwargs.pop(k) for k in layer_keys if k in kwargs}
     super().__init__(**kwargs)
+    if stride_mode not in self.STRIDE_MODES:
+      raise ValueError(f'stride_mode: expected one of {self.STRIDE_MODES}, '
+                       f'got {stride_mode!r}.')
     self.key_depth = key_depth
     self.value_depth = 2 * key_depth if value_depth is None else value_depth
     self.strides = strides
+    self.stride_mode = stride_mode
+    axis_strides = strides if stride_mode == 'subsample' else 1
     self.height_attention = PositionSensitiveAxialAttention(
-        'height', key_depth, self.value_depth, strides=strides,
+        'height', key_depth, self.value_depth, strides=axis_strides,
         name='height', **self._layer_kwargs)
     self.width_attention = PositionSensitiveAxialAttention(
-        'width', key_depth, self.value_depth, strides=strides,
+        'width', key_depth, self.value_depth, strides=axis_strides,
         name='width', **self._layer_kwargs)
+    self.pool = None
+    if strides == 2 and stride_mode == 'avg_pool':
+      self.pool = tf_keras.layers.AveragePooling2D(2, 2, padding='same',
+                                                   name='pool')
 
   def call(self, inputs, training=None):
     x = self.height_attention(inputs, training=training)
-    return self.width_attention(x, training=training)
+    x = self.width_attention(x, training=training)
+    return x if self.pool is None else self.pool(x)
 
   def compute_output_shape(self, input_shape):
     shape = self.height_attention.compute_output_shape(input_shape)
-    return self.width_attention.compute_output_shape(shape)
+    shape = self.width_attention.compute_output_shape(shape)
+    return shape if self.pool is None else self.pool.compute_output_shape(
+        shape)
 
   def get_config(self):
     config = super().get_config()
@@ -310,5 +333,5 @@ class AxialAttention2D(tf_keras.layers.Layer):
     for key in self._layer_kwargs:
       config[key] = inner[key]
     config.update(key_depth=self.key_depth, value_depth=self.value_depth,
-                  strides=self.strides)
+                  strides=self.strides, stride_mode=self.stride_mode)
     return config

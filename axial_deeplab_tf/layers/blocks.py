@@ -129,17 +129,17 @@ class AxialBottleneckBlock(_Bottleneck):
   Args:
     filters: base width f: 1x1 conv to 2f, attention with q/k depth f and
       value depth 2f, 1x1 conv to 4f.
-    strides: 1 or 2 (applied by each attention layer to its own axis).
+    strides: 1 or 2 (applied by the attention, see `stride_mode`).
     span, num_heads, max_distance, use_content, use_query_rpe, use_key_rpe,
-      use_value_rpe, block_size, embedding_initializer: passed to
-      `AxialAttention2D`.
+      use_value_rpe, block_size, embedding_initializer, stride_mode: passed
+      to `AxialAttention2D`.
     Other args: as in `_Bottleneck`.
   """
 
   middle_multiplier = 2
   _ATTENTION_KEYS = ('span', 'num_heads', 'max_distance', 'use_content',
                      'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
-                     'block_size', 'embedding_initializer')
+                     'block_size', 'embedding_initializer', 'stride_mode')
 
   def __init__(self, filters, strides=1, **kwargs):
     self.attention_kwargs = {k: kwargs.pop(k) for k in self._ATTENTION_KEYS

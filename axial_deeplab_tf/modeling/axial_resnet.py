@@ -37,7 +37,8 @@ def _build_stem(variant, common):
   if variant.stem == 'axial':
     return stems.AxialStem(stem_width(32), span=variant.span,
                            max_distance=variant.stage_max_distance(0),
-                           name='stem', **common)
+                           stride_mode=variant.stride_mode, name='stem',
+                           **common)
   raise ValueError(f"Unknown stem {variant.stem!r}; expected 'resnet', "
                    f"'three_conv' or 'axial'.")
 
@@ -111,7 +112,8 @@ class AxialResNet(tf_keras.Model):
           block = blocks.AxialBottleneckBlock(
               filters, stride, span=spec.span,
               max_distance=spec.stage_max_distance(stage),
-              block_size=block_size, name=name, **common)
+              block_size=block_size, stride_mode=spec.stride_mode,
+              name=name, **common)
         else:
           block = blocks.ConvBottleneckBlock(filters, stride, name=name,
                                              **common)

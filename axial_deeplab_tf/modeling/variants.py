@@ -39,6 +39,10 @@ class Variant:
       first conv, or the axial stem's block base width f, at this variant's
       width (not scaled again); None scales the defaults (64, 64 and 32 at
       L width) by `width_multiplier`.
+    stride_mode: how strided axial blocks halve the resolution:
+      'subsample' (each axis after its attention, SPEC's default) or
+      'avg_pool' (2x2 average pool after both axes, as the authors' PyTorch
+      reference does); see `layers.AxialAttention2D`.
   """
   stem: str
   block: str
@@ -48,12 +52,14 @@ class Variant:
   max_distance: Union[int, Tuple[int, ...]] = 254
   output_stride: int = 32
   stem_width: Optional[int] = None
+  stride_mode: str = 'subsample'
 
   def __post_init__(self):
     for name, value, allowed in (
         ('stem', self.stem, ('resnet', 'three_conv', 'axial')),
         ('block', self.block, ('axial', 'conv')),
-        ('output_stride', self.output_stride, (16, 32))):
+        ('output_stride', self.output_stride, (16, 32)),
+        ('stride_mode', self.stride_mode, ('subsample', 'avg_pool'))):
       if value not in allowed:
         raise ValueError(f'Variant.{name}: expected one of {allowed}, got '
                          f'{value!r}.')
@@ -77,8 +83,12 @@ def _table():
     # (12.49M parameters for S, as the paper reports).
     table[f'axial_resnet_{size}'] = Variant(
         stem='resnet', block='axial', width_multiplier=width, stem_width=64)
+    # The stand-alone models have no public TF code; the authors' PyTorch
+    # reference pools 2x2 after both axes. With that convention S counts
+    # 3.4B M-Adds (paper 3.3B); per-axis subsampling would give 3.1B.
     table[f'full_axial_resnet_{size}'] = Variant(
-        stem='axial', block='axial', width_multiplier=width, span=15)
+        stem='axial', block='axial', width_multiplier=width, span=15,
+        stride_mode='avg_pool')
     table[f'axial_deeplab_{size}'] = Variant(
         stem='three_conv', block='axial', width_multiplier=width, span=65,
         output_stride=16)

@@ -87,6 +87,44 @@ def test_axial_2d_is_height_then_width():
   np.testing.assert_allclose(got, want, atol=3e-5, rtol=1e-4)
 
 
+def _average_pool_2x2(x):
+  """2x2/2 average pool; border windows average their valid pixels."""
+  batch, height, width, channels = x.shape
+  out = np.zeros((batch, (height + 1) // 2, (width + 1) // 2, channels))
+  for i in range(out.shape[1]):
+    for j in range(out.shape[2]):
+      out[:, i, j] = x[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean(axis=(1, 2))
+  return out
+
+
+@pytest.mark.parametrize('height,width', [(8, 6), (9, 7)])
+def test_axial_2d_avg_pool_stride_mode(height, width):
+  """'avg_pool': both axes attend at full size, then a 2x2 average pool."""
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(2, height, width, 6)).astype(np.float32)
+  layer = attention.AxialAttention2D(
+      KEY_DEPTH, VALUE_DEPTH, strides=2, stride_mode='avg_pool',
+      num_heads=HEADS, span=5, max_distance=MAX_DISTANCE)
+  got = layer(x, training=False).numpy()
+  switches = dict.fromkeys(SWITCHES, True)
+  common = (HEADS, KEY_DEPTH, VALUE_DEPTH, 5, MAX_DISTANCE, switches, False)
+  h = ref.attention_1d_reference(
+      x.astype(np.float64), ref.layer_weights(layer.height_attention),
+      'height', *common)
+  w = ref.attention_1d_reference(
+      h, ref.layer_weights(layer.width_attention), 'width', *common)
+  want = _average_pool_2x2(w)
+  assert got.shape == want.shape == (2, (height + 1) // 2, (width + 1) // 2,
+                                     VALUE_DEPTH)
+  assert layer.compute_output_shape(x.shape).as_list() == list(want.shape)
+  np.testing.assert_allclose(got, want, atol=3e-5, rtol=1e-4)
+
+
+def test_axial_2d_rejects_unknown_stride_mode():
+  with pytest.raises(ValueError, match='stride_mode'):
+    attention.AxialAttention2D(KEY_DEPTH, strides=2, stride_mode='max_pool')
+
+
 def test_local_memory_is_linear_in_length():
   """No tensor of the traced local attention grows like length^2."""
   length, span = 512, 5
@@ -129,6 +167,9 @@ def test_gradients_reach_every_weight():
     (attention.AxialAttention2D,
      dict(key_depth=4, num_heads=2, span=3, max_distance=7, strides=2,
           use_value_rpe=False)),
+    (attention.AxialAttention2D,
+     dict(key_depth=4, num_heads=2, span=3, max_distance=7, strides=2,
+          stride_mode='avg_pool')),
 ])
 def test_config_round_trip(cls, args):
   x = _input('width', 9)

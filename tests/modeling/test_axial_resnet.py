@@ -35,6 +35,10 @@ def _images(shape, seed=0):
     (variants.Variant(stem='axial', block='axial', stage_blocks=(1, 1, 1, 1),
                       width_multiplier=0.25, span=3, max_distance=4,
                       stem_width=8), 32, (4, 8, 16, 32)),
+    (variants.Variant(stem='axial', block='axial', stage_blocks=(1, 1, 1, 1),
+                      width_multiplier=0.25, span=3, max_distance=4,
+                      stem_width=8, stride_mode='avg_pool'), 33,
+     (4, 8, 16, 32)),
     (variants.Variant(stem='resnet', block='conv', stage_blocks=(1, 1, 1, 1),
                       width_multiplier=0.125), 33, (4, 8, 16, 32)),
 ])
@@ -125,6 +129,21 @@ def test_unknown_variant_and_bad_rows():
     axial_resnet.AxialResNet('axial_deeplab_s', output_stride=8)
 
 
+def test_config_overrides_make_a_row():
+  config = backbone_configs.AxialResNet(variant='axial_resnet_s',
+                                        stride_mode='avg_pool', stem_width=8)
+  row = backbone_configs.variant_row(config)
+  assert row == variants.dataclasses.replace(
+      variants.get_variant('axial_resnet_s'), stride_mode='avg_pool',
+      stem_width=8)
+  assert backbone_configs.variant_row(
+      backbone_configs.AxialResNet(variant='axial_resnet_s')) == (
+          'axial_resnet_s')
+  with pytest.raises(ValueError, match='stride_mode'):
+    backbone_configs.variant_row(backbone_configs.AxialResNet(
+        variant='axial_resnet_s', stride_mode='pool'))
+
+
 def _within(value, reference, tolerance=0.05):
   return abs(value / reference - 1) <= tolerance
 
@@ -134,7 +153,9 @@ def _within(value, reference, tolerance=0.05):
 IMAGENET = {
     'resnet50': (25.6e6, 4.1e9),
     'axial_resnet_s': (12.4e6, 2.8e9),
-    'full_axial_resnet_s': (12.5e6, None),  # M-Adds: see test below
+    # With 2x2 average pooling after both axes (the PyTorch reference's
+    # stride convention, the stand-alone rows' default): 3.42B.
+    'full_axial_resnet_s': (12.5e6, 3.3e9),
     'axial_resnet_26s': (5.9e6, None),
 }
 
