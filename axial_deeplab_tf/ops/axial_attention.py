@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
 from axial_deeplab_tf.ops.global_attention import global_attention  # pylint: disable=unused-import
+from axial_deeplab_tf.ops.global_attention import keys_to_queries
 
 _MASK_VALUE = -1e9
 
@@ -83,7 +84,7 @@ def _attend(q, k, v, tables, use_content, half_span, mask, similarity_norm):
     terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
   if k_table is not None:
     product = _by_row(k, tf.transpose(expand(k_table), [2, 0, 1]))
-    product = tf.transpose(product, [1, 2, 0])  # [cols, .., rows] -> ..
+    product = keys_to_queries(product)  # [prod(...), rows, cols]
     terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
   logits = similarity_norm(terms, mask)
   if mask is not None:
