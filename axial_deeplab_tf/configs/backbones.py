@@ -9,6 +9,7 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | max_distance | relative table reach (2d+1 rows); null keeps 254 |
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
+| recompute_attention | recompute global attention's [L, L] tensors in the backward pass: less training memory, slower step (default false) |
 | stage_blocks | blocks per stage (4 ints) overriding the variant's; null keeps them |
 | width_multiplier | channel multiplier overriding the variant's; null keeps it |
 | stem_width | stem channels overriding the variant's; null keeps it |
@@ -35,6 +36,7 @@ class AxialResNet(hyperparams.Config):
   max_distance: Optional[int] = None
   output_stride: Optional[int] = None
   block_size: Optional[int] = None
+  recompute_attention: bool = False
   stage_blocks: Optional[List[int]] = None
   width_multiplier: Optional[float] = None
   stem_width: Optional[int] = None

@@ -58,6 +58,9 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     kernel_initializer, kernel_regularizer: of the projection.
     embedding_initializer: of the relative-position tables.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
+    recompute: global layout only: in training, recompute the `[L, L]`
+      similarities and attention weights in the backward pass instead of
+      keeping them (`tf.recompute_grad`); less peak memory, a slower step.
   """
 
   def __init__(self, axis, key_depth, value_depth=None, num_heads=8,
@@ -66,7 +69,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
                use_value_rpe=True, strides=1, block_size=None,
                kernel_initializer='he_normal', kernel_regularizer=None,
                embedding_initializer=None, norm_momentum=0.99,
-               norm_epsilon=1e-3, use_sync_bn=False, **kwargs):
+               norm_epsilon=1e-3, use_sync_bn=False, recompute=False,
+               **kwargs):
     super().__init__(**kwargs)
     if axis not in _AXES:
       raise ValueError(f"axis must be 'height' or 'width', got {axis!r}.")
@@ -117,6 +121,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.norm_momentum = norm_momentum
     self.norm_epsilon = norm_epsilon
     self.use_sync_bn = use_sync_bn
+    self.recompute = bool(recompute)
     self._half_span = half_span
 
   def build(self, input_shape):
@@ -201,7 +206,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       affine = lambda *moments: self.similarity_norm.affine_from_moments(  # pylint: disable=g-long-lambda
           *moments, training=training)
       outputs = axial_attention.global_attention(
-          q, k, v, tables, self.use_content, affine, bool(training))
+          q, k, v, tables, self.use_content, affine, bool(training),
+          recompute=self.recompute)
     else:
       outputs = axial_attention.local_attention(
           q, k, v, tables, self.use_content, norm, self._half_span,
@@ -260,7 +266,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
         embedding_initializer=keras_utils.serialize_initializer(
             self.embedding_initializer),
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
-        use_sync_bn=self.use_sync_bn)
+        use_sync_bn=self.use_sync_bn, recompute=self.recompute)
     return config
 
 
@@ -281,7 +287,7 @@ class AxialAttention2D(tf_keras.layers.Layer):
 
   Args:
     key_depth, value_depth, num_heads, span, max_distance, switches,
-    strides, block_size, initializers, norm settings: as in
+    strides, block_size, initializers, norm settings, recompute: as in
     `PositionSensitiveAxialAttention`, shared by both layers.
     stride_mode: 'subsample' or 'avg_pool', see above.
   """
@@ -294,7 +300,7 @@ class AxialAttention2D(tf_keras.layers.Layer):
                   'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
                   'block_size', 'kernel_initializer', 'kernel_regularizer',
                   'embedding_initializer', 'norm_momentum', 'norm_epsilon',
-                  'use_sync_bn')
+                  'use_sync_bn', 'recompute')
     self._layer_kwargs = {k: kwargs.pop(k) for k in layer_keys if k in kwargs}
     super().__init__(**kwargs)
     if stride_mode not in self.STRIDE_MODES:

@@ -131,15 +131,16 @@ class AxialBottleneckBlock(_Bottleneck):
       value depth 2f, 1x1 conv to 4f.
     strides: 1 or 2 (applied by the attention, see `stride_mode`).
     span, num_heads, max_distance, use_content, use_query_rpe, use_key_rpe,
-      use_value_rpe, block_size, embedding_initializer, stride_mode: passed
-      to `AxialAttention2D`.
+      use_value_rpe, block_size, embedding_initializer, stride_mode,
+      recompute: passed to `AxialAttention2D`.
     Other args: as in `_Bottleneck`.
   """
 
   middle_multiplier = 2
   _ATTENTION_KEYS = ('span', 'num_heads', 'max_distance', 'use_content',
                      'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
-                     'block_size', 'embedding_initializer', 'stride_mode')
+                     'block_size', 'embedding_initializer', 'stride_mode',
+                     'recompute')
 
   def __init__(self, filters, strides=1, **kwargs):
     self.attention_kwargs = {k: kwargs.pop(k) for k in self._ATTENTION_KEYS

@@ -116,26 +116,29 @@ class AxialStem(_Stem):
     max_distance: relative-position table size, as in the attention layer.
     stride_mode: how the first block's attention strides ('subsample' or
       'avg_pool', see `AxialAttention2D`).
+    recompute: recompute the attention in the backward pass (see
+      `PositionSensitiveAxialAttention`).
   """
 
   stride = 2
 
   def __init__(self, filters, span=15, max_distance=254,
-               stride_mode='subsample', **kwargs):
+               stride_mode='subsample', recompute=False, **kwargs):
     super().__init__(filters, **kwargs)
     self.span = span
     self.max_distance = max_distance
     self.stride_mode = stride_mode
+    self.recompute = recompute
     self.channels = 4 * filters
     self.stem_layers = [
         blocks.AxialBottleneckBlock(
             filters, strides=2 if i == 0 else 1, span=span,
             max_distance=max_distance, stride_mode=stride_mode,
-            name=f'block{i + 1}', **self.common)
+            recompute=recompute, name=f'block{i + 1}', **self.common)
         for i in range(3)]
 
   def get_config(self):
     config = super().get_config()
     config.update(span=self.span, max_distance=self.max_distance,
-                  stride_mode=self.stride_mode)
+                  stride_mode=self.stride_mode, recompute=self.recompute)
     return config

@@ -32,6 +32,7 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
                         use_aspp: bool = False,
                         semantic_only: bool = False,
                         block_size: Optional[int] = None,
+                        recompute_attention: bool = False,
                         use_sync_bn: bool = False,
                         norm_momentum: float = 0.99,
                         norm_epsilon: float = 1e-3,
@@ -53,6 +54,8 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
     use_aspp: add ASPP to both decoders (off in the paper).
     semantic_only: build only the semantic branch.
     block_size: local-attention block size.
+    recompute_attention: recompute global attention in the backward pass
+      (less training memory; see `AxialResNet`).
     use_sync_bn, norm_momentum, norm_epsilon, kernel_regularizer: shared by
       backbone, decoders and heads.
     **head_kwargs: further `PanopticDeepLab` options (decoder and head
@@ -71,6 +74,7 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
   backbone = axial_resnet.AxialResNet(
       variant, span=span, max_distance=max_distance,
       output_stride=output_stride, block_size=block_size,
+      recompute_attention=recompute_attention,
       kernel_regularizer=kernel_regularizer, name='backbone', **norm)
   model = panoptic_deeplab.PanopticDeepLab(
       backbone, num_classes, output_stride=output_stride,

@@ -24,7 +24,7 @@ def _scaled(channels, multiplier):
   return int(round(channels * multiplier))
 
 
-def _build_stem(variant, common):
+def _build_stem(variant, common, recompute):
   width = variant.width_multiplier
   def stem_width(default):
     return variant.stem_width or _scaled(default, width)
@@ -37,8 +37,8 @@ def _build_stem(variant, common):
   if variant.stem == 'axial':
     return stems.AxialStem(stem_width(32), span=variant.span,
                            max_distance=variant.stage_max_distance(0),
-                           stride_mode=variant.stride_mode, name='stem',
-                           **common)
+                           stride_mode=variant.stride_mode,
+                           recompute=recompute, name='stem', **common)
   raise ValueError(f"Unknown stem {variant.stem!r}; expected 'resnet', "
                    f"'three_conv' or 'axial'.")
 
@@ -68,12 +68,15 @@ class AxialResNet(tf_keras.Model):
     max_distance: overrides the variant's table reach (int); None keeps it.
     output_stride: overrides the variant's output stride (16 or 32).
     block_size: local-attention block size (see the attention layer).
+    recompute_attention: recompute global attention's `[L, L]` tensors in
+      the backward pass instead of keeping them (less training memory, a
+      slower step; see `PositionSensitiveAxialAttention`).
     kernel_initializer, kernel_regularizer: of every conv and projection.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
   """
 
   def __init__(self, variant, input_specs=None, span=None, max_distance=None,
-               output_stride=None, block_size=None,
+               output_stride=None, block_size=None, recompute_attention=False,
                kernel_initializer='he_normal', kernel_regularizer=None,
                norm_momentum=0.99, norm_epsilon=1e-3, use_sync_bn=False,
                **kwargs):
@@ -99,7 +102,7 @@ class AxialResNet(tf_keras.Model):
                   kernel_regularizer=kernel_regularizer)
 
     inputs = tf_keras.Input(shape=input_specs.shape[1:])
-    stem = _build_stem(spec, common)
+    stem = _build_stem(spec, common, recompute_attention)
     x = stem(inputs)
     endpoints = {}
     strides = stage_strides(stem.stride, spec.output_stride)
@@ -113,7 +116,7 @@ class AxialResNet(tf_keras.Model):
               filters, stride, span=spec.span,
               max_distance=spec.stage_max_distance(stage),
               block_size=block_size, stride_mode=spec.stride_mode,
-              name=name, **common)
+              recompute=recompute_attention, name=name, **common)
         else:
           block = blocks.ConvBottleneckBlock(filters, stride, name=name,
                                              **common)
@@ -125,6 +128,7 @@ class AxialResNet(tf_keras.Model):
         variants.dataclasses.asdict(spec),
         span=span, max_distance=max_distance,
         output_stride=output_stride, block_size=block_size,
+        recompute_attention=recompute_attention,
         kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
         norm_epsilon=norm_epsilon, use_sync_bn=use_sync_bn)
@@ -202,7 +206,9 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
   return AxialResNet(
       config.variant, input_specs=input_specs, span=config.span,
       max_distance=config.max_distance, output_stride=config.output_stride,
-      block_size=config.block_size, kernel_regularizer=l2_regularizer,
+      block_size=config.block_size,
+      recompute_attention=config.recompute_attention,
+      kernel_regularizer=l2_regularizer,
       use_sync_bn=norm_activation_config.use_sync_bn,
       norm_momentum=norm_activation_config.norm_momentum,
       norm_epsilon=norm_activation_config.norm_epsilon)

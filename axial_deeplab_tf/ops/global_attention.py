@@ -89,7 +89,100 @@ def _with_shift(left, right, shift, right_axis):
   return left, right
 
 
-def global_attention(q, k, v, tables, use_content, norm_affine, training):
+def similarity_affine(q, k, tables, use_content, norm_affine, training):
+  """Per-(term, head) scales and per-head shift of the similarity norm.
+
+  In training the batch statistics come from Gram matrices
+  (`_content_moments`, `_pair_moments`); `norm_affine` turns them into the
+  affine (and updates the moving statistics). In inference it reads the
+  moving statistics.
+
+  Args:
+    q, k, tables, use_content: as in `global_attention`.
+    norm_affine, training: as in `global_attention`.
+
+  Returns:
+    `(scales [terms, heads], shift [heads])`, float32.
+  """
+  if not training:
+    return norm_affine(None, None, None)
+  q_table, k_table, _ = tables
+  shape = tf.shape(q)
+  batch, length = shape[0], shape[2]
+  qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
+  moments = []
+  if use_content:
+    moments.append(_content_moments(qf, kf))
+  for table, x, pair_axis in ((q_table, qf, 1), (k_table, kf, 2)):
+    if table is not None:
+      expanded = relative_positions.expand_table(
+          tf.cast(table, tf.float32), length)
+      moments.append(_pair_moments(x, expanded, pair_axis))
+  total, sum_squares = (tf.stack(m) for m in zip(*moments))
+  count = tf.cast(batch * length * length, tf.float32)
+  return norm_affine(tf.fill(tf.shape(total), count), total, sum_squares)
+
+
+def attend(q, k, v, tables, use_content, scales, shift):
+  """The attention proper, with the similarity norm's affine given.
+
+  Args:
+    q, k, v, tables, use_content: as in `global_attention`.
+    scales: `[terms, heads]` float32, one row per similarity term in use
+      (content, r^q, r^k order).
+    shift: `[heads]` float32, added to the summed logits.
+
+  Returns:
+    As `global_attention`.
+  """
+  q_table, k_table, v_table = tables
+  shape = tf.shape(q)
+  batch, length = shape[0], shape[2]
+  heads = q.shape[1] if q.shape[1] is not None else shape[1]
+  qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
+  expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
+      tf.cast(t, tf.float32), length)
+  head_scale = lambda index: scales[index][:, None, None]  # pylint: disable=g-long-lambda
+  terms, index = [], 0
+  if use_content:
+    left, right = qf * head_scale(index), kf
+    left, right = _with_shift(left, right, shift, -1)
+    terms.append(tf.matmul(left, right, transpose_b=True))
+    index += 1
+  def by_position(x):  # [batch, heads, L, d] -> [L, batch * heads, d]
+    x = tf.transpose(x, [2, 0, 1, 3])
+    return tf.reshape(x, [length, batch * heads, tf.shape(x)[-1]])
+  def from_position(x, key_rows):  # [L, batch * heads, L] -> [b, h, o, p]
+    if key_rows:
+      x = keys_to_queries(x)
+    else:
+      x = tf.transpose(x, [1, 0, 2])
+    return tf.reshape(x, [batch, heads, length, length])
+  for table, xf, perm in ((q_table, qf, [1, 0, 2]), (k_table, kf, [2, 0, 1])):
+    if table is None:
+      continue
+    left = xf * head_scale(index)
+    right = tf.transpose(expand(table), perm)  # [L_i, depth, L_j]
+    if index == 0:
+      left, right = _with_shift(left, right, shift, 1)
+    product = tf.matmul(by_position(left), right)
+    # q-term rows are queries ([o, .., p]); k-term rows are keys ([p, .., o]).
+    terms.append(from_position(product, key_rows=perm[0] != 1))
+    index += 1
+  logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
+  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+  outputs = [tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])]
+  if v_table is not None:
+    rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
+    retrieved = tf.matmul(by_position(weights), tf.cast(rv, v.dtype))
+    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+    retrieved = tf.reshape(retrieved, [length, batch, heads, depth_v])
+    outputs.append(tf.transpose(retrieved, [1, 0, 2, 3]))
+  return outputs
+
+
+def global_attention(q, k, v, tables, use_content, norm_affine, training,
+                     recompute=False):
   """Every query attends to every key of its sequence (fused layout).
 
   The relative embeddings of all (o, p) pairs are expanded once per call
@@ -110,69 +203,27 @@ def global_attention(q, k, v, tables, use_content, norm_affine, training):
       or None) -> (scales `[terms, heads]`, shift `[heads]`), float32
       (`TermBatchNormalization.affine_from_moments`).
     training: Python bool; whether batch statistics are computed.
+    recompute: in training, keep only q, k, v and the affine for the
+      backward pass and recompute the `[L, L]` tensors there
+      (`tf.recompute_grad`): less peak memory for about one more forward
+      of the attention per step. The moving-statistics update stays
+      outside the recomputed part, so it runs once.
 
   Returns:
     List of `[batch, L, heads, depth_v]` output terms (content, r^v): the
     layout in which the output batch norm reduces over leading axes and
     heads merge into channels without a transpose.
   """
-  q_table, k_table, v_table = tables
-  shape = tf.shape(q)
-  batch, length = shape[0], shape[2]
-  heads = q.shape[1] if q.shape[1] is not None else shape[1]
-  qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
-  expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
-      tf.cast(t, tf.float32), length)
-  rq = None if q_table is None else expand(q_table)
-  rk = None if k_table is None else expand(k_table)
-  if training:
-    moments = []
-    if use_content:
-      moments.append(_content_moments(qf, kf))
-    if rq is not None:
-      moments.append(_pair_moments(qf, rq, 1))
-    if rk is not None:
-      moments.append(_pair_moments(kf, rk, 2))
-    total, sum_squares = (tf.stack(m) for m in zip(*moments))
-    count = tf.cast(batch * length * length, tf.float32)
-    scales, shift = norm_affine(tf.fill(tf.shape(total), count), total,
-                                sum_squares)
-  else:
-    scales, shift = norm_affine(None, None, None)
-  head_scale = lambda index: scales[index][:, None, None]  # pylint: disable=g-long-lambda
-  terms, index = [], 0
-  if use_content:
-    left, right = qf * head_scale(index), kf
-    left, right = _with_shift(left, right, shift, -1)
-    terms.append(tf.matmul(left, right, transpose_b=True))
-    index += 1
-  def by_position(x):  # [batch, heads, L, d] -> [L, batch * heads, d]
-    x = tf.transpose(x, [2, 0, 1, 3])
-    return tf.reshape(x, [length, batch * heads, tf.shape(x)[-1]])
-  def from_position(x, key_rows):  # [L, batch * heads, L] -> [b, h, o, p]
-    if key_rows:
-      x = keys_to_queries(x)
-    else:
-      x = tf.transpose(x, [1, 0, 2])
-    return tf.reshape(x, [batch, heads, length, length])
-  for expanded, xf, perm in ((rq, qf, [1, 0, 2]), (rk, kf, [2, 0, 1])):
-    if expanded is None:
-      continue
-    left = xf * head_scale(index)
-    right = tf.transpose(expanded, perm)  # [L_i, depth, L_j]
-    if index == 0:
-      left, right = _with_shift(left, right, shift, 1)
-    product = tf.matmul(by_position(left), right)
-    # q-term rows are queries ([o, .., p]); k-term rows are keys ([p, .., o]).
-    terms.append(from_position(product, key_rows=perm[0] != 1))
-    index += 1
-  logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
-  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
-  outputs = [tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])]
-  if v_table is not None:
-    rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
-    retrieved = tf.matmul(by_position(weights), tf.cast(rv, v.dtype))
-    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
-    retrieved = tf.reshape(retrieved, [length, batch, heads, depth_v])
-    outputs.append(tf.transpose(retrieved, [1, 0, 2, 3]))
-  return outputs
+  scales, shift = similarity_affine(q, k, tables, use_content, norm_affine,
+                                    training)
+  if not (recompute and training):
+    return attend(q, k, v, tables, use_content, scales, shift)
+  present = [t is not None for t in tables]
+
+  def core(q, k, v, scales, shift, *given):
+    given = iter(given)
+    full = tuple(next(given) if p else None for p in present)
+    return attend(q, k, v, full, use_content, scales, shift)
+
+  return tf.recompute_grad(core)(q, k, v, scales, shift,
+                                 *[t for t in tables if t is not None])

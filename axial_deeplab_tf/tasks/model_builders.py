@@ -41,8 +41,8 @@ def build_backbone(model_config, output_stride=None, kernel_regularizer=None
       backbones_cfg.variant_row(c), span=c.span,
       max_distance=c.max_distance,
       output_stride=output_stride or c.output_stride,
-      block_size=c.block_size, kernel_regularizer=kernel_regularizer,
-      use_sync_bn=norm.use_sync_bn, norm_momentum=norm.norm_momentum,
+      block_size=c.block_size, recompute_attention=c.recompute_attention,
+      kernel_regularizer=kernel_regularizer, use_sync_bn=norm.use_sync_bn, norm_momentum=norm.norm_momentum,
       norm_epsilon=norm.norm_epsilon, name='backbone')
 
 
