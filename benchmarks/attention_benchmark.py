@@ -104,11 +104,11 @@ def run_model(config):
   from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
   import tf_keras  # pylint: disable=g-import-not-at-top
   size, batch = config['size'], config['batch']
-  mode = config['mode']
-  if mode.endswith('+bf16'):  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
+  mode, *options = config['mode'].split('+')
+  if 'bf16' in options:  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
     tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
-    mode = mode[:-len('+bf16')]
-  model = axial_resnet.build_classifier(config['variant'])
+  model = axial_resnet.build_classifier(
+      config['variant'], recompute_attention='recompute' in options)
   madds = statistics.count_madds(model, size, size) * batch
   images = tf.random.normal([batch, size, size, 3])
   labels = tf.random.uniform([batch], 0, 1000, tf.int32)
@@ -244,7 +244,8 @@ def main():
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--modes', default='eager,tf.function,xla',
                       help='comma-separated; append +bf16 to a mode for '
-                      'mixed_bfloat16, e.g. tf.function+bf16')
+                      'mixed_bfloat16 and/or +recompute for '
+                      'recompute_attention, e.g. tf.function+bf16+recompute')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
