@@ -89,18 +89,12 @@ class ClassificationTask(base_task.Task):
 
   def train_step(self, inputs, model, optimizer, metrics=None):
     images, labels = inputs['image'], inputs['label']
-    with tf.GradientTape() as tape:
+
+    def loss_fn():
       logits = model(images, training=True)
-      loss = self.build_losses(labels, logits, aux_losses=model.losses)
-      scaled_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-    variables = model.trainable_variables
-    grads = tape.gradient(scaled_loss, variables)
-    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      grads = optimizer.get_unscaled_gradients(grads)
-    step = tf.cast(optimizer.iterations, tf.int64) + 1
-    optimizer.apply_gradients(list(zip(grads, variables)))
+      return self.build_losses(labels, logits, aux_losses=model.losses), logits
+
+    loss, logits, step = train_utils.gradient_step(loss_fn, model, optimizer)
     for metric in metrics or []:
       if isinstance(metric, train_utils.NonFiniteStep):
         metric.update_state(loss, step)

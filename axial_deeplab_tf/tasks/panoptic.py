@@ -141,20 +141,13 @@ class PanopticTask(base_task.Task):
   def train_step(self, inputs, model, optimizer, metrics=None):
     """One step: forward, loss / num_replicas, (loss-scaled) backward."""
     images = inputs['image']
-    with tf.GradientTape() as tape:
+
+    def loss_fn():
       outputs = model(images, training=True)
       terms = self.build_losses(inputs, outputs, aux_losses=model.losses)
-      loss = terms['total_loss']
-      replicas = tf.distribute.get_strategy().num_replicas_in_sync
-      scaled_loss = loss / replicas
-      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-    variables = model.trainable_variables
-    grads = tape.gradient(scaled_loss, variables)
-    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      grads = optimizer.get_unscaled_gradients(grads)
-    step = tf.cast(optimizer.iterations, tf.int64) + 1
-    optimizer.apply_gradients(list(zip(grads, variables)))
+      return terms['total_loss'], terms
+
+    loss, terms, step = train_utils.gradient_step(loss_fn, model, optimizer)
     self._update_metrics(metrics, terms, step)
     return {self.loss: loss}
 

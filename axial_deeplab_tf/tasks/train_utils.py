@@ -4,6 +4,37 @@ import tensorflow as tf
 import tf_keras
 
 
+def gradient_step(loss_fn, model, optimizer):
+  """One optimizer step on `loss_fn`'s loss, replica- and loss-scaled.
+
+  The loss is divided by the number of replicas (gradients are summed
+  across replicas) and, under a `LossScaleOptimizer` (mixed float16),
+  scaled up before and unscaled after the backward pass.
+
+  Args:
+    loss_fn: callable() -> (loss float32 scalar, extra), run under the tape.
+    model: its trainable variables are updated.
+    optimizer: a tf_keras optimizer.
+
+  Returns:
+    `(loss, extra, step)`: the unscaled loss, `extra` as returned by
+    `loss_fn`, and the 1-based global step this update makes (int64).
+  """
+  scaling = isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+  with tf.GradientTape() as tape:
+    loss, extra = loss_fn()
+    scaled_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+    if scaling:
+      scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+  variables = model.trainable_variables
+  grads = tape.gradient(scaled_loss, variables)
+  if scaling:
+    grads = optimizer.get_unscaled_gradients(grads)
+  step = tf.cast(optimizer.iterations, tf.int64) + 1
+  optimizer.apply_gradients(list(zip(grads, variables)))
+  return loss, extra, step
+
+
 class NonFiniteStep(tf_keras.metrics.Metric):
   """The first step (1-based global step) whose loss was NaN or infinite.
 

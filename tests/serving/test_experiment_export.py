@@ -13,22 +13,13 @@ from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
+from axial_deeplab_tf.configs.panoptic import PostProcessing
 from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import panoptic_module
 
 import serving_models as sm
 
 EXPERIMENT = 'test_serving_tiny_panoptic'
-
-
-@dataclasses.dataclass
-class PostProcessing(hyperparams.Config):
-  center_threshold: float = 0.1
-  nms_kernel: int = 7
-  top_k: int = 200
-  stuff_area_limit: int = 2048
-  label_divisor: int = 1000
-  void_label: int = 255
 
 
 @dataclasses.dataclass
