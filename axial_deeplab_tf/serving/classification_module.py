@@ -16,11 +16,11 @@ from typing import Dict, Optional, Sequence
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import classification_input
-from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import preprocessing
+from axial_deeplab_tf.serving import serving_module
 
 
-class ClassificationExportModule(tf.Module):
+class ClassificationExportModule(serving_module.ServingModule):
   """SavedModel module for a classifier.
 
   Args:
@@ -47,7 +47,7 @@ class ClassificationExportModule(tf.Module):
     # As in PanopticExportModule: track the variables, not the Keras model
     # (saving a tracked Keras model traces every layer), and trace the
     # network once for all signatures.
-    self._holder = panoptic_module._Untracked(model)  # pylint: disable=protected-access
+    self._holder = serving_module.Untracked(model)
     self.model_variables = list(model.variables)
     self.image_size = None if image_size is None else int(image_size)
     self.top_k = int(top_k)
@@ -131,18 +131,3 @@ class ClassificationExportModule(tf.Module):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
     return self._classify(self._preprocess_strings(
         serialized_examples, preprocessing.parse_example_image))
-
-  def signatures(self, keys: Sequence[str] = ('serving_default',
-                                              'image_bytes', 'tf_example'),
-                 batch_size: Optional[int] = None,
-                 input_image_size: Optional[Sequence[int]] = None):
-    """Concrete functions keyed by signature name, for tf.saved_model.save.
-
-    Args:
-      keys: signature names to build.
-      batch_size: fixed batch of every signature (None: any).
-      input_image_size: (height, width) fixed for 'serving_default' (None:
-        any size).
-    """
-    return panoptic_module.signature_functions(self, keys, batch_size,
-                                               input_image_size)

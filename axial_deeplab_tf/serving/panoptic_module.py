@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.layers import panoptic_postprocessing
 from axial_deeplab_tf.serving import preprocessing
+from axial_deeplab_tf.serving import serving_module
 
 # Post-processing options with their PanopticPostProcessor defaults.
 POST_PROCESSING_DEFAULTS = dict(center_threshold=0.1, nms_kernel=7,
@@ -34,33 +35,7 @@ POST_PROCESSING_DEFAULTS = dict(center_threshold=0.1, nms_kernel=7,
 _MAP_KEYS = ('panoptic', 'semantic', 'category', 'instance')
 
 
-def signature_functions(module, keys, batch_size=None, input_image_size=None):
-  """Concrete functions of `module.serve*` for the given signature names.
-
-  Shared by the panoptic and classification modules.
-  """
-  functions = {'serving_default': module.serve,
-               'image_bytes': module.serve_image_bytes,
-               'tf_example': module.serve_tf_example}
-  unknown = [k for k in keys if k not in functions]
-  if unknown:
-    raise ValueError(f'signatures: unknown keys {unknown}; expected some '
-                     f'of {sorted(functions)}.')
-  if input_image_size is not None and len(input_image_size) != 2:
-    raise ValueError(f'input_image_size: expected (height, width), got '
-                     f'{input_image_size}.')
-  specs = preprocessing.input_specs(batch_size, input_image_size)
-  return {k: functions[k].get_concrete_function(specs[k]) for k in keys}
-
-
-class _Untracked:
-  """Holds an object without making it part of the SavedModel graph."""
-
-  def __init__(self, value):
-    self.value = value
-
-
-class PanopticExportModule(tf.Module):
+class PanopticExportModule(serving_module.ServingModule):
   """SavedModel module for a panoptic model.
 
   Args:
@@ -97,7 +72,7 @@ class PanopticExportModule(tf.Module):
     options.update(post_processing or {})
     # Only the variables are tracked: saving the Keras model object itself
     # would make tf.saved_model.save trace every layer's call (minutes).
-    self._holder = _Untracked(model)
+    self._holder = serving_module.Untracked(model)
     self.model_variables = list(model.variables)
     self.num_classes = int(num_classes)
     self.thing_class_ids = [int(c) for c in thing_class_ids]
@@ -280,17 +255,3 @@ class PanopticExportModule(tf.Module):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
     images, sizes = preprocessing.parse_example_batch(serialized_examples)
     return self.predict_padded(images, sizes)
-
-  def signatures(self, keys: Sequence[str] = ('serving_default',
-                                              'image_bytes', 'tf_example'),
-                 batch_size: Optional[int] = None,
-                 input_image_size: Optional[Sequence[int]] = None):
-    """Concrete functions keyed by signature name, for tf.saved_model.save.
-
-    Args:
-      keys: signature names to build.
-      batch_size: fixed batch of every signature (None: any).
-      input_image_size: (height, width) fixed for 'serving_default' (None:
-        any size).
-    """
-    return signature_functions(self, keys, batch_size, input_image_size)
