@@ -56,8 +56,8 @@ def variant_row(config: AxialResNet):
   """The `variants.Variant` row a backbone config describes.
 
   Returns the named row with the overrides `stage_blocks`,
-  `width_multiplier`, `stem_width` and `stride_mode` applied (span, max_distance and
-  output_stride are passed to `AxialResNet` separately). Returns the name
+  `width_multiplier`, `stem_width` and `stride_mode` applied (span,
+  max_distance and output_stride are passed to `AxialResNet` separately). Returns the name
   itself when nothing is overridden, so checkpoints and `get_config` keep
   the short form.
   """

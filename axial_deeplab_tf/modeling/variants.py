@@ -19,6 +19,8 @@ Names (used by configs, tools and README):
 import dataclasses
 from typing import Optional, Tuple, Union
 
+from axial_deeplab_tf.layers import attention
+
 WIDTHS = {'s': 0.5, 'm': 0.75, 'l': 1.0, 'xl': 2.0}
 
 
@@ -59,7 +61,8 @@ class Variant:
         ('stem', self.stem, ('resnet', 'three_conv', 'axial')),
         ('block', self.block, ('axial', 'conv')),
         ('output_stride', self.output_stride, (16, 32)),
-        ('stride_mode', self.stride_mode, ('subsample', 'avg_pool'))):
+        ('stride_mode', self.stride_mode,
+         attention.AxialAttention2D.STRIDE_MODES)):
       if value not in allowed:
         raise ValueError(f'Variant.{name}: expected one of {allowed}, got '
                          f'{value!r}.')
