@@ -13,6 +13,7 @@ from official.vision.configs import common
 
 from axial_deeplab_tf.configs import backbones
 from axial_deeplab_tf.configs import panoptic as pcfg
+from axial_deeplab_tf.data import normalization
 
 
 @dataclasses.dataclass
@@ -36,9 +37,9 @@ class ClassificationDataConfig(cfg.DataConfig):
   center_crop_fraction: float = 0.875
   flip: bool = True
   mean: List[float] = dataclasses.field(
-      default_factory=lambda: list(pcfg.IMAGENET_MEAN))
+      default_factory=lambda: list(normalization.IMAGENET_MEAN))
   std: List[float] = dataclasses.field(
-      default_factory=lambda: list(pcfg.IMAGENET_STD))
+      default_factory=lambda: list(normalization.IMAGENET_STD))
 
 
 @dataclasses.dataclass

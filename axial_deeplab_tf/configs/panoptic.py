@@ -17,10 +17,8 @@ from official.modeling import hyperparams
 from official.vision.configs import common
 
 from axial_deeplab_tf.configs import backbones
-from axial_deeplab_tf.dataloaders import augment
+from axial_deeplab_tf.data import normalization
 
-IMAGENET_MEAN = [float(v) for v in augment.IMAGENET_MEAN]
-IMAGENET_STD = [float(v) for v in augment.IMAGENET_STD]
 
 
 @dataclasses.dataclass
@@ -55,9 +53,9 @@ class PanopticDataConfig(cfg.DataConfig):
   pad_size_divisor: int = 32
   pad_size_offset: int = 0
   mean: List[float] = dataclasses.field(
-      default_factory=lambda: list(IMAGENET_MEAN))
+      default_factory=lambda: list(normalization.IMAGENET_MEAN))
   std: List[float] = dataclasses.field(
-      default_factory=lambda: list(IMAGENET_STD))
+      default_factory=lambda: list(normalization.IMAGENET_STD))
   num_thing_classes: int = 80
 
 
@@ -74,7 +72,7 @@ class PostProcessing(hyperparams.Config):
 
 @dataclasses.dataclass
 class Decoder(hyperparams.Config):
-  """Panoptic-DeepLab decoder and head widths (SPEC section 4)."""
+  """Panoptic-DeepLab decoder and head widths (Panoptic-DeepLab)."""
   semantic_aspp_channels: int = 256
   semantic_low_level_channels: List[int] = dataclasses.field(
       default_factory=lambda: [64, 32])

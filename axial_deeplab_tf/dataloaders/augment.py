@@ -10,9 +10,9 @@ so a pipeline with a fixed seed is reproducible element by element.
 from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
+from axial_deeplab_tf.data.normalization import IMAGENET_MEAN
+from axial_deeplab_tf.data.normalization import IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def normalize_image(image: tf.Tensor,

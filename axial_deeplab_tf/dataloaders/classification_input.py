@@ -20,6 +20,7 @@ import tensorflow as tf
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
 from axial_deeplab_tf.dataloaders import pipeline
+from axial_deeplab_tf.data import normalization
 
 
 @dataclasses.dataclass
@@ -30,8 +31,8 @@ class ClassificationDataConfig(pipeline.SourceConfig):
   aspect_ratio_range: Tuple[float, float] = (3 / 4, 4 / 3)
   center_crop_fraction: float = 0.875
   flip: bool = True
-  mean: Sequence[float] = augment.IMAGENET_MEAN
-  std: Sequence[float] = augment.IMAGENET_STD
+  mean: Sequence[float] = normalization.IMAGENET_MEAN
+  std: Sequence[float] = normalization.IMAGENET_STD
 
 
 def random_resized_crop(image: tf.Tensor, seed: tf.Tensor, size: int,

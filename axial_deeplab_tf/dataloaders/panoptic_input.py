@@ -38,6 +38,7 @@ from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
 from axial_deeplab_tf.dataloaders import pipeline
 from axial_deeplab_tf.dataloaders import targets as targets_lib
+from axial_deeplab_tf.data import normalization
 
 
 @dataclasses.dataclass
@@ -74,8 +75,8 @@ class PanopticDataConfig(pipeline.SourceConfig):
   eval_pad_size: Optional[Tuple[int, int]] = None
   pad_size_divisor: int = 32
   pad_size_offset: int = 0
-  mean: Sequence[float] = augment.IMAGENET_MEAN
-  std: Sequence[float] = augment.IMAGENET_STD
+  mean: Sequence[float] = normalization.IMAGENET_MEAN
+  std: Sequence[float] = normalization.IMAGENET_STD
   num_thing_classes: int = 80
 
 

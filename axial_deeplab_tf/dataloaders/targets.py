@@ -1,4 +1,4 @@
-"""Panoptic-DeepLab training targets from a segment map (SPEC section 4).
+"""Panoptic-DeepLab training targets from a segment map (Panoptic-DeepLab, Cheng et al. 2020).
 
 Inputs everywhere are a segment map and per-segment tables (see
 `panoptic_decoder`): `segments` int32 [H, W] with 0 = void and k >= 1 =

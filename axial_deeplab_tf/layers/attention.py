@@ -278,7 +278,7 @@ class AxialAttention2D(tf_keras.layers.Layer):
   Nothing sits between the two layers. With `strides == 2`, `stride_mode`
   says where the resolution halves:
 
-  * `'subsample'` (SPEC's default): each layer keeps every other position
+  * `'subsample'` (the paper's default): each layer keeps every other position
     of its own axis after attending, so the width layer runs on half the
     rows;
   * `'avg_pool'` (the authors' PyTorch reference): both layers run at full

@@ -2,7 +2,7 @@
 
 Axial attention normalises its three similarity terms with statistics per
 (term, head) and its two retrieved outputs with statistics per (term,
-channel), then sums them (SPEC section 1). Stacking the terms and running a
+channel), then sums them (as both public implementations do). Stacking the terms and running a
 stock batch norm would copy every term; this layer normalises each term
 with its own statistics and sums, which is the same function without the
 copy. It also accepts a validity mask, so that local attention can exclude

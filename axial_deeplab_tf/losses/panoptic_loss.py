@@ -4,7 +4,7 @@
           + center_weight   * weighted_MSE(center heatmap)
           + offset_weight   * masked_L1(center offsets)
 
-Defaults 1 / 200 / 0.01 and the hardest 20% of pixels (SPEC section 4).
+Defaults 1 / 200 / 0.01 and the hardest 20% of pixels (Panoptic-DeepLab).
 
 Ground-truth dict keys (all at the model output resolution):
   'semantic'          int [batch, height, width] (or [..., 1]) class ids or

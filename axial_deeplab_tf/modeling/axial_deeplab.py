@@ -9,18 +9,10 @@ resolution.
 
 from typing import Optional, Sequence
 
+from axial_deeplab_tf.data import encoding
 from axial_deeplab_tf.modeling import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
 from axial_deeplab_tf.modeling import variants
-
-
-def validate_thing_class_ids(thing_class_ids, num_classes):
-  """Checks that every thing class id lies in [0, num_classes)."""
-  bad = [c for c in thing_class_ids if not 0 <= int(c) < num_classes]
-  if bad:
-    raise ValueError(f'thing_class_ids {bad} are outside the '
-                     f'{num_classes} classes [0, {num_classes - 1}].')
-  return [int(c) for c in thing_class_ids]
 
 
 def build_axial_deeplab(variant: str = 'axial_deeplab_l',
@@ -68,7 +60,7 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
   """
   if isinstance(variant, str):
     variants.get_variant(variant)
-  thing_class_ids = validate_thing_class_ids(thing_class_ids, num_classes)
+  thing_class_ids = encoding.validate_thing_class_ids(thing_class_ids, num_classes)
   norm = dict(use_sync_bn=use_sync_bn, norm_momentum=norm_momentum,
               norm_epsilon=norm_epsilon)
   backbone = axial_resnet.AxialResNet(

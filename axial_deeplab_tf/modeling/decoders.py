@@ -11,7 +11,7 @@ A branch maps the backbone's multi-level features to a stride-4 feature:
        `decoder_channels`
 
 Semantic branch: low-level projections (64, 32), 256 channels. Instance
-branch: (32, 16), 128 channels (SPEC section 4). Every conv is followed by
+branch: (32, 16), 128 channels (Panoptic-DeepLab). Every conv is followed by
 batch norm and ReLU. Upsampling is bilinear with aligned corners: on inputs
 of size k * stride + 1 (which `PanopticDeepLab` pads to), feature pixel i
 of a stride-s level sits on input pixel s * i at every level, so a 2x
@@ -298,7 +298,7 @@ class PanopticDeepLabDecoder(_NormConfigMixin, tf_keras.layers.Layer):
 
 
 def semantic_decoder(**overrides) -> PanopticDeepLabDecoder:
-  """Semantic branch with SPEC defaults: projections (64, 32), 256 channels."""
+  """Semantic branch with Panoptic-DeepLab's defaults: projections (64, 32), 256 channels."""
   kwargs = dict(low_level_channels=(64, 32), decoder_channels=256,
                 name='semantic_decoder')
   kwargs.update(overrides)
@@ -306,7 +306,7 @@ def semantic_decoder(**overrides) -> PanopticDeepLabDecoder:
 
 
 def instance_decoder(**overrides) -> PanopticDeepLabDecoder:
-  """Instance branch with SPEC defaults: projections (32, 16), 128 channels."""
+  """Instance branch with Panoptic-DeepLab's defaults: projections (32, 16), 128 channels."""
   kwargs = dict(low_level_channels=(32, 16), decoder_channels=128,
                 name='instance_decoder')
   kwargs.update(overrides)

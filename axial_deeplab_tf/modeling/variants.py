@@ -42,7 +42,7 @@ class Variant:
       width (not scaled again); None scales the defaults (64, 64 and 32 at
       L width) by `width_multiplier`.
     stride_mode: how strided axial blocks halve the resolution:
-      'subsample' (each axis after its attention, SPEC's default) or
+      'subsample' (each axis after its attention, the paper's default) or
       'avg_pool' (2x2 average pool after both axes, as the authors' PyTorch
       reference does); see `layers.AxialAttention2D`.
   """

@@ -31,6 +31,8 @@ from typing import Dict, Sequence
 
 import tensorflow as tf
 
+from axial_deeplab_tf.data import encoding
+
 
 def validate_options(num_classes: int,
                      thing_class_ids: Sequence[int],
@@ -45,14 +47,7 @@ def validate_options(num_classes: int,
   if num_classes is None or int(num_classes) < 1:
     raise ValueError(f'num_classes: expected a positive int (the last, '
                      f'static dimension of semantic_logits), got {num_classes}.')
-  thing_class_ids = list(thing_class_ids)
-  bad = [c for c in thing_class_ids if not 0 <= int(c) < num_classes]
-  if bad:
-    raise ValueError(f'thing_class_ids: expected ids in [0, num_classes='
-                     f'{num_classes}), got out-of-range ids {bad}.')
-  if len(set(thing_class_ids)) != len(thing_class_ids):
-    raise ValueError(f'thing_class_ids: expected distinct ids, got '
-                     f'{thing_class_ids}.')
+  encoding.validate_thing_class_ids(thing_class_ids, num_classes)
   if int(nms_kernel) < 1 or int(nms_kernel) % 2 == 0:
     raise ValueError(f'nms_kernel: expected an odd int >= 1, got {nms_kernel}.')
   if int(top_k) < 1:

@@ -18,6 +18,7 @@ import tensorflow as tf
 from axial_deeplab_tf.dataloaders import classification_input
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import serving_module
+from axial_deeplab_tf.data import normalization
 
 
 class ClassificationExportModule(serving_module.ServingModule):
@@ -35,8 +36,8 @@ class ClassificationExportModule(serving_module.ServingModule):
 
   def __init__(self, model, image_size: Optional[int] = 224, top_k: int = 5,
                center_crop_fraction: float = 0.875,
-               mean: Sequence[float] = (0.485, 0.456, 0.406),
-               std: Sequence[float] = (0.229, 0.224, 0.225),
+               mean: Sequence[float] = normalization.IMAGENET_MEAN,
+               std: Sequence[float] = normalization.IMAGENET_STD,
                name: str = 'classification_export'):
     super().__init__(name=name)
     if top_k < 1:

@@ -20,6 +20,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from axial_deeplab_tf.serving import preprocessing
+from axial_deeplab_tf.data import normalization
 
 
 def network_function(model, mean: Sequence[float], std: Sequence[float]):
@@ -49,8 +50,8 @@ def _input_spec(batch_size: Optional[int],
 
 def export_tflite(model, path: str, input_size: Tuple[int, int],
                   batch_size: int = 1,
-                  mean: Sequence[float] = (0.485, 0.456, 0.406),
-                  std: Sequence[float] = (0.229, 0.224, 0.225)) -> bytes:
+                  mean: Sequence[float] = normalization.IMAGENET_MEAN,
+                  std: Sequence[float] = normalization.IMAGENET_STD) -> bytes:
   """Converts the network to a TFLite flatbuffer with builtin ops only.
 
   Args:
@@ -83,8 +84,8 @@ def export_tflite(model, path: str, input_size: Tuple[int, int],
 def export_onnx(model, path: str,
                 input_size: Optional[Tuple[int, int]] = None,
                 batch_size: Optional[int] = None, opset: int = 17,
-                mean: Sequence[float] = (0.485, 0.456, 0.406),
-                std: Sequence[float] = (0.229, 0.224, 0.225)):
+                mean: Sequence[float] = normalization.IMAGENET_MEAN,
+                std: Sequence[float] = normalization.IMAGENET_STD):
   """Converts the network to ONNX with tf2onnx.
 
   Args:

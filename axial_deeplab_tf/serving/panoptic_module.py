@@ -26,6 +26,7 @@ import tensorflow as tf
 from axial_deeplab_tf.layers import panoptic_postprocessing
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import serving_module
+from axial_deeplab_tf.data import normalization
 
 # Post-processing options with their PanopticPostProcessor defaults.
 POST_PROCESSING_DEFAULTS = dict(center_threshold=0.1, nms_kernel=7,
@@ -58,8 +59,8 @@ class PanopticExportModule(serving_module.ServingModule):
 
   def __init__(self, model, num_classes: int, thing_class_ids: Sequence[int],
                post_processing: Optional[Dict] = None,
-               mean: Sequence[float] = (0.485, 0.456, 0.406),
-               std: Sequence[float] = (0.229, 0.224, 0.225),
+               mean: Sequence[float] = normalization.IMAGENET_MEAN,
+               std: Sequence[float] = normalization.IMAGENET_STD,
                output_semantic_probabilities: bool = False,
                output_instance_masks: bool = True,
                name: str = 'panoptic_export'):

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from axial_deeplab_tf.configs import backbones as backbones_cfg
+from axial_deeplab_tf.data import encoding
 from axial_deeplab_tf.modeling import axial_deeplab
 from axial_deeplab_tf.modeling import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
@@ -55,7 +56,7 @@ def build_panoptic_model(model_config, l2_weight_decay: float = 0.0
   attached, built on a `[1, 65, 65, 3]` dummy batch so its variables exist.
   """
   m = model_config
-  thing_ids = axial_deeplab.validate_thing_class_ids(m.thing_class_ids,
+  thing_ids = encoding.validate_thing_class_ids(m.thing_class_ids,
                                                      m.num_classes)
   regularizer = (tf_keras.regularizers.l2(l2_weight_decay / 2.0)
                  if l2_weight_decay else None)

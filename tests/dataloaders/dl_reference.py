@@ -1,4 +1,4 @@
-"""Independent numpy reference of the Panoptic-DeepLab targets (SPEC 4)."""
+"""Independent numpy reference of the Panoptic-DeepLab targets (Panoptic-DeepLab paper)."""
 
 import numpy as np
 
@@ -6,7 +6,7 @@ import numpy as np
 def numpy_targets(seg, class_ids, is_crowd, is_thing, ignore_label=255,
                   sigma=8.0, small_area=4096, small_weight=3.0,
                   label_divisor=256, ignore_crowd_in_semantic=False):
-  """Reference targets, one segment at a time, straight from SPEC section 4.
+  """Reference targets, one segment at a time, straight from the Panoptic-DeepLab paper.
 
   seg: int [H, W], 0 void, k -> segment k - 1. Returns a dict of arrays.
   """

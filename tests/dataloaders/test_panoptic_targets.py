@@ -7,6 +7,7 @@ import tensorflow as tf
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_input
 from axial_deeplab_tf.dataloaders import targets
+from axial_deeplab_tf.data import normalization
 import dl_reference
 
 
@@ -122,13 +123,13 @@ def test_flip_and_crop_match_numpy_on_transformed_map(seed):
   out = {k: v.numpy() for k, v in
          parser.parse_train(decoded, tf.constant([seed, 7], tf.int64)).items()}
   # Recover, for each output pixel, which source pixel it shows.
-  pixel = (out['image'] * np.array(augment.IMAGENET_STD)
-           + np.array(augment.IMAGENET_MEAN)) * 255.0
+  pixel = (out['image'] * np.array(normalization.IMAGENET_STD)
+           + np.array(normalization.IMAGENET_MEAN)) * 255.0
   valid = out['valid_mask'] > 0
   src_y = np.round(pixel[..., 0] / 3).astype(int)
   src_x = np.round(pixel[..., 1] / 3).astype(int)
   assert np.allclose(pixel[valid][:, 2], 7, atol=1e-3)
-  assert np.allclose(pixel[~valid], np.array(augment.IMAGENET_MEAN) * 255,
+  assert np.allclose(pixel[~valid], np.array(normalization.IMAGENET_MEAN) * 255,
                      atol=1e-3)  # padding is the mean pixel
   expected_seg = np.where(valid, seg[np.clip(src_y, 0, 39),
                                      np.clip(src_x, 0, 47)], 0)

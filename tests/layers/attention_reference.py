@@ -5,7 +5,7 @@ o and keys p in N(o) = {p : |p - o| <= (m - 1) / 2}:
 
     y_o = sum_p softmax_p(q_o.k_p + q_o.rq[p-o] + k_p.rk[p-o]) (v_p + rv[p-o])
 
-with the three batch norms of SPEC section 1 (qkv per channel; similarity
+with the three batch norms of the public implementations (qkv per channel; similarity
 per (term, head) over all (sequence, o, p in N(o)); retrieval per (term,
 channel)). Training mode uses batch statistics, inference the layer's
 moving statistics.

@@ -170,7 +170,7 @@ def test_imagenet_counts_match_paper(name):
 
 
 def test_conv_stem_s_parameters_exact():
-  # SPEC: with 509-entry tables conv-stem Axial-ResNet-S has 12.49M.
+  # Paper: with 509-entry tables conv-stem Axial-ResNet-S has 12.49M.
   model = axial_resnet.build_classifier('axial_resnet_s', 1000)
   assert round(statistics.count_params(model) / 1e6, 2) == 12.49
 
