@@ -1,11 +1,17 @@
 """The panoptic label encoding: one definition for every stage.
 
-A panoptic id is `class_id * label_divisor + instance_id`; pixels of
-`void_label` (or of no class) are void; a thing-class segment whose
-instance id is 0 is a crowd region.
+A panoptic id is `class_id * label_divisor + instance_id`. Pixels whose
+class is `void_label` (or negative) are void. A pixel of a thing class
+whose instance id is 0 is crowd. `PanopticEncoding` carries these values
+from a dataset's metadata to the targets, the post-processor, the
+evaluators and the export modules; nothing downstream has defaults of its
+own for them.
 """
 
-from typing import List, Sequence
+import dataclasses
+from typing import List, Sequence, Tuple
+
+VOID_LABEL = 255
 
 
 def validate_thing_class_ids(thing_class_ids: Sequence[int],
@@ -24,3 +30,38 @@ def validate_thing_class_ids(thing_class_ids: Sequence[int],
   if len(set(ids)) != len(ids):
     raise ValueError(f'thing_class_ids: expected distinct ids, got {ids}.')
   return ids
+
+
+@dataclasses.dataclass(frozen=True)
+class PanopticEncoding:
+  """How a dataset writes panoptic ids.
+
+  Attributes:
+    num_classes: K; real classes are `[0, K)`.
+    thing_class_ids: the classes with instances (the rest are stuff).
+    label_divisor: panoptic id = class * label_divisor + instance id
+      (Cityscapes 1000, COCO 256); required, there is no default.
+    void_label: class id of void pixels, outside `[0, K)`.
+  """
+  num_classes: int
+  thing_class_ids: Tuple[int, ...]
+  label_divisor: int
+  void_label: int = VOID_LABEL
+
+  def __post_init__(self):
+    if int(self.num_classes) < 1:
+      raise ValueError(f'num_classes: expected a positive int, got '
+                       f'{self.num_classes}.')
+    ids = validate_thing_class_ids(self.thing_class_ids, self.num_classes)
+    object.__setattr__(self, 'thing_class_ids', tuple(ids))
+    if int(self.label_divisor) < 1:
+      raise ValueError(f'label_divisor: expected >= 1, got '
+                       f'{self.label_divisor}.')
+    if 0 <= int(self.void_label) < int(self.num_classes):
+      raise ValueError(f'void_label: expected a label outside the classes '
+                       f'[0, {self.num_classes}), got {self.void_label}.')
+
+  @property
+  def stuff_class_ids(self) -> Tuple[int, ...]:
+    return tuple(c for c in range(self.num_classes)
+                 if c not in self.thing_class_ids)
