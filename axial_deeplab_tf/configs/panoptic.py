@@ -17,6 +17,7 @@ from official.modeling import hyperparams
 from official.vision.configs import common
 
 from axial_deeplab_tf.configs import backbones
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import normalization
 
 
@@ -112,6 +113,15 @@ class PanopticModel(hyperparams.Config):
           norm_epsilon=1e-3))
   post_processing: PostProcessing = dataclasses.field(
       default_factory=PostProcessing)
+
+  def encoding(self) -> encoding_lib.PanopticEncoding:
+    """The panoptic id encoding this model's data, post-processing,
+    evaluation and export share."""
+    return encoding_lib.PanopticEncoding(
+        num_classes=self.num_classes,
+        thing_class_ids=tuple(self.thing_class_ids),
+        label_divisor=self.post_processing.label_divisor,
+        void_label=self.post_processing.void_label)
 
 
 @dataclasses.dataclass
