@@ -1,0 +1,94 @@
+"""A/B speed and memory of two checkouts of this project, in one run.
+
+Runs the same `attention_benchmark.py --child` configurations (one fresh
+interpreter each, so peak RSS is the configuration's own) for checkout A
+(`--baseline`, e.g. a `git worktree` of an older commit) and checkout B
+(`--candidate`, default: this checkout), interleaved A, B, A, B, ... so
+that machine noise hits both sides alike. Prints the best time and peak
+RSS of each side and their ratio B / A. Asserts nothing.
+
+  git worktree add /tmp/base <commit>
+  python benchmarks/ab_compare.py --baseline=/tmp/base --rounds=3
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CASES = {
+    'Axial-ResNet-S forward': dict(kind='model', variant='axial_resnet_s',
+                                   size=224, batch=8, mode='tf.function',
+                                   what='forward', repeats=3),
+    'Axial-ResNet-S train step': dict(kind='model', variant='axial_resnet_s',
+                                      size=224, batch=8, mode='tf.function',
+                                      what='step', repeats=2),
+    'layer 129x129 span 65': dict(kind='layer', impl='ours',
+                                  shape=[2, 129, 129, 64], key_depth=32,
+                                  span=65, repeats=3),
+}
+QUICK = {
+    'Axial-ResNet-S forward (64 px)': dict(kind='model',
+                                           variant='axial_resnet_s', size=64,
+                                           batch=2, mode='tf.function',
+                                           what='forward', repeats=2),
+}
+
+
+def run_child(checkout, config):
+  """One configuration in a fresh interpreter of `checkout`; its dict."""
+  script = os.path.join(checkout, 'benchmarks', 'attention_benchmark.py')
+  env = dict(os.environ, PYTHONPATH=checkout, TF_CPP_MIN_LOG_LEVEL='2')
+  proc = subprocess.run([sys.executable, script, '--child',
+                         json.dumps(config)], capture_output=True, text=True,
+                        cwd=checkout, env=env, check=False)
+  for line in proc.stdout.splitlines():
+    if line.startswith('RESULT '):
+      return json.loads(line[len('RESULT '):])
+  raise RuntimeError(f'{checkout}: {config}: '
+                     f'{(proc.stderr.strip().splitlines() or ["?"])[-1]}')
+
+
+def seconds_and_rss(result):
+  """(seconds, peak RSS GB) of a model or layer child result."""
+  if 'seconds' in result:
+    return result['seconds'], result['rss_gb']
+  return result['step_s'], result['step_rss_gb']
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--baseline', required=True,
+                      help='checkout A (the reference)')
+  parser.add_argument('--candidate', default=os.path.dirname(HERE),
+                      help='checkout B (default: this one)')
+  parser.add_argument('--rounds', type=int, default=2,
+                      help='interleaved A/B runs per case; best kept')
+  parser.add_argument('--quick', action='store_true',
+                      help='one small case, for a smoke run')
+  args = parser.parse_args()
+  print(f'machine: {platform.processor() or platform.machine()}, '
+        f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
+  print(f'A = {args.baseline}\nB = {args.candidate}')
+  print(f"| {'case':<28} | {'A s':>7} | {'B s':>7} | {'B/A time':>8} | "
+        f"{'A GB':>5} | {'B GB':>5} | {'B/A mem':>7} |")
+  print('|' + '|'.join('-' * w for w in (30, 9, 9, 10, 7, 7, 9)) + '|')
+  for name, config in (QUICK if args.quick else CASES).items():
+    best = {'A': (float('inf'), float('inf')), 'B': (float('inf'),
+                                                     float('inf'))}
+    for _ in range(args.rounds):
+      for side, checkout in (('A', args.baseline), ('B', args.candidate)):
+        s, gb = seconds_and_rss(run_child(checkout, config))
+        best[side] = (min(best[side][0], s), min(best[side][1], gb))
+    (sa, ga), (sb, gb) = best['A'], best['B']
+    print(f'| {name:<28} | {sa:7.3f} | {sb:7.3f} | {sb / sa:8.3f} | '
+          f'{ga:5.2f} | {gb:5.2f} | {gb / ga:7.3f} |', flush=True)
+  print(f'load average at the end: {os.getloadavg()[0]:.1f}')
+
+
+if __name__ == '__main__':
+  main()
