@@ -50,6 +50,10 @@ class PanopticExportModule(serving_module.ServingModule):
       [batch, H, W, K] (softmax of the logits).
     output_instance_masks: also return 'instance_masks' [batch, top_k, H,
       W] (bool; memory grows with top_k * H * W).
+
+  Raises:
+    TypeError: naming `encoding` or `options` when not of their types.
+    ValueError: naming `label_divisor` when it is not larger than top_k.
   """
 
   def __init__(self, model, encoding: encoding_lib.PanopticEncoding,
@@ -61,16 +65,16 @@ class PanopticExportModule(serving_module.ServingModule):
                output_instance_masks: bool = True,
                name: str = 'panoptic_export'):
     super().__init__(name=name)
-    # Only the variables are tracked: saving the Keras model object itself
-    # would make tf.saved_model.save trace every layer's call (minutes).
-    self._holder = serving_module.Untracked(model)
-    self.model_variables = list(model.variables)
-    self.mean, self.std = preprocessing.validate_mean_std(mean, std)
-    self.output_semantic_probabilities = bool(output_semantic_probabilities)
     self.output_instance_masks = bool(output_instance_masks)
     self._post_processor = post_processor.PanopticPostProcessor(
         encoding, options, output_instance_masks=self.output_instance_masks)
     self.encoding, self.options = encoding, options
+    self.mean, self.std = preprocessing.validate_mean_std(mean, std)
+    self.output_semantic_probabilities = bool(output_semantic_probabilities)
+    # Only the variables are tracked: saving the Keras model object itself
+    # would make tf.saved_model.save trace every layer's call (minutes).
+    self._holder = serving_module.Untracked(model)
+    self.model_variables = list(model.variables)
     # One traced copy of network + post-processing, called by every
     # signature (and by both branches of `predict_padded`).
     self._dense = tf.function(self.predict_dense, input_signature=[
