@@ -63,7 +63,7 @@ class PanopticDataConfig(cfg.DataConfig):
 
 @dataclasses.dataclass
 class PostProcessing(hyperparams.Config):
-  """`layers.PanopticPostProcessor` options (docs/panoptic.md)."""
+  """`modeling.PanopticPostProcessor` options (docs/panoptic.md)."""
   center_threshold: float = (
       panoptic_merge.PostProcessingOptions.center_threshold)
   nms_kernel: int = panoptic_merge.PostProcessingOptions.nms_kernel
