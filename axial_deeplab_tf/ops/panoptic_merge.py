@@ -1,10 +1,9 @@
 """Panoptic-DeepLab post-processing: three head outputs -> panoptic maps.
 
-Pure TensorFlow (no Keras state, no custom ops, no Python loop over
-instances or images). Every step is batched, so image b of a batch gives the
-same result as that image alone; it compiles with
-`tf.function(jit_compile=True)` and exports with unknown batch, height and
-width. `panoptic_postprocess` composes one function per step:
+Pure TensorFlow, batched (no Python loop over instances or images: image b
+of a batch gives the same result as that image alone); it compiles with
+XLA and exports with unknown batch, height and width.
+`panoptic_postprocess` composes one function per step:
 
 1. `semantic_prediction`: softmax probabilities and their argmax.
 2. `find_centers`: a pixel is a center candidate when its heatmap value is
@@ -14,7 +13,7 @@ width. `panoptic_postprocess` composes one function per step:
 3. `group_pixels`: every pixel at (y, x) is given the center nearest
    (Euclidean) to (y + dy, x + dx); ties go to the higher-scored center.
    Only thing pixels (`thing_pixels`) keep it; in an image without any
-   center they get none.
+   center they get none and become void.
 4. `vote_instance_classes`: the class of an instance is the majority vote
    of the semantic prediction over its pixels (ties: lowest class id).
    All its pixels take that class (`pixel_instance_classes`).
@@ -26,11 +25,10 @@ width. `panoptic_postprocess` composes one function per step:
    pixels x center score; `instance_masks`: one boolean map per slot.
 
 The label encoding (classes, thing classes, label divisor, void label) is a
-`data.encoding.PanopticEncoding`; the thresholds above are a
-`PostProcessingOptions`, the one place their defaults are written.
-
-Memory: the grouping step holds a [batch, height * width, top_k] float32
-distance tensor (about 330 MB for one 640x640 image with top_k = 200).
+`data.encoding.PanopticEncoding`; the thresholds are a
+`PostProcessingOptions`, the one place their defaults are written. Memory:
+grouping holds a [batch, height * width, top_k] float32 distance tensor
+(about 330 MB for one 640x640 image with top_k = 200).
 """
 
 import dataclasses
@@ -63,8 +61,12 @@ class PostProcessingOptions:
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
-      object.__setattr__(self, field.name,
-                         field.type(getattr(self, field.name)))
+      value = getattr(self, field.name)
+      try:
+        object.__setattr__(self, field.name, field.type(value))
+      except (TypeError, ValueError) as e:
+        raise ValueError(f'{field.name}: expected a {field.type.__name__}, '
+                         f'got {value!r}.') from e
     if self.nms_kernel < 1 or self.nms_kernel % 2 == 0:
       raise ValueError(f'nms_kernel: expected an odd int >= 1, got '
                        f'{self.nms_kernel}.')

@@ -279,7 +279,7 @@ def test_errors_name_the_argument():
   with pytest.raises(ValueError, match='semantic_logits'):
     pp.panoptic_postprocess(logits, *maps, encoding([1], num_classes=4))
   for field, value in (('nms_kernel', 4), ('nms_kernel', 0), ('top_k', 0),
-                       ('stuff_area_limit', -1)):
+                       ('stuff_area_limit', -1), ('top_k', 'many')):
     with pytest.raises(ValueError, match=field):
       PostProcessingOptions(**{field: value})
 
