@@ -18,10 +18,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from axial_deeplab_tf.ops import panoptic_postprocessing as pp  # pylint: disable=g-import-not-at-top
+from axial_deeplab_tf.data.encoding import PanopticEncoding  # pylint: disable=g-import-not-at-top
+from axial_deeplab_tf.ops import panoptic_merge as pm  # pylint: disable=g-import-not-at-top
 
 NUM_CLASSES = 19
 THINGS = list(range(11, 19))
+ENCODING = PanopticEncoding(NUM_CLASSES, THINGS, label_divisor=1000)
 
 
 def synthetic_inputs(batch, size, num_centers, seed=0):
@@ -82,8 +84,8 @@ def main():
     inputs = synthetic_inputs(args.batch, args.size, num_centers)
     for masks in (False, True):
       def run(l, h, o, masks=masks, top_k=top_k):
-        return pp.panoptic_postprocess(
-            l, h, o, thing_class_ids=THINGS, top_k=top_k,
+        return pm.panoptic_postprocess(
+            l, h, o, ENCODING, pm.PostProcessingOptions(top_k=top_k),
             output_instance_masks=masks)
       graph = tf.function(run, autograph=False)
       xla = tf.function(run, autograph=False, jit_compile=True)

@@ -19,6 +19,7 @@ from official.vision.configs import common
 from axial_deeplab_tf.configs import backbones
 from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import normalization
+from axial_deeplab_tf.ops import panoptic_merge
 
 
 
@@ -62,11 +63,13 @@ class PanopticDataConfig(cfg.DataConfig):
 
 @dataclasses.dataclass
 class PostProcessing(hyperparams.Config):
-  """`layers.PanopticPostProcessor` options (docs/panoptic.md)."""
-  center_threshold: float = 0.1
-  nms_kernel: int = 7
-  top_k: int = 200
-  stuff_area_limit: int = 2048
+  """`modeling.PanopticPostProcessor` options (docs/panoptic.md)."""
+  center_threshold: float = (
+      panoptic_merge.PostProcessingOptions.center_threshold)
+  nms_kernel: int = panoptic_merge.PostProcessingOptions.nms_kernel
+  top_k: int = panoptic_merge.PostProcessingOptions.top_k
+  stuff_area_limit: int = (
+      panoptic_merge.PostProcessingOptions.stuff_area_limit)
   label_divisor: int = 1000
   void_label: int = 255
 

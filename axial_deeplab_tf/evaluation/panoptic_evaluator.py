@@ -10,7 +10,7 @@ call. Keys read:
     'semantic': int [B, H, W], ignore_label on void / padding.
     'image_info' (optional): float [B, 4, 2]; row 0 = original (height,
       width), used to crop the padding away.
-  outputs (from `ops.panoptic_postprocessing.panoptic_postprocess`):
+  outputs (from `ops.panoptic_merge.panoptic_postprocess`):
     'panoptic': int [B, H, W] (void = void_label * label_divisor).
     'semantic': int [B, H, W] argmax (for mIoU).
     'instance': int [B, H, W] instance id map (slot j = id j + 1).

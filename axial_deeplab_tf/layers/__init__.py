@@ -5,7 +5,6 @@ from axial_deeplab_tf.layers.attention import PositionSensitiveAxialAttention
 from axial_deeplab_tf.layers.blocks import AxialBottleneckBlock
 from axial_deeplab_tf.layers.blocks import ConvBottleneckBlock
 from axial_deeplab_tf.layers.normalization import TermBatchNormalization
-from axial_deeplab_tf.layers.panoptic_postprocessing import PanopticPostProcessor
 from axial_deeplab_tf.layers.stems import AxialStem
 from axial_deeplab_tf.layers.stems import ResNetStem
 from axial_deeplab_tf.layers.stems import ThreeConvStem

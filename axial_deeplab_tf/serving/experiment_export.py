@@ -19,10 +19,9 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
+from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import panoptic_module
-
-_POST_PROCESSING_KEYS = tuple(panoptic_module.POST_PROCESSING_DEFAULTS)
 
 
 def _register_experiments():
@@ -119,11 +118,10 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
     if checkpoint_path:
       restore_checkpoint(model, checkpoint_path)
     config = params.task.model
-    post = getattr(config, 'post_processing', None)
-    options = {k: getattr(post, k) for k in _POST_PROCESSING_KEYS
-               if post is not None and getattr(post, k, None) is not None}
     return panoptic_module.PanopticExportModule(
-        model, config.num_classes, list(config.thing_class_ids), options,
+        model, config.encoding(),
+        panoptic_merge.PostProcessingOptions.from_config(
+            config.post_processing),
         output_semantic_probabilities=output_semantic_probabilities,
         output_instance_masks=output_instance_masks, **norm)
   model(tf.zeros([1, 32, 32, 3]), training=False)

@@ -5,7 +5,7 @@ Both formats take float32 pixel values in [0, 255], [batch, H, W, 3], and
 normalize inside the graph with the training mean and std. Panoptic models
 return 'semantic_logits' [batch, H, W, K], 'center_heatmap' [batch, H, W,
 1] and 'center_offsets' [batch, H, W, 2]; classifiers return 'logits'
-[batch, K]. Panoptic post-processing (`ops.panoptic_postprocessing`) is left
+[batch, K]. Panoptic post-processing (`ops.panoptic_merge`) is left
 to the caller: it needs top-k and scatter/segment ops that are not worth
 forcing into these runtimes.
 

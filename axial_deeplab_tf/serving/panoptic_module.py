@@ -1,6 +1,6 @@
 """Export module for panoptic models: preprocessing + network + post-processing.
 
-`PanopticExportModule(model, num_classes, thing_class_ids, ...)` wraps a
+`PanopticExportModule(model, encoding, options, ...)` wraps a
 built `PanopticDeepLab` (weights already restored) into a `tf.Module` whose
 three `tf.function`s become the SavedModel signatures:
 
@@ -19,19 +19,17 @@ the bottom and right to the largest height and width of the call, and
 Padding is void in the label maps and 0 elsewhere.
 """
 
-from typing import Dict, Optional, Sequence
+import dataclasses
+from typing import Dict, Sequence
 
 import tensorflow as tf
 
-from axial_deeplab_tf.layers import panoptic_postprocessing
+from axial_deeplab_tf.data import encoding as encoding_lib
+from axial_deeplab_tf.data import normalization
+from axial_deeplab_tf.modeling import post_processor
+from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import serving_module
-from axial_deeplab_tf.data import normalization
-
-# Post-processing options with their PanopticPostProcessor defaults.
-POST_PROCESSING_DEFAULTS = dict(center_threshold=0.1, nms_kernel=7,
-                                top_k=200, stuff_area_limit=2048,
-                                label_divisor=1000, void_label=255)
 
 _MAP_KEYS = ('panoptic', 'semantic', 'category', 'instance')
 
@@ -44,52 +42,43 @@ class PanopticExportModule(serving_module.ServingModule):
       float32 images [batch, H, W, 3] to 'semantic_logits' [batch, H, W,
       K], 'center_heatmap' [batch, H, W, 1] and 'center_offsets'
       [batch, H, W, 2] at the input size).
-    num_classes: K.
-    thing_class_ids: classes with instances.
-    post_processing: dict of `PanopticPostProcessor` options
-      (center_threshold, nms_kernel, top_k, stuff_area_limit,
-      label_divisor, void_label); missing keys take
-      `POST_PROCESSING_DEFAULTS`.
+    encoding: the panoptic id encoding (K = encoding.num_classes, thing
+      classes, label divisor, void label).
+    options: post-processing thresholds.
     mean, std: RGB normalization statistics in [0, 1], as in training.
     output_semantic_probabilities: also return 'semantic_probabilities'
       [batch, H, W, K] (softmax of the logits).
     output_instance_masks: also return 'instance_masks' [batch, top_k, H,
       W] (bool; memory grows with top_k * H * W).
+
+  Raises:
+    TypeError: naming `encoding` or `options` when not of their types.
+    ValueError: naming `label_divisor` when it is not larger than top_k.
   """
 
-  def __init__(self, model, num_classes: int, thing_class_ids: Sequence[int],
-               post_processing: Optional[Dict] = None,
+  def __init__(self, model, encoding: encoding_lib.PanopticEncoding,
+               options: panoptic_merge.PostProcessingOptions = (
+                   panoptic_merge.PostProcessingOptions()),
                mean: Sequence[float] = normalization.IMAGENET_MEAN,
                std: Sequence[float] = normalization.IMAGENET_STD,
                output_semantic_probabilities: bool = False,
                output_instance_masks: bool = True,
                name: str = 'panoptic_export'):
     super().__init__(name=name)
-    options = dict(POST_PROCESSING_DEFAULTS)
-    unknown = sorted(set(post_processing or {}) - set(options))
-    if unknown:
-      raise ValueError(f'post_processing: unknown options {unknown}; '
-                       f'expected some of {sorted(options)}.')
-    options.update(post_processing or {})
+    self.output_instance_masks = bool(output_instance_masks)
+    self._post_processor = post_processor.PanopticPostProcessor(
+        encoding, options, output_instance_masks=self.output_instance_masks)
+    self.encoding, self.options = encoding, options
+    self.mean, self.std = preprocessing.validate_mean_std(mean, std)
+    self.output_semantic_probabilities = bool(output_semantic_probabilities)
     # Only the variables are tracked: saving the Keras model object itself
     # would make tf.saved_model.save trace every layer's call (minutes).
     self._holder = serving_module.Untracked(model)
     self.model_variables = list(model.variables)
-    self.num_classes = int(num_classes)
-    self.thing_class_ids = [int(c) for c in thing_class_ids]
-    self.mean, self.std = preprocessing.validate_mean_std(mean, std)
-    self.options = options
-    self.output_semantic_probabilities = bool(output_semantic_probabilities)
-    self.output_instance_masks = bool(output_instance_masks)
-    self._post_processor = panoptic_postprocessing.PanopticPostProcessor(
-        self.num_classes, self.thing_class_ids,
-        output_instance_masks=self.output_instance_masks, **options)
     # One traced copy of network + post-processing, called by every
     # signature (and by both branches of `predict_padded`).
     self._dense = tf.function(self.predict_dense, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8)])
-    self._void = options['void_label']
-    self._label_divisor = options['label_divisor']
 
   @property
   def model(self):
@@ -97,10 +86,18 @@ class PanopticExportModule(serving_module.ServingModule):
     return self._holder.value
 
   def export_metadata(self) -> Dict:
-    """JSON-able settings written beside the SavedModel (assets.extra)."""
-    return {'task': 'panoptic', 'num_classes': self.num_classes,
-            'thing_class_ids': self.thing_class_ids,
-            'post_processing': dict(self.options),
+    """JSON-able settings written beside the SavedModel (assets.extra).
+
+    'num_classes' and 'thing_class_ids' at the top level, 'label_divisor'
+    and 'void_label' with the thresholds under 'post_processing' (the
+    layout readers of earlier exports expect).
+    """
+    encoding = self.encoding
+    return {'task': 'panoptic', 'num_classes': encoding.num_classes,
+            'thing_class_ids': list(encoding.thing_class_ids),
+            'post_processing': dict(dataclasses.asdict(self.options),
+                                    label_divisor=encoding.label_divisor,
+                                    void_label=encoding.void_label),
             'mean': list(self.mean), 'std': list(self.std),
             'output_keys': list(self.output_keys())}
 
@@ -158,10 +155,11 @@ class PanopticExportModule(serving_module.ServingModule):
     return outputs
 
   def _pad_value(self, key: str):
+    void = self.encoding.void_label
     if key == 'panoptic':
-      return self._void * self._label_divisor
+      return void * self.encoding.label_divisor
     if key in ('semantic', 'category'):
-      return self._void
+      return void
     return 0
 
   def _pad_maps(self, outputs: Dict[str, tf.Tensor],
@@ -219,7 +217,7 @@ class PanopticExportModule(serving_module.ServingModule):
 
   def _output_spec(self, images: tf.Tensor) -> Dict[str, tf.TensorSpec]:
     """Static shapes and dtypes of `predict_dense` outputs (batch unknown)."""
-    top_k = self.options['top_k']
+    top_k = self.options.top_k
     maps = [None, None, None]
     spec = {k: tf.TensorSpec(maps, tf.int32) for k in _MAP_KEYS}
     spec['center_heatmap'] = tf.TensorSpec(maps, tf.float32)
@@ -233,7 +231,7 @@ class PanopticExportModule(serving_module.ServingModule):
     spec['image_size'] = tf.TensorSpec([None, 2], tf.int32)
     if self.output_semantic_probabilities:
       spec['semantic_probabilities'] = tf.TensorSpec(
-          maps + [self.num_classes], tf.float32)
+          maps + [self.encoding.num_classes], tf.float32)
     if self.output_instance_masks:
       spec['instance_masks'] = tf.TensorSpec([None, top_k, None, None],
                                              tf.bool)

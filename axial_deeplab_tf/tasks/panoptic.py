@@ -20,9 +20,10 @@ from official.core import task_factory
 
 from axial_deeplab_tf import dataloaders
 from axial_deeplab_tf import evaluation
-from axial_deeplab_tf import layers
 from axial_deeplab_tf import losses as losses_lib
+from axial_deeplab_tf import modeling
 from axial_deeplab_tf.configs import panoptic as pcfg
+from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import inference
 from axial_deeplab_tf.tasks import train_utils
@@ -73,11 +74,9 @@ class PanopticTask(base_task.Task):
                        'instance branch; use semantic_only only for export.')
     pp = m.post_processing
     self.label_divisor = int(pp.label_divisor)
-    self.post_processor = layers.PanopticPostProcessor(
-        m.num_classes, list(m.thing_class_ids),
-        center_threshold=pp.center_threshold, nms_kernel=pp.nms_kernel,
-        top_k=pp.top_k, stuff_area_limit=pp.stuff_area_limit,
-        label_divisor=pp.label_divisor, void_label=pp.void_label,
+    self.post_processor = modeling.PanopticPostProcessor(
+        m.encoding(),
+        panoptic_merge.PostProcessingOptions.from_config(m.post_processing),
         output_instance_masks=False)
     loss = params.losses
     self.loss_fn = losses_lib.PanopticLoss(

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.evaluation import PanopticEvaluator
-from axial_deeplab_tf.ops.panoptic_postprocessing import panoptic_postprocess
+from axial_deeplab_tf.ops.panoptic_merge import panoptic_postprocess
 
 LD = 256
 K = 3

@@ -184,7 +184,7 @@ def test_bad_arguments():
 
 def test_functional_wrap_with_postprocessor_exports_saved_model(tmp_path):
   # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.layers import panoptic_postprocessing as pp_layer
+  from axial_deeplab_tf.modeling import post_processor as pp_layer
   model = tiny_model()
   inputs = tf_keras.Input(shape=(None, None, 3))
   outputs = model(inputs)

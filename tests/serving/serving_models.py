@@ -9,16 +9,19 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.modeling import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
 from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
 
 NUM_CLASSES = 5
 THING_CLASS_IDS = (2, 3, 4)
+ENCODING = PanopticEncoding(NUM_CLASSES, THING_CLASS_IDS, label_divisor=1000,
+                            void_label=255)
 # Small enough for 32-65 px test images to show stuff and instances.
-POST_PROCESSING = dict(center_threshold=0.1, nms_kernel=5, top_k=8,
-                       stuff_area_limit=16, label_divisor=1000,
-                       void_label=255)
+OPTIONS = PostProcessingOptions(center_threshold=0.1, nms_kernel=5, top_k=8,
+                                stuff_area_limit=16)
 
 TINY_ROW = variants.Variant(stem='three_conv', block='axial',
                             stage_blocks=(1, 1, 1, 1), width_multiplier=0.125,

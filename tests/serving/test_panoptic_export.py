@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.layers import PanopticPostProcessor
+from axial_deeplab_tf.modeling import PanopticPostProcessor
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import saved_model_export
@@ -27,8 +27,8 @@ def exported(tmp_path_factory):
   """(module, loaded SavedModel, version path), written once."""
   model = sm.tiny_panoptic_model(seed=0)
   module = panoptic_module.PanopticExportModule(
-      model, sm.NUM_CLASSES, sm.THING_CLASS_IDS, sm.POST_PROCESSING,
-      output_semantic_probabilities=True, output_instance_masks=True)
+      model, sm.ENCODING, sm.OPTIONS, output_semantic_probabilities=True,
+      output_instance_masks=True)
   base = str(tmp_path_factory.mktemp('panoptic_export'))
   path = saved_model_export.export_saved_model(module, base)
   return module, tf.saved_model.load(path), path
@@ -66,8 +66,7 @@ def _reference_fn(module):
 def _raw_reference(module, images):
   normalized = preprocessing.normalize(images, module.mean, module.std)
   raw = module.model(normalized, training=False)
-  post = PanopticPostProcessor(sm.NUM_CLASSES, sm.THING_CLASS_IDS,
-                               **sm.POST_PROCESSING)(raw)
+  post = PanopticPostProcessor(sm.ENCODING, sm.OPTIONS)(raw)
   post = dict(post)
   post['semantic_logits'] = raw['semantic_logits']
   post['center_heatmap'] = raw['center_heatmap']
@@ -161,7 +160,7 @@ def _check_mixed(module, out, images):
   max_h = max(i.shape[0] for i in images)
   max_w = max(i.shape[1] for i in images)
   assert out['panoptic'].shape == (len(images), max_h, max_w)
-  void = sm.POST_PROCESSING['void_label']
+  void = sm.ENCODING.void_label
   for b, image in enumerate(images):
     height, width = image.shape[:2]
     np.testing.assert_array_equal(out['image_size'][b], [height, width])
@@ -169,7 +168,7 @@ def _check_mixed(module, out, images):
                    height, width, f'image {b}')
     # Padding: void in label maps, zero elsewhere.
     pad_rows = out['panoptic'][b, height:]
-    assert (pad_rows == void * sm.POST_PROCESSING['label_divisor']).all()
+    assert (pad_rows == void * sm.ENCODING.label_divisor).all()
     assert (out['semantic'][b, :, width:] == void).all()
     assert (out['instance'][b, height:] == 0).all()
     assert not out['instance_masks'][b, :, :, width:].any()
@@ -272,7 +271,17 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
   np.testing.assert_array_equal(panoptic[0], panoptic[1])
 
 
-def test_unknown_post_processing_option_is_named():
-  with pytest.raises(ValueError, match='post_processing.*nms_size'):
+def test_loose_post_processing_options_are_named():
+  with pytest.raises(TypeError, match='options'):
     panoptic_module.PanopticExportModule(
-        object(), sm.NUM_CLASSES, sm.THING_CLASS_IDS, {'nms_size': 3})
+        object(), sm.ENCODING, {'nms_size': 3})
+
+
+def test_metadata_carries_encoding_and_options(exported):
+  module = exported[0]
+  metadata = module.export_metadata()
+  assert metadata['num_classes'] == 5
+  assert metadata['thing_class_ids'] == [2, 3, 4]
+  assert metadata['post_processing'] == dict(
+      center_threshold=0.1, nms_kernel=5, top_k=8, stuff_area_limit=16,
+      label_divisor=1000, void_label=255)

@@ -4,11 +4,26 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from axial_deeplab_tf.layers import panoptic_postprocessing as pp_layer
-from axial_deeplab_tf.ops import panoptic_postprocessing as pp
+from axial_deeplab_tf.data.encoding import PanopticEncoding
+from axial_deeplab_tf.ops import panoptic_merge as pp
+from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
 
 VOID = 255
 DIV = 1000
+
+
+def encoding(things, num_classes=5, label_divisor=DIV, void_label=VOID):
+  return PanopticEncoding(num_classes, tuple(things), label_divisor,
+                          void_label)
+
+
+def postprocess(logits, heat, off, things, output_instance_masks=True,
+                label_divisor=DIV, void_label=VOID, **options):
+  """`panoptic_postprocess` with the classes of `logits` and loose options."""
+  return pp.panoptic_postprocess(
+      logits, heat, off,
+      encoding(things, np.shape(logits)[-1], label_divisor, void_label),
+      PostProcessingOptions(**options), output_instance_masks)
 
 
 def one_hot_logits(semantic, num_classes, high=4.0):
@@ -31,9 +46,9 @@ def offsets_to(center_of_pixel, height, width, jitter=None):
 def run(semantic, heat, off, things, num_classes, **kwargs):
   """Runs the op on one image (adds and removes the batch axis)."""
   kwargs.setdefault('stuff_area_limit', 0)
-  out = pp.panoptic_postprocess(
+  out = postprocess(
       one_hot_logits(semantic, num_classes)[None], heat[None, ..., None],
-      off[None], thing_class_ids=things, **kwargs)
+      off[None], things, **kwargs)
   return {k: v.numpy()[0] for k, v in out.items()}
 
 
@@ -227,8 +242,7 @@ def test_random_inputs_match_numpy_reference(h, w, top_k):
   logits, heat, off = random_case(seed=h, batch=2, h=h, w=w)
   opts = dict(center_threshold=0.1, nms_kernel=5, top_k=top_k,
               stuff_area_limit=60)
-  out = pp.panoptic_postprocess(logits, heat, off, thing_class_ids=[1, 3],
-                                **opts)
+  out = postprocess(logits, heat, off, [1, 3], **opts)
   for b in range(2):
     pan, scores = np_reference(logits[b], heat[b, ..., 0], off[b], [1, 3],
                                0.1, 5, top_k, 60)
@@ -239,14 +253,14 @@ def test_random_inputs_match_numpy_reference(h, w, top_k):
 
 def test_batch_of_two_equals_each_image_alone_and_jit():
   logits, heat, off = random_case(seed=7, batch=2, h=21, w=19)
-  kwargs = dict(thing_class_ids=[2, 4], top_k=12, stuff_area_limit=30)
-  both = pp.panoptic_postprocess(logits, heat, off, **kwargs)
+  kwargs = dict(things=[2, 4], top_k=12, stuff_area_limit=30)
+  both = postprocess(logits, heat, off, **kwargs)
   jit = tf.function(
-      lambda a, b, c: pp.panoptic_postprocess(a, b, c, **kwargs),
+      lambda a, b, c: postprocess(a, b, c, **kwargs),
       jit_compile=True, autograph=False)(logits, heat, off)
   for b in range(2):
-    alone = pp.panoptic_postprocess(logits[b:b + 1], heat[b:b + 1],
-                                    off[b:b + 1], **kwargs)
+    alone = postprocess(logits[b:b + 1], heat[b:b + 1], off[b:b + 1],
+                        **kwargs)
     for key, value in alone.items():
       np.testing.assert_allclose(both[key][b].numpy(), value[0].numpy(),
                                  err_msg=key)
@@ -259,61 +273,28 @@ def test_errors_name_the_argument():
   logits = tf.zeros([1, 4, 4, 3])
   maps = (tf.zeros([1, 4, 4, 1]), tf.zeros([1, 4, 4, 2]))
   with pytest.raises(ValueError, match='label_divisor'):
-    pp.panoptic_postprocess(logits, *maps, thing_class_ids=[1], top_k=200,
-                            label_divisor=200)
+    postprocess(logits, *maps, [1], top_k=200, label_divisor=200)
   with pytest.raises(ValueError, match='thing_class_ids'):
-    pp.panoptic_postprocess(logits, *maps, thing_class_ids=[1, 3])
-  with pytest.raises(ValueError, match='thing_class_ids'):
-    pp_layer.PanopticPostProcessor(num_classes=3, thing_class_ids=[-1])
-  with pytest.raises(ValueError, match='void_label'):
-    pp_layer.PanopticPostProcessor(num_classes=3, thing_class_ids=[1],
-                                   void_label=2)
-  with pytest.raises(ValueError, match='nms_kernel'):
-    pp_layer.PanopticPostProcessor(num_classes=3, thing_class_ids=[1],
-                                   nms_kernel=4)
+    postprocess(logits, *maps, [1, 3])
+  with pytest.raises(ValueError, match='semantic_logits'):
+    pp.panoptic_postprocess(logits, *maps, encoding([1], num_classes=4))
+  for field, value in (('nms_kernel', 4), ('nms_kernel', 0), ('top_k', 0),
+                       ('stuff_area_limit', -1), ('top_k', 'many')):
+    with pytest.raises(ValueError, match=field):
+      PostProcessingOptions(**{field: value})
 
 
-def test_layer_config_round_trip_and_mixed_precision_inputs():
-  layer = pp_layer.PanopticPostProcessor(
-      num_classes=5, thing_class_ids=[1, 3], center_threshold=0.2,
-      nms_kernel=13, top_k=10, stuff_area_limit=40, label_divisor=256,
-      void_label=-1, output_instance_masks=False)
-  again = pp_layer.PanopticPostProcessor.from_config(layer.get_config())
-  assert again.get_config() == layer.get_config()
-  logits, heat, off = random_case(seed=3, batch=1, h=25, w=31)
-  inputs = {'semantic_logits': tf.constant(logits, tf.float16),
-            'center_heatmap': tf.constant(heat, tf.float16),
-            'center_offsets': tf.constant(off, tf.float16)}
-  out = again(inputs)
-  assert 'instance_masks' not in out
-  ref = pp.panoptic_postprocess(
-      *[tf.cast(inputs[k], tf.float32) for k in
-        ('semantic_logits', 'center_heatmap', 'center_offsets')],
-      thing_class_ids=[1, 3], center_threshold=0.2, nms_kernel=13, top_k=10,
-      stuff_area_limit=40, label_divisor=256, void_label=-1)
-  np.testing.assert_array_equal(out['panoptic'].numpy(),
-                                ref['panoptic'].numpy())
-  assert out['instance_scores'].dtype == tf.float32
-  with pytest.raises(ValueError, match='semantic-only'):
-    again({'semantic_logits': inputs['semantic_logits']})
+def test_options_defaults_and_from_config():
+  # Panoptic-DeepLab's Cityscapes settings.
+  assert PostProcessingOptions() == PostProcessingOptions(
+      center_threshold=0.1, nms_kernel=7, top_k=200, stuff_area_limit=2048)
 
+  class Config:
+    center_threshold = 0.3
+    nms_kernel = 13
+    top_k = 50
+    stuff_area_limit = 4096
+    label_divisor = 256  # not an option: ignored
 
-def test_saved_model_with_unknown_batch_and_size(tmp_path):
-  layer = pp_layer.PanopticPostProcessor(num_classes=5, thing_class_ids=[1],
-                                         top_k=6, stuff_area_limit=10)
-  module = tf.Module()
-  module.layer = layer
-  module.serve = tf.function(
-      lambda l, h, o: layer({'semantic_logits': l, 'center_heatmap': h,
-                             'center_offsets': o})['panoptic'],
-      input_signature=[tf.TensorSpec([None, None, None, 5], tf.float32),
-                       tf.TensorSpec([None, None, None, 1], tf.float32),
-                       tf.TensorSpec([None, None, None, 2], tf.float32)],
-      autograph=False)
-  tf.saved_model.save(module, str(tmp_path))
-  loaded = tf.saved_model.load(str(tmp_path))
-  for batch, h, w in ((1, 13, 17), (3, 20, 9)):
-    inputs = random_case(seed=h, batch=batch, h=h, w=w)
-    want = pp.panoptic_postprocess(*inputs, thing_class_ids=[1], top_k=6,
-                                   stuff_area_limit=10)['panoptic']
-    np.testing.assert_array_equal(loaded.serve(*inputs).numpy(), want.numpy())
+  assert PostProcessingOptions.from_config(Config) == PostProcessingOptions(
+      0.3, 13, 50, 4096)
