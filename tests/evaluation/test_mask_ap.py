@@ -10,15 +10,15 @@ over recall points, classes with ground truth, and thresholds.
 import numpy as np
 import pytest
 
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import MaskAP
 
 LD = 100
 
 
 def _metric(**kw):
-  args = dict(num_classes=4, thing_class_ids=[1, 2], label_divisor=LD)
-  args.update(kw)
-  return MaskAP(**args)
+  return MaskAP(PanopticEncoding(num_classes=4, thing_class_ids=[1, 2],
+                                 label_divisor=LD), **kw)
 
 
 def _box(y0, y1, x0, x1, shape=(32, 32)):
@@ -182,7 +182,8 @@ def test_errors():
     m.add_image(np.zeros((1, 8, 8), bool), [3], np.zeros((0, 8, 8), bool),
                 [], [])
   with pytest.raises(ValueError, match='thing_class_ids'):
-    MaskAP(num_classes=2, thing_class_ids=[2])
+    MaskAP(PanopticEncoding(num_classes=2, thing_class_ids=[2],
+                            label_divisor=LD))
 
 
 def test_image_sizes_crop_detections():

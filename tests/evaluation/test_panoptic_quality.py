@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import PanopticQuality, panoptic_quality_stats
 
 LD = 100      # label_divisor
@@ -10,11 +11,16 @@ VOID = -1     # ground-truth void (data pipeline convention)
 PVOID = 255 * LD  # predicted void (post-processor convention, void_label 255)
 
 
+ENCODING_KEYS = ('num_classes', 'thing_class_ids', 'label_divisor',
+                 'void_label')
+
+
 def _metric(**kw):
   args = dict(num_classes=3, thing_class_ids=[1, 2], label_divisor=LD,
               void_label=255)
   args.update(kw)
-  return PanopticQuality(**args)
+  encoding = PanopticEncoding(**{k: args.pop(k) for k in ENCODING_KEYS})
+  return PanopticQuality(encoding, **args)
 
 
 def _maps(h=10, w=10):
@@ -208,7 +214,8 @@ def test_accumulation_equals_one_batch_and_merge():
   b.update_state((gt[1:4], gt[4:]), (pred[1:4], pred[4:]))  # per-replica
   a.merge(b)
   c = _metric(**kw)
-  c.merge_state(panoptic_quality_stats(gt, pred, 5, [0, 3], LD, 255))
+  c.merge_state(panoptic_quality_stats(
+      gt, pred, PanopticEncoding(5, [0, 3], LD, 255)))
   ref = whole.result()
   assert ref['All_num_categories'] > 0
   for other in (steps, a, c):
