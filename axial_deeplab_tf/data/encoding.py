@@ -19,6 +19,14 @@ import numpy as np
 
 VOID_LABEL = 255
 ENCODING_KEY = 'encoding'  # the top-level key of the metadata file
+# PanopticEncoding field -> the experiment config key that sets it (quoted
+# by converters and by `check_matches`).
+CONFIG_KEYS = {
+    'num_classes': 'task.model.num_classes',
+    'thing_class_ids': 'task.model.thing_class_ids',
+    'label_divisor': 'task.model.post_processing.label_divisor',
+    'void_label': 'task.model.post_processing.void_label',
+}
 
 
 def validate_thing_class_ids(thing_class_ids: Sequence[int],
@@ -90,6 +98,11 @@ class PanopticEncoding:
             'label_divisor': self.label_divisor,
             'void_label': self.void_label}
 
+  def config_overrides(self) -> List[str]:
+    """'key=value' experiment overrides that configure this encoding."""
+    return [f'{CONFIG_KEYS[k]}={_show(v)}'
+            for k, v in self.to_metadata().items()]
+
   @classmethod
   def from_metadata(cls, metadata: Mapping[str, Any],
                     source: str) -> 'PanopticEncoding':
@@ -116,15 +129,13 @@ class PanopticEncoding:
 
 
 def check_matches(dataset: PanopticEncoding, config: PanopticEncoding,
-                  source: str, override_keys: Mapping[str, str]) -> None:
+                  source: str) -> None:
   """Raises unless the dataset's and the config's encodings agree.
 
   Args:
     dataset: the encoding recorded with the data.
     config: the encoding the model, post-processing and metrics use.
     source: where `dataset` was read (named in the error).
-    override_keys: field name -> the config key that sets it, e.g.
-      {'num_classes': 'task.model.num_classes', ...}.
 
   Raises:
     ValueError: listing every differing field with both values and the
@@ -135,7 +146,7 @@ def check_matches(dataset: PanopticEncoding, config: PanopticEncoding,
     want, have = getattr(dataset, field.name), getattr(config, field.name)
     if want != have:
       lines.append(f'  {field.name}: dataset {_show(want)}, config '
-                   f'{_show(have)}; set {override_keys[field.name]}='
+                   f'{_show(have)}; set {CONFIG_KEYS[field.name]}='
                    f'{_show(want)}')
   if lines:
     raise ValueError(f'{source}: the dataset\'s panoptic encoding differs '
