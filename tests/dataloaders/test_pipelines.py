@@ -1,11 +1,14 @@
 """build_panoptic_dataset / build_classification_dataset end to end."""
 
+import tempfile
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf import dataloaders
 from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
+from axial_deeplab_tf.dataloaders import classification_input
 from axial_deeplab_tf.dataloaders import schema
 from axial_deeplab_tf.dataloaders import synthetic
 
@@ -148,7 +151,6 @@ def test_classification_train_and_eval(tmp_path, rng):
 
 
 def test_classification_center_crop_matches_numpy():
-  from axial_deeplab_tf.dataloaders import classification_input  # pylint: disable=g-import-not-at-top
   # 16x24 image, fraction 0.5: the central 8x8 square, rows 4-11, cols 8-15;
   # resized to its own size it is an exact copy.
   image = np.arange(16 * 24 * 3).reshape(16, 24, 3) % 251
@@ -157,7 +159,6 @@ def test_classification_center_crop_matches_numpy():
 
 
 def test_random_resized_crop_is_a_window_of_the_image():
-  from axial_deeplab_tf.dataloaders import classification_input  # pylint: disable=g-import-not-at-top
   yy, xx = np.mgrid[0:40, 0:40]
   image = np.stack([yy * 6, xx * 6, np.zeros_like(yy)], -1).astype(np.uint8)
   for seed in range(5):
@@ -191,8 +192,6 @@ def test_eval_keeps_record_order_and_train_info_has_crop_offset(synthetic_dir):
 
 def test_distribute_datasets_from_function():
   strategy = tf.distribute.get_strategy()
-  root = None
-  import tempfile  # pylint: disable=g-import-not-at-top
   root = tempfile.mkdtemp()
   synthetic.write_synthetic_dataset(
       root, 4, 0, seed=1, num_shards=1,

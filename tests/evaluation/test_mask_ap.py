@@ -8,10 +8,12 @@ over recall points, classes with ground truth, and thresholds.
 """
 
 import numpy as np
+from pycocotools import mask as mask_api
 import pytest
 
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import MaskAP
+from axial_deeplab_tf.evaluation import mask_encoding
 
 LD = 100
 
@@ -202,8 +204,6 @@ def test_image_sizes_crop_detections():
 
 
 def test_cropped_rle_encoders_match_plain_encoding():
-  from pycocotools import mask as mask_api  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.evaluation import mask_encoding  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   labels = np.kron(rng.integers(0, 6, (5, 7)), np.ones((3, 4), np.int64))
   labels[0, 0] = 9                              # a one-pixel label

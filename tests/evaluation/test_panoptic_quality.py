@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
+
+from official.vision.evaluation import panoptic_quality as mg
 
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import PanopticQuality, panoptic_quality_stats
@@ -229,7 +232,6 @@ def test_accumulation_equals_one_batch_and_merge():
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inside Model Garden
 def test_matches_model_garden_without_crowd():
-  from official.vision.evaluation import panoptic_quality as mg  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(1)
   k = 5
   gt, pred = _random_pair(rng, batch=4, num_classes=k)
@@ -260,7 +262,6 @@ def test_matches_model_garden_without_crowd():
 
 
 def test_eager_tensor_inputs():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   gt, pred = _maps()
   gt[0] = 0
   pred[0] = 0
