@@ -5,8 +5,9 @@ entry point: `params` is the task's data config
 (`configs.panoptic.PanopticDataConfig`, a Model Garden `DataConfig`), read
 through Model Garden's `InputReader` (TFRecord files or TFDS, sharding per
 input pipeline, shuffling, repeating, caching); `encoding` is the
-dataset's `data.encoding.PanopticEncoding`. Each batch is a dict (B = per-replica batch size; H, W = crop size when
-training, padded size in evaluation):
+dataset's `data.encoding.PanopticEncoding`. Each batch is a dict (B =
+per-replica batch size; H, W = crop size when training, padded size in
+evaluation):
 
   image:            float32 [B, H, W, 3], (x / 255 - mean) / std; padding
                     is the mean pixel, i.e. 0.
@@ -28,15 +29,16 @@ training, padded size in evaluation):
   source_id:        string [B] (evaluation only).
 
 Training: random scale, pad-and-random-crop, random flip, then targets.
-Augmentation is stateless: `transform_and_batch_fn` pairs every decoded
-example with a seed int64 [2] drawn from `params.seed` (offset per input
-pipeline), so `deterministic` runs with a fixed seed reproduce their
-batches. It runs after the reader's cache, so cached data is still
-augmented afresh each epoch. Evaluation always keeps the record order
-(`deterministic` is forced on).
 Evaluation: original resolution, padded at bottom/right to `eval_pad_size`
 (fixed) or to the next size of the form k * pad_size_divisor + pad_size_offset
 (batches then padded to their largest element).
+
+The reader decodes (and caches, with `cache`); `transform_and_batch_fn`
+then parses and batches. Augmentation is stateless: every decoded training
+example is paired with a seed int64 [2] drawn from `params.seed` (offset
+per input pipeline), so `deterministic` runs with a fixed seed reproduce
+their batches, and cached data is augmented afresh each epoch. Evaluation
+always keeps the record order (`deterministic` is forced on).
 """
 
 from typing import Callable, Dict, Optional
