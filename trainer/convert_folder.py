@@ -12,8 +12,8 @@ See docs/data.md for the exact rules (void, crowd, class ids).
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import flags_common
-from axial_deeplab_tf.dataloaders.converters import generic_folder
+from axial_deeplab_tf.data.converters import flags_common
+from axial_deeplab_tf.data.converters import generic_folder
 
 flags.DEFINE_string('root', None, 'Dataset folder.')
 flags.DEFINE_string('class_file', None,

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 # TFDS panoptic builders: the feature path of the per-segment class label.
 TFDS_LABEL_FEATURE = ('panoptic_objects', 'label')

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import shard_writer
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import shard_writer
 
 CLASSES = (
     {'id': 0, 'name': 'stripes', 'isthing': 0},

@@ -12,14 +12,14 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import panoptic_decoder
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.dataloaders import synthetic
-from axial_deeplab_tf.dataloaders.converters import cityscapes_panoptic
-from axial_deeplab_tf.dataloaders.converters import classification_folder
-from axial_deeplab_tf.dataloaders.converters import coco_panoptic
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import generic_folder
-from axial_deeplab_tf.dataloaders.converters import shard_writer
+from axial_deeplab_tf.data.converters import cityscapes_panoptic
+from axial_deeplab_tf.data.converters import classification_folder
+from axial_deeplab_tf.data.converters import coco_panoptic
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import generic_folder
+from axial_deeplab_tf.data.converters import shard_writer
 import dl_folders
 
 QUIET = {'show_progress': False, 'num_workers': 2}

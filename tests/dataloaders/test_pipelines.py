@@ -9,7 +9,7 @@ import tensorflow as tf
 from axial_deeplab_tf import dataloaders
 from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
 from axial_deeplab_tf.dataloaders import classification_input
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.dataloaders import synthetic
 
 ENCODING = synthetic.ENCODING

@@ -7,7 +7,7 @@ import tensorflow_datasets as tfds
 from axial_deeplab_tf import dataloaders
 from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
 from axial_deeplab_tf.data.encoding import PanopticEncoding
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 # COCO panoptic: 133 classes, the first 80 are things.
 COCO = PanopticEncoding(num_classes=133, thing_class_ids=range(80),

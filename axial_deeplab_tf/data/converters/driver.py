@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import tqdm
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.dataloaders.converters import shard_writer
+from axial_deeplab_tf.data.converters import shard_writer
 
 Problem = Tuple[str, str]  # (file, what is wrong)
 

@@ -11,8 +11,8 @@ Image paths are <image_dir>/<images[i].file_name>. 133 classes: ids sorted
 
 import os
 
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import panoptic_json
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import panoptic_json
 
 LABEL_DIVISOR = 256
 

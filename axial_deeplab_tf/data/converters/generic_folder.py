@@ -30,9 +30,9 @@ import numpy as np
 import yaml
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import file_checks
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import file_checks
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 LABEL_DIVISOR = 256

@@ -19,7 +19,7 @@ import tensorflow as tf
 import tqdm
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 
 def shard_path(output_dir: str, split: str, index: int, num_shards: int

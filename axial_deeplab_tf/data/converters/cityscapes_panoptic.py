@@ -12,8 +12,8 @@ Panoptic ids use label divisor 1000 (the Cityscapes convention).
 
 import os
 
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import panoptic_json
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import panoptic_json
 
 LABEL_DIVISOR = 1000
 

@@ -4,7 +4,7 @@ import sys
 
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import driver
+from axial_deeplab_tf.data.converters import driver
 
 
 def define_common_flags():

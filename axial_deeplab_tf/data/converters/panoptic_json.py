@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import file_checks
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import file_checks
 
 
 @dataclasses.dataclass
