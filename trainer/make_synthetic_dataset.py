@@ -36,9 +36,7 @@ def main(argv):
   print(f'wrote {FLAGS.num_train} train + {FLAGS.num_val} val images to '
         f'{FLAGS.output_dir} ({sum(len(v) for v in written.values())} shards)'
         f' in {time.time() - start:.1f}s')
-  print('config values for this dataset (--params_override):')
-  for override in synthetic.ENCODING.config_overrides():
-    print(f'  {override}')
+  print(synthetic.ENCODING.config_overrides())
 
 
 if __name__ == '__main__':

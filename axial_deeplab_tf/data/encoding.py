@@ -98,10 +98,14 @@ class PanopticEncoding:
             'label_divisor': self.label_divisor,
             'void_label': self.void_label}
 
-  def config_overrides(self) -> List[str]:
-    """'key=value' experiment overrides that configure this encoding."""
-    return [f'{CONFIG_KEYS[k]}={_show(v)}'
-            for k, v in self.to_metadata().items()]
+  def config_overrides(self) -> str:
+    """The experiment overrides that configure this encoding, as printed
+    by the converters: a header, then one 'key=value' per line (joined by
+    commas they form a `--params_override`)."""
+    lines = [f'  {CONFIG_KEYS[k]}={_show(v)}'
+             for k, v in self.to_metadata().items()]
+    return '\n'.join(['config values for this dataset (--params_override, '
+                      'joined by commas):'] + lines)
 
   @classmethod
   def from_metadata(cls, metadata: Mapping[str, Any],

@@ -74,8 +74,7 @@ class ConversionReport:
       lines.append(f'{len(self.problems)} problem(s):')
       lines += [f'  {path}: {problem}' for path, problem in self.problems]
     if self.encoding is not None:
-      lines.append('config values for this dataset (--params_override):')
-      lines += [f'  {o}' for o in self.encoding.config_overrides()]
+      lines.append(self.encoding.config_overrides())
     return '\n'.join(lines)
 
 
