@@ -30,8 +30,11 @@ class PanopticDataConfig(cfg.DataConfig):
   (input_path, tfds_name, tfds_split, tfds_data_dir, global_batch_size,
   is_training, shuffle_buffer_size, cache, cycle_length, block_length,
   sharding, deterministic, seed, ...; training repeats, evaluation does
-  not). `drop_remainder` None means "when training"; evaluation always
-  keeps the record order. The rest are panoptic options (docs/data.md):
+  not; `cache` keeps the decoded examples in memory, for small datasets,
+  and they are still augmented afresh each epoch). `drop_remainder` None
+  means "when training"; evaluation always keeps the record order. The
+  label divisor and thing classes are not data options: they come from
+  `PanopticModel.encoding()`. The rest are panoptic options (docs/data.md):
 
   Attributes:
     crop_size: (height, width) of training crops.
