@@ -7,7 +7,7 @@ through Model Garden's `InputReader` (TFRecord files or TFDS, sharding per
 input pipeline, shuffling, repeating, caching); `encoding` is the
 dataset's `data.encoding.PanopticEncoding`. Each batch is a dict (B =
 per-replica batch size; H, W = crop size when training, padded size in
-evaluation):
+evaluation). Files are read in sorted order:
 
   image:            float32 [B, H, W, 3], (x / 255 - mean) / std; padding
                     is the mean pixel, i.e. 0.
@@ -226,6 +226,15 @@ def _check_source(params: cfg.DataConfig) -> None:
                      f'tfds_name={params.tfds_name!r}')
 
 
+def _sorted_files(input_path) -> list:
+  """The files of `input_path`'s patterns, sorted (InputReader keeps the
+  glob's order, which the file system decides)."""
+  try:
+    return sorted(input_reader.match_files(input_path))
+  except ValueError as e:
+    raise ValueError(f'input_path: {e}') from e
+
+
 def build_panoptic_dataset(
     params: cfg.DataConfig,
     encoding: encoding_lib.PanopticEncoding,
@@ -245,15 +254,12 @@ def build_panoptic_dataset(
     tf.data.Dataset of dicts.
   """
   _check_source(params)
+  if params.input_path:
+    params = params.replace(input_path=_sorted_files(params.input_path))
   if not params.is_training:
     params = params.replace(deterministic=True)
   parser = PanopticParser(params, encoding)
-  try:
-    reader = input_reader.InputReader(
-        params, decoder_fn=decoder_fn(params, encoding),
-        transform_and_batch_fn=transform_and_batch_fn(params, parser))
-  except ValueError as e:
-    if params.input_path:
-      raise ValueError(f'input_path: {e}') from e
-    raise
+  reader = input_reader.InputReader(
+      params, decoder_fn=decoder_fn(params, encoding),
+      transform_and_batch_fn=transform_and_batch_fn(params, parser))
   return reader.read(input_context=input_context)

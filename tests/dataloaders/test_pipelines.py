@@ -1,5 +1,6 @@
 """build_panoptic_dataset / build_classification_dataset end to end."""
 
+import glob
 import tempfile
 
 import numpy as np
@@ -178,6 +179,14 @@ def test_eval_keeps_record_order_and_train_info_has_crop_offset(synthetic_dir):
   b = _take(dataloaders.build_panoptic_dataset(config, ENCODING), 1)[0]
   # Item i is record i // 3 of shard i % 3; interleave takes one record
   # from each shard in turn, so evaluation sees the items in order.
+  assert [s.decode() for s in b['source_id']] == [
+      f'val_{i:06d}' for i in range(6)]
+  # Files are read in sorted order whatever order they are listed in.
+  shards = sorted(glob.glob(synthetic_dir + '/val-*'))
+  reverse = PanopticDataConfig(
+      input_path=shards[::-1], is_training=False, global_batch_size=6,
+      eval_pad_size=(40, 40))
+  b = _take(dataloaders.build_panoptic_dataset(reverse, ENCODING), 1)[0]
   assert [s.decode() for s in b['source_id']] == [
       f'val_{i:06d}' for i in range(6)]
   config = PanopticDataConfig(
