@@ -17,10 +17,10 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.dataloaders import synthetic
-from axial_deeplab_tf.dataloaders.converters import coco_panoptic
-from axial_deeplab_tf.dataloaders.converters import generic_folder
+from axial_deeplab_tf.data.converters import coco_panoptic
+from axial_deeplab_tf.data.converters import generic_folder
 
 flags.DEFINE_integer('num_images', 32, 'Images per layout.')
 flags.DEFINE_integer('image_size', 512, 'Side of the images.')

@@ -16,8 +16,8 @@ Everything is validated before anything is written; see docs/data.md.
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import cityscapes_panoptic
-from axial_deeplab_tf.dataloaders.converters import flags_common
+from axial_deeplab_tf.data.converters import cityscapes_panoptic
+from axial_deeplab_tf.data.converters import flags_common
 
 flags.DEFINE_string('image_dir', None,
                     'leftImg8bit/<split> folder (with one folder per city).')

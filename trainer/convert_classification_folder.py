@@ -10,8 +10,8 @@ Labels are the sorted folder names unless --class_names gives the order.
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import classification_folder
-from axial_deeplab_tf.dataloaders.converters import flags_common
+from axial_deeplab_tf.data.converters import classification_folder
+from axial_deeplab_tf.data.converters import flags_common
 
 flags.DEFINE_string('root', None, 'Folder with one sub-folder per class.')
 flags.DEFINE_list('class_names', None,

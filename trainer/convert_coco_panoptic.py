@@ -12,8 +12,8 @@ Everything is validated before anything is written; see docs/data.md.
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import coco_panoptic
-from axial_deeplab_tf.dataloaders.converters import flags_common
+from axial_deeplab_tf.data.converters import coco_panoptic
+from axial_deeplab_tf.data.converters import flags_common
 
 flags.DEFINE_string('image_dir', None, 'Folder of the images (val2017/).')
 flags.DEFINE_string('panoptic_dir', None,

@@ -12,8 +12,8 @@ See docs/data.md for the exact rules (void, crowd, class ids).
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.dataloaders.converters import flags_common
-from axial_deeplab_tf.dataloaders.converters import generic_folder
+from axial_deeplab_tf.data.converters import flags_common
+from axial_deeplab_tf.data.converters import generic_folder
 
 flags.DEFINE_string('root', None, 'Dataset folder.')
 flags.DEFINE_string('class_file', None,
@@ -26,6 +26,9 @@ flags.DEFINE_string('instance_subdir', 'instance',
 flags.DEFINE_integer('ignore_label', 255,
                      'Semantic value of void pixels (the class file may '
                      'override it).')
+flags.DEFINE_integer('label_divisor', generic_folder.LABEL_DIVISOR,
+                     'Panoptic label divisor recorded in classes.json (more '
+                     'than the instances of any image).')
 flags_common.define_common_flags()
 FLAGS = flags.FLAGS
 
@@ -36,7 +39,7 @@ def main(argv):
       generic_folder.convert_generic_folder, FLAGS.root,
       class_file=FLAGS.class_file, image_dir=FLAGS.image_subdir,
       semantic_dir=FLAGS.semantic_subdir, instance_dir=FLAGS.instance_subdir,
-      ignore_label=FLAGS.ignore_label)
+      ignore_label=FLAGS.ignore_label, label_divisor=FLAGS.label_divisor)
 
 
 if __name__ == '__main__':

@@ -64,7 +64,7 @@ def _run(command, env, what):
 def _write_val_images(val_pattern, out_dir, count):
   """Writes the first `count` validation images as PNG files."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.dataloaders import schema  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.data import schema  # pylint: disable=g-import-not-at-top
   os.makedirs(out_dir, exist_ok=True)
   files = sorted(tf.io.gfile.glob(val_pattern))
   for index, record in enumerate(tf.data.TFRecordDataset(files).take(count)):

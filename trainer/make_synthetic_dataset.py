@@ -4,7 +4,8 @@ r"""Writes the synthetic shapes panoptic dataset (the demo's dataset).
     --num_train=400 --num_val=100 --image_size=96 --seed=0
 
 Output: train-*.tfrecord, val-*.tfrecord and classes.json (5 classes:
-stripes, speckle (stuff); circle, square, triangle (things)).
+stripes, speckle (stuff); circle, square, triangle (things)) recording
+the panoptic encoding; the config values it needs are printed.
 """
 
 import time
@@ -35,6 +36,7 @@ def main(argv):
   print(f'wrote {FLAGS.num_train} train + {FLAGS.num_val} val images to '
         f'{FLAGS.output_dir} ({sum(len(v) for v in written.values())} shards)'
         f' in {time.time() - start:.1f}s')
+  print(synthetic.ENCODING.config_overrides())
 
 
 if __name__ == '__main__':

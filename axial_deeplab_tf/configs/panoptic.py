@@ -3,10 +3,12 @@
 Every key is documented in docs/training.md. The experiments built from
 these dataclasses are registered in `panoptic_experiments.py`.
 
-One value rules the panoptic id encoding: `model.post_processing.
-label_divisor`. The task passes it to the data pipeline (ground-truth
-panoptic maps), the post-processor and the metrics, so the data configs
-have no `label_divisor` of their own.
+The panoptic id encoding (num_classes, thing_class_ids, label_divisor,
+void_label) is `PanopticModel.encoding()`, one `data.encoding.
+PanopticEncoding` that the task hands to the data pipeline, the
+post-processor and the metrics, so no data, post-processing or metric
+config has a label divisor or thing list of its own
+(`data.encoding.CONFIG_KEYS` names the key that sets each field).
 """
 
 import dataclasses
@@ -21,16 +23,33 @@ from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import normalization
 from axial_deeplab_tf.ops import panoptic_merge
 
-
-
 @dataclasses.dataclass
 class PanopticDataConfig(cfg.DataConfig):
-  """`dataloaders.PanopticDataConfig` as a Model Garden data config.
+  """The panoptic data config, read by `dataloaders.build_panoptic_dataset`.
 
-  Model Garden's `DataConfig` keys that our pipeline reads: input_path,
-  tfds_name, tfds_split, tfds_data_dir, global_batch_size, is_training,
-  drop_remainder, shuffle_buffer_size, cache, cycle_length, deterministic,
-  seed. The rest are panoptic options (see docs/data.md).
+  Model Garden's `DataConfig` keys are read by its `InputReader`
+  (input_path, tfds_name, tfds_split, tfds_data_dir, global_batch_size,
+  is_training, shuffle_buffer_size, cache, cycle_length, block_length,
+  sharding, deterministic, seed, ...; training repeats, evaluation does
+  not; `cache` keeps the decoded examples in memory, for small datasets,
+  and they are still augmented afresh each epoch). `drop_remainder` None
+  means "when training"; evaluation always keeps the record order. The
+  label divisor and thing classes are not data options: they come from
+  `PanopticModel.encoding()`. The rest are panoptic options (docs/data.md):
+
+  Attributes:
+    crop_size: (height, width) of training crops.
+    min_scale, max_scale: random scale range (training).
+    flip: random horizontal flip (training).
+    ignore_label: semantic label of void and padding.
+    sigma: center heatmap Gaussian sigma (pixels).
+    small_instance_area, small_instance_weight: semantic weight of small
+      instances.
+    ignore_crowd_in_semantic: crowd pixels get ignore_label.
+    eval_pad_size: fixed (height, width) evaluation images are padded to;
+      None pads to k * pad_size_divisor + pad_size_offset.
+    pad_size_divisor, pad_size_offset: see eval_pad_size.
+    mean, std: normalization of images in [0, 1] (ImageNet RGB).
   """
   input_path: Union[Sequence[str], str] = ''
   tfds_name: str = ''
@@ -41,7 +60,6 @@ class PanopticDataConfig(cfg.DataConfig):
   shuffle_buffer_size: int = 1000
   cycle_length: Optional[int] = 8
   deterministic: Optional[bool] = False
-  repeat: Optional[bool] = None
   crop_size: List[int] = dataclasses.field(default_factory=lambda: [513, 513])
   min_scale: float = 0.5
   max_scale: float = 2.0
@@ -58,7 +76,6 @@ class PanopticDataConfig(cfg.DataConfig):
       default_factory=lambda: list(normalization.IMAGENET_MEAN))
   std: List[float] = dataclasses.field(
       default_factory=lambda: list(normalization.IMAGENET_STD))
-  num_thing_classes: int = 80
 
 
 @dataclasses.dataclass
@@ -119,7 +136,7 @@ class PanopticModel(hyperparams.Config):
 
   def encoding(self) -> encoding_lib.PanopticEncoding:
     """The panoptic id encoding this model's data, post-processing,
-    evaluation and export share."""
+    evaluation and export share (keys in `data.encoding.CONFIG_KEYS`)."""
     return encoding_lib.PanopticEncoding(
         num_classes=self.num_classes,
         thing_class_ids=tuple(self.thing_class_ids),

@@ -1,3 +1,5 @@
-"""What a dataset is, independent of any model: the image normalization
-constants and the panoptic label encoding that every later stage (targets,
-post-processing, evaluation, serving) reads from here."""
+"""What a dataset is, independent of any model: the panoptic label
+encoding (`encoding`) that every later stage (targets, post-processing,
+evaluation, serving) reads from here, the image normalization constants
+(`normalization`), the tf.Example schema of the stored files (`schema`) and
+the converters that write them with their metadata (`converters`)."""

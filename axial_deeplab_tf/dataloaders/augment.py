@@ -125,13 +125,3 @@ def random_flip(image: tf.Tensor, segments: tf.Tensor, seed: tf.Tensor,
 
   return (flip(image), flip(segments),
           None if extra is None else flip(extra), flipped)
-
-
-def flip_target_offsets(offsets: tf.Tensor) -> tf.Tensor:
-  """Left-right flips offsets [..., H, W, 2] (dy, dx): mirror and negate dx.
-
-  For test-time flip augmentation of predictions; training targets are
-  computed after the flip and need no correction.
-  """
-  offsets = tf.reverse(offsets, [-2])
-  return tf.stack([offsets[..., 0], -offsets[..., 1]], axis=-1)

@@ -16,7 +16,7 @@ from typing import Dict
 
 import tensorflow as tf
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 
 def rgb_to_segment_ids(rgb: tf.Tensor) -> tf.Tensor:

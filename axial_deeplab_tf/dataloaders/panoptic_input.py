@@ -1,8 +1,13 @@
 """Panoptic input pipeline: decoded examples -> batches of image + targets.
 
-`build_panoptic_dataset(config, input_context)` is the public entry point.
-Each batch is a dict (B = per-replica batch size; H, W = crop size when
-training, padded size in evaluation):
+`build_panoptic_dataset(params, encoding, input_context)` is the public
+entry point: `params` is the task's data config
+(`configs.panoptic.PanopticDataConfig`, a Model Garden `DataConfig`), read
+through Model Garden's `InputReader` (TFRecord files or TFDS, sharding per
+input pipeline, shuffling, repeating, caching); `encoding` is the
+dataset's `data.encoding.PanopticEncoding`. Each batch is a dict (B =
+per-replica batch size; H, W = crop size when training, padded size in
+evaluation). Files are read in sorted order:
 
   image:            float32 [B, H, W, 3], (x / 255 - mean) / std; padding
                     is the mean pixel, i.e. 0.
@@ -27,74 +32,59 @@ Training: random scale, pad-and-random-crop, random flip, then targets.
 Evaluation: original resolution, padded at bottom/right to `eval_pad_size`
 (fixed) or to the next size of the form k * pad_size_divisor + pad_size_offset
 (batches then padded to their largest element).
+
+The reader decodes (and caches, with `cache`); `transform_and_batch_fn`
+then parses and batches. Augmentation is stateless: every decoded training
+example is paired with a seed int64 [2] drawn from `params.seed` (offset
+per input pipeline), so `deterministic` runs with a fixed seed reproduce
+their batches, and cached data is augmented afresh each epoch. Evaluation
+always keeps the record order (`deterministic` is forced on).
 """
 
-import dataclasses
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
+from official.core import config_definitions as cfg
+from official.core import input_reader
+
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
-from axial_deeplab_tf.dataloaders import pipeline
 from axial_deeplab_tf.dataloaders import targets as targets_lib
-from axial_deeplab_tf.data import normalization
+from axial_deeplab_tf.dataloaders import tfds_adapters
 
-
-@dataclasses.dataclass
-class PanopticDataConfig(pipeline.SourceConfig):
-  """Panoptic pipeline options (plus `pipeline.SourceConfig`'s).
-
-  Attributes:
-    crop_size: (height, width) of training crops.
-    min_scale, max_scale: random scale range (training).
-    flip: random horizontal flip (training).
-    ignore_label: semantic label of void and padding.
-    label_divisor: panoptic id = class * label_divisor + instance.
-    sigma: center heatmap Gaussian sigma (pixels).
-    small_instance_area, small_instance_weight: semantic weight of small
-      instances.
-    ignore_crowd_in_semantic: crowd pixels get ignore_label.
-    eval_pad_size: fixed (height, width) evaluation images are padded to;
-      None pads to k * pad_size_divisor + pad_size_offset.
-    pad_size_divisor, pad_size_offset: see eval_pad_size.
-    mean, std: normalization (ImageNet RGB statistics by default).
-    num_thing_classes: TFDS coco/2017_panoptic only: labels below it are
-      things (80 for COCO).
-  """
-  crop_size: Tuple[int, int] = (513, 513)
-  min_scale: float = 0.5
-  max_scale: float = 2.0
-  flip: bool = True
-  ignore_label: int = 255
-  label_divisor: int = 256
-  sigma: float = 8.0
-  small_instance_area: int = 4096
-  small_instance_weight: float = 3.0
-  ignore_crowd_in_semantic: bool = False
-  eval_pad_size: Optional[Tuple[int, int]] = None
-  pad_size_divisor: int = 32
-  pad_size_offset: int = 0
-  mean: Sequence[float] = normalization.IMAGENET_MEAN
-  std: Sequence[float] = normalization.IMAGENET_STD
-  num_thing_classes: int = 80
+AUTOTUNE = tf.data.AUTOTUNE
+# Seeds of different input pipelines are this far apart.
+_PIPELINE_SEED_STRIDE = 1000003
 
 
 class PanopticParser:
-  """Turns a decoded dict (see `panoptic_decoder`) into model inputs."""
+  """Turns a decoded dict (see `panoptic_decoder`) into model inputs.
 
-  def __init__(self, config: PanopticDataConfig):
-    self._c = config
+  Reads the panoptic options of the data config (crop_size, min_scale,
+  max_scale, flip, ignore_label, sigma, small_instance_area,
+  small_instance_weight, ignore_crowd_in_semantic, eval_pad_size,
+  pad_size_divisor, pad_size_offset, mean, std; docs/data.md).
+  """
+
+  def __init__(self, params: cfg.DataConfig,
+               encoding: encoding_lib.PanopticEncoding):
+    self._c = params
+    self._encoding = encoding
+    self._crop_size = tuple(params.crop_size)
+    self._eval_pad_size = (None if params.eval_pad_size is None
+                           else tuple(params.eval_pad_size))
 
   def _targets(self, decoded, segments):
     c = self._c
     return targets_lib.panoptic_targets(
         segments, decoded['class_ids'], decoded['is_crowd'],
-        decoded['is_thing'], ignore_label=c.ignore_label, sigma=c.sigma,
+        decoded['is_thing'], label_divisor=self._encoding.label_divisor,
+        ignore_label=c.ignore_label, sigma=c.sigma,
         small_instance_area=c.small_instance_area,
         small_instance_weight=c.small_instance_weight,
-        ignore_crowd_in_semantic=c.ignore_crowd_in_semantic,
-        label_divisor=c.label_divisor)
+        ignore_crowd_in_semantic=c.ignore_crowd_in_semantic)
 
   def parse_train(self, decoded: Dict[str, tf.Tensor], seed: tf.Tensor
                   ) -> Dict[str, tf.Tensor]:
@@ -108,7 +98,8 @@ class PanopticParser:
         image, segments, seeds[0], c.min_scale, c.max_scale)
     scaled = tf.cast(tf.shape(image)[:2], tf.float32)
     image, segments, valid, offset = augment.random_crop(
-        image, segments, c.crop_size, seeds[1], augment.mean_pixel(c.mean))
+        image, segments, self._crop_size, seeds[1],
+        augment.mean_pixel(c.mean))
     if c.flip:
       image, segments, valid, _ = augment.random_flip(
           image, segments, seeds[2], extra=valid)
@@ -117,7 +108,7 @@ class PanopticParser:
     out['valid_mask'] = valid
     out['panoptic'] = tf.where(valid > 0, out['panoptic'],
                                targets_lib.VOID_PANOPTIC)
-    crop = tf.constant(c.crop_size, tf.float32)
+    crop = tf.constant(self._crop_size, tf.float32)
     out['image_info'] = tf.stack(
         [orig_size, crop, scaled / orig_size, tf.cast(offset, tf.float32)])
     return out
@@ -125,8 +116,8 @@ class PanopticParser:
   def eval_size(self, height, width):
     """Padded evaluation size of a [height, width] image (int32 [2])."""
     c = self._c
-    if c.eval_pad_size is not None:
-      return tf.constant(c.eval_pad_size, tf.int32)
+    if self._eval_pad_size is not None:
+      return tf.constant(self._eval_pad_size, tf.int32)
     size = tf.stack([height, width])
     div, off = c.pad_size_divisor, c.pad_size_offset
     k = tf.maximum(-((off - size) // div), 0)  # ceil((size - off) / div)
@@ -135,14 +126,15 @@ class PanopticParser:
   def parse_eval(self, decoded: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Normalizes and pads one example, no augmentation."""
     c = self._c
+    pad_size = self._eval_pad_size
     image = tf.cast(decoded['image'], tf.float32)
     segments = decoded['segments']
     shape = tf.shape(image)[:2]
     size = self.eval_size(shape[0], shape[1])
-    if c.eval_pad_size is not None:
+    if pad_size is not None:
       check = tf.debugging.assert_less_equal(
           shape, size, message=('image larger than eval_pad_size '
-                                f'{c.eval_pad_size}'))
+                                f'{list(pad_size)}'))
       with tf.control_dependencies([check]):
         size = tf.identity(size)
     image, segments = augment.pad_to_size(image, segments, size[0], size[1],
@@ -156,61 +148,118 @@ class PanopticParser:
                                   tf.cast(size, tf.float32),
                                   tf.ones([2]), tf.zeros([2])])
     out['source_id'] = decoded['source_id']
-    if c.eval_pad_size is not None:  # static shapes for XLA / TPU
+    if pad_size is not None:  # static shapes for XLA / TPU
       for key, value in out.items():
         if key != 'image_info' and value.shape.rank >= 2:
-          value.set_shape(list(c.eval_pad_size) + value.shape[2:].as_list())
+          value.set_shape(list(pad_size) + value.shape[2:].as_list())
     return out
 
 
-def decode_fn(config: PanopticDataConfig):
+def decoder_fn(params: cfg.DataConfig,
+               encoding: encoding_lib.PanopticEncoding) -> Callable:
   """Returns element -> decoded dict for the configured source."""
-  if config.tfds_name is not None:
-    from axial_deeplab_tf.dataloaders import tfds_adapters  # pylint: disable=g-import-not-at-top
-    return tfds_adapters.panoptic_adapter(config.tfds_name,
-                                          config.num_thing_classes)
+  if params.tfds_name:
+    return tfds_adapters.panoptic_adapter(params.tfds_name, encoding)
   return panoptic_decoder.PanopticDecoder().decode
 
 
+def _padded_shapes_and_values(ignore_label: int):
+  """padded_batch arguments of variable-size evaluation examples."""
+  values = {
+      'image': 0.0, 'semantic': ignore_label,
+      'semantic_weights': 0.0, 'center_heatmap': 0.0, 'center_offsets': 0.0,
+      'center_weights': 0.0, 'offset_weights': 0.0,
+      'panoptic': targets_lib.VOID_PANOPTIC, 'valid_mask': 0.0,
+      'image_info': 0.0, 'source_id': ''}
+  shapes = {
+      'image': [None, None, 3], 'semantic': [None, None],
+      'semantic_weights': [None, None], 'center_heatmap': [None, None, 1],
+      'center_offsets': [None, None, 2], 'center_weights': [None, None],
+      'offset_weights': [None, None], 'panoptic': [None, None],
+      'valid_mask': [None, None], 'image_info': [4, 2], 'source_id': []}
+  return shapes, values
+
+
+def transform_and_batch_fn(params: cfg.DataConfig, parser: PanopticParser
+                           ) -> Callable[[tf.data.Dataset, Optional[
+                               tf.distribute.InputContext]], tf.data.Dataset]:
+  """The `InputReader` step after decoding (and caching): parse, batch.
+
+  Training pairs each example with a stateless seed (see the module
+  docstring); evaluation pads to a common size when `eval_pad_size` is
+  unset. Batches hold the per-replica batch size of `input_context`.
+  """
+  ordered = bool(params.deterministic)
+  drop = (params.is_training if params.drop_remainder is None
+          else params.drop_remainder)
+
+  def apply(ds: tf.data.Dataset,
+            input_context: Optional[tf.distribute.InputContext] = None
+            ) -> tf.data.Dataset:
+    batch_size = params.global_batch_size
+    seed = params.seed
+    if input_context is not None:
+      batch_size = input_context.get_per_replica_batch_size(batch_size)
+      if seed is not None:
+        seed += _PIPELINE_SEED_STRIDE * input_context.input_pipeline_id
+    if params.is_training:
+      seeds = tf.data.Dataset.random(seed=seed).batch(2)
+      ds = tf.data.Dataset.zip((ds, seeds)).map(
+          parser.parse_train, num_parallel_calls=AUTOTUNE,
+          deterministic=ordered)
+    else:
+      ds = ds.map(parser.parse_eval, num_parallel_calls=AUTOTUNE,
+                  deterministic=ordered)
+    if params.is_training or params.eval_pad_size is not None:
+      return ds.batch(batch_size, drop_remainder=drop,
+                      num_parallel_calls=AUTOTUNE, deterministic=ordered)
+    shapes, values = _padded_shapes_and_values(params.ignore_label)
+    return ds.padded_batch(batch_size, padded_shapes=shapes,
+                           padding_values=values, drop_remainder=drop)
+  return apply
+
+
+def _check_source(params: cfg.DataConfig) -> None:
+  if bool(params.input_path) == bool(params.tfds_name):
+    raise ValueError('exactly one of input_path and tfds_name must be set; '
+                     f'got input_path={params.input_path!r}, '
+                     f'tfds_name={params.tfds_name!r}')
+
+
+def _sorted_files(input_path) -> list:
+  """The files of `input_path`'s patterns, sorted (InputReader keeps the
+  glob's order, which the file system decides)."""
+  try:
+    return sorted(input_reader.match_files(input_path))
+  except ValueError as e:
+    raise ValueError(f'input_path: {e}') from e
+
+
 def build_panoptic_dataset(
-    config: PanopticDataConfig,
+    params: cfg.DataConfig,
+    encoding: encoding_lib.PanopticEncoding,
     input_context: Optional[tf.distribute.InputContext] = None
 ) -> tf.data.Dataset:
   """Builds the batched panoptic dataset (keys in the module docstring).
 
   Args:
-    config: PanopticDataConfig (input_path or tfds_name, is_training, ...).
+    params: the task's panoptic data config (input_path or tfds_name with
+      tfds_split, is_training, global_batch_size, ...; docs/data.md).
+    encoding: the dataset's panoptic encoding (label_divisor of the
+      ground-truth `panoptic` maps; thing classes of TFDS labels).
     input_context: from `strategy.distribute_datasets_from_function`; the
       dataset is sharded per input pipeline and batched per replica.
 
   Returns:
     tf.data.Dataset of dicts.
   """
-  decode = decode_fn(config)
-  parser = PanopticParser(config)
-  ds = pipeline.source_dataset(config, input_context)
-  if config.is_training:
-    def map_fn(element, seed):
-      return parser.parse_train(decode(element), seed)
-    return pipeline.finish(ds, config, map_fn, input_context)
-
-  def eval_map_fn(element, seed):
-    del seed
-    return parser.parse_eval(decode(element))
-  if config.eval_pad_size is not None:
-    return pipeline.finish(ds, config, eval_map_fn, input_context)
-  padding_values = {
-      'image': 0.0, 'semantic': config.ignore_label,
-      'semantic_weights': 0.0, 'center_heatmap': 0.0, 'center_offsets': 0.0,
-      'center_weights': 0.0, 'offset_weights': 0.0,
-      'panoptic': targets_lib.VOID_PANOPTIC, 'valid_mask': 0.0,
-      'image_info': 0.0, 'source_id': ''}
-  padded_shapes = {
-      'image': [None, None, 3], 'semantic': [None, None],
-      'semantic_weights': [None, None], 'center_heatmap': [None, None, 1],
-      'center_offsets': [None, None, 2], 'center_weights': [None, None],
-      'offset_weights': [None, None], 'panoptic': [None, None],
-      'valid_mask': [None, None], 'image_info': [4, 2], 'source_id': []}
-  return pipeline.finish(ds, config, eval_map_fn, input_context,
-                         padded_shapes=padded_shapes,
-                         padding_values=padding_values)
+  _check_source(params)
+  if params.input_path:
+    params = params.replace(input_path=_sorted_files(params.input_path))
+  if not params.is_training:
+    params = params.replace(deterministic=True)
+  parser = PanopticParser(params, encoding)
+  reader = input_reader.InputReader(
+      params, decoder_fn=decoder_fn(params, encoding),
+      transform_and_batch_fn=transform_and_batch_fn(params, parser))
+  return reader.read(input_context=input_context)

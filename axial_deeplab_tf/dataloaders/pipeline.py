@@ -1,4 +1,6 @@
-"""tf.data plumbing shared by the panoptic and classification builders.
+"""tf.data plumbing of the classification builder (`classification_input`).
+
+The panoptic builder reads through Model Garden's `InputReader` instead.
 
 Reads serialized records from TFRecord files (parallel interleave), or
 elements from a TFDS builder, shards them per input pipeline under a
@@ -11,6 +13,7 @@ import dataclasses
 from typing import Callable, Optional, Sequence, Union
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -87,7 +90,6 @@ def source_dataset(config: SourceConfig,
   pipeline_id = input_context.input_pipeline_id if input_context else 0
   shuffle = config.is_training
   if config.tfds_name is not None:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     read_config = tfds.ReadConfig(
         input_context=input_context, shuffle_seed=config.seed,
         interleave_cycle_length=config.cycle_length)

@@ -11,6 +11,7 @@ separates touching instances of one class.
 
 Classes (contiguous ids, as in the written classes.json):
   0 stripes (stuff), 1 speckle (stuff), 2 circle, 3 square, 4 triangle.
+`ENCODING` (label divisor 256) is recorded in classes.json.
 """
 
 import dataclasses
@@ -22,8 +23,9 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image
 
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import shard_writer
+from axial_deeplab_tf.data import encoding as encoding_lib
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import shard_writer
 
 CLASSES = (
     {'id': 0, 'name': 'stripes', 'isthing': 0},
@@ -34,6 +36,8 @@ CLASSES = (
 )
 NUM_STUFF = 2
 THING_CLASSES = (2, 3, 4)
+ENCODING = encoding_lib.PanopticEncoding.from_classes(CLASSES,
+                                                      label_divisor=256)
 
 
 @dataclasses.dataclass
@@ -218,11 +222,17 @@ def write_synthetic_dataset(output_dir: str,
         list(range(count)), serialize, output_dir, split, num_shards,
         num_workers=num_workers, show_progress=show_progress)
   shard_writer.write_classes(
-      output_dir, CLASSES,
-      extra={'dataset': 'synthetic_shapes', 'seed': seed,
-             'image_size': config.image_size,
-             'num_train': num_train, 'num_val': num_val})
+      output_dir, CLASSES, ENCODING,
+      extra=_identity(seed, config, num_train, num_val))
   return written
+
+
+def _identity(seed: int, config: SyntheticConfig, num_train: int,
+              num_val: int) -> dict:
+  """The classes.json keys that identify one synthetic dataset."""
+  return {'dataset': 'synthetic_shapes', 'seed': seed,
+          'image_size': config.image_size, 'num_train': num_train,
+          'num_val': num_val}
 
 
 def ensure_synthetic_dataset(output_dir: str,
@@ -233,13 +243,12 @@ def ensure_synthetic_dataset(output_dir: str,
                              **kwargs) -> Dict[str, str]:
   """Writes the dataset unless output_dir already holds the same one.
 
-  "The same" = its classes.json records the same seed, image size and
-  counts. Returns default_paths(output_dir).
+  "The same" = its classes.json records the same seed, image size, counts
+  and encoding. Returns default_paths(output_dir).
   """
   path = os.path.join(output_dir, schema.CLASSES_FILE)
-  wanted = {'dataset': 'synthetic_shapes', 'seed': seed,
-            'image_size': config.image_size, 'num_train': num_train,
-            'num_val': num_val}
+  wanted = _identity(seed, config, num_train, num_val)
+  wanted[encoding_lib.ENCODING_KEY] = ENCODING.to_metadata()
   try:
     with open(path) as f:
       found = json.load(f)

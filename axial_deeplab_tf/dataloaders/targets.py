@@ -21,7 +21,8 @@ Definitions (one image):
 - offset_weights: 1 on instance pixels, 0 elsewhere.
 - panoptic: class * label_divisor + instance number (1, 2, ... in segment
   order, per image) on instance pixels; class * label_divisor on stuff and
-  crowd pixels; -1 on void. Numbers are per image, not per class, so an
+  crowd pixels (crowd = thing class with instance id 0, the rule of
+  `data.encoding`); -1 on void. Numbers are per image, not per class, so an
   image needs fewer than label_divisor instances (COCO: 256) for ids to
   stay unique.
 """
@@ -83,12 +84,13 @@ def panoptic_targets(segments: tf.Tensor,
                      class_ids: tf.Tensor,
                      is_crowd: tf.Tensor,
                      is_thing: tf.Tensor,
-                     ignore_label: int = 255,
-                     sigma: float = 8.0,
-                     small_instance_area: int = 4096,
-                     small_instance_weight: float = 3.0,
-                     ignore_crowd_in_semantic: bool = False,
-                     label_divisor: int = 256) -> Dict[str, tf.Tensor]:
+                     *,
+                     label_divisor: int,
+                     ignore_label: int,
+                     sigma: float,
+                     small_instance_area: int,
+                     small_instance_weight: float,
+                     ignore_crowd_in_semantic: bool) -> Dict[str, tf.Tensor]:
   """Computes all targets of one image (definitions in module docstring).
 
   Args:
@@ -96,12 +98,13 @@ def panoptic_targets(segments: tf.Tensor,
     class_ids: int32 [N].
     is_crowd: bool [N].
     is_thing: bool [N].
+    label_divisor: panoptic id = class * label_divisor + instance number
+      (the dataset's `PanopticEncoding.label_divisor`).
     ignore_label: semantic label of void pixels.
     sigma: center Gaussian sigma in pixels.
     small_instance_area: instances with fewer pixels get the larger weight.
     small_instance_weight: semantic weight of small instances' pixels.
     ignore_crowd_in_semantic: give crowd pixels ignore_label.
-    label_divisor: panoptic id = class * label_divisor + instance number.
 
   Returns:
     dict with semantic int32 [H, W], semantic_weights float32 [H, W],

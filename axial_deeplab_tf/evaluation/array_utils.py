@@ -7,7 +7,7 @@ values of a distribution strategy (a `PerReplica` object or a tuple/list of
 per-replica tensors), which are concatenated along the batch axis.
 """
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,17 +77,6 @@ def check_integer(array: np.ndarray, name: str) -> None:
   if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
     raise ValueError(f'{name}: expected an integer array, got dtype '
                      f'{array.dtype}.')
-
-
-def check_class_ids(ids: Sequence[int], num_classes: int, name: str) -> None:
-  """Raises ValueError unless `ids` are distinct and lie in [0, num_classes)."""
-  ids = [int(i) for i in ids]
-  bad = [i for i in ids if not 0 <= i < num_classes]
-  if bad:
-    raise ValueError(f'{name}: expected class ids in [0, {num_classes}), got '
-                     f'{bad}.')
-  if len(set(ids)) != len(ids):
-    raise ValueError(f'{name}: expected distinct class ids, got {ids}.')
 
 
 def image_sizes_or_full(image_sizes: Any, batch: int, height: int,

@@ -21,13 +21,14 @@ instance at all).
 
 import contextlib
 import io
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List
 
 import numpy as np
 from pycocotools import coco as coco_api
 from pycocotools import cocoeval
 from pycocotools import mask as mask_api
 
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.evaluation import array_utils
 from axial_deeplab_tf.evaluation import mask_encoding
 
@@ -42,7 +43,8 @@ class MaskAP:
   - `update_state(groundtruths, pred_masks, pred_classes, pred_scores,
     pred_valid=None, gt_crowd_masks=None)` for a batch, with panoptic
     ground truth (int [B, H, W], `class * label_divisor + instance_id`;
-    thing-class segments are instances, crowd as in `PanopticQuality`) and
+    thing-class segments are instances, void and crowd as
+    `data.encoding.split_panoptic` reads them) and
     predictions as either bool [B, N, H, W] masks or an int [B, H, W]
     instance-id map whose id j + 1 is slot j (the post-processor's
     'instance' output), with int [B, N] classes, float [B, N] scores and
@@ -56,42 +58,33 @@ class MaskAP:
   """
 
   def __init__(self,
-               num_classes: int,
-               thing_class_ids: Sequence[int],
-               label_divisor: int = 256,
-               void_label: Optional[int] = 255,
+               encoding: encoding_lib.PanopticEncoding,
                thing_instance_zero_is_crowd: bool = True,
                max_detections: int = 100,
                report_per_class: bool = False):
     """Initializes the metric.
 
     Args:
-      num_classes: K; classes lie in [0, K).
-      thing_class_ids: the classes that have instances (evaluated classes).
-      label_divisor: panoptic = class * label_divisor + instance id.
-      void_label: class id of void ground-truth pixels (None: only negative
-        values are void).
+      encoding: classes, thing classes (the evaluated classes), label
+        divisor and void label of the ground-truth panoptic maps.
       thing_instance_zero_is_crowd: ground-truth thing pixels with instance
         id 0 are crowd.
       max_detections: detections kept per image (highest scores), COCO's
         maxDets for AP.
       report_per_class: also report 'AP/class_{i}'.
     """
-    if int(num_classes) < 1:
-      raise ValueError(f'num_classes: expected >= 1, got {num_classes}.')
-    array_utils.check_class_ids(thing_class_ids, num_classes,
-                                'thing_class_ids')
-    if not list(thing_class_ids):
-      raise ValueError('thing_class_ids: expected at least one thing class.')
-    if int(label_divisor) < 1:
-      raise ValueError(f'label_divisor: expected >= 1, got {label_divisor}.')
+    if not isinstance(encoding, encoding_lib.PanopticEncoding):
+      raise TypeError(f'encoding: expected a PanopticEncoding, got '
+                      f'{type(encoding).__name__}.')
+    if not encoding.thing_class_ids:
+      raise ValueError('encoding.thing_class_ids: expected at least one '
+                       'thing class.')
     if int(max_detections) < 1:
       raise ValueError(f'max_detections: expected >= 1, got '
                        f'{max_detections}.')
-    self.num_classes = int(num_classes)
-    self.thing_class_ids = tuple(sorted(int(i) for i in thing_class_ids))
-    self.label_divisor = int(label_divisor)
-    self.void_label = None if void_label is None else int(void_label)
+    self.encoding = encoding
+    self.num_classes = encoding.num_classes
+    self.thing_class_ids = encoding.thing_class_ids
     self.thing_instance_zero_is_crowd = bool(thing_instance_zero_is_crowd)
     self.max_detections = int(max_detections)
     self.report_per_class = bool(report_per_class)
@@ -236,21 +229,13 @@ class MaskAP:
   def _groundtruth_instances(self, gt, crowd):
     """[(rle, class, is_crowd)] of one panoptic ground-truth map [H, W]."""
     gt = gt.astype(np.int64)
-    cls = gt // self.label_divisor
-    void = gt < 0
-    if self.void_label is not None:
-      void |= cls == self.void_label
-    bad = ~void & (cls >= self.num_classes)
-    if bad.any():
-      raise ValueError(f'groundtruths: class ids must lie in [0, '
-                       f'{self.num_classes}) or be void, found '
-                       f'{np.unique(cls[bad])[:10].tolist()}.')
-    is_thing = np.isin(cls, self.thing_class_ids) & ~void
-    is_crowd = np.zeros_like(is_thing)
-    if self.thing_instance_zero_is_crowd:
-      is_crowd |= gt % self.label_divisor == 0
+    parsed = encoding_lib.split_panoptic(gt, self.encoding, 'groundtruths',
+                                      self.thing_instance_zero_is_crowd)
+    cls = parsed.classes
+    is_thing = np.isin(cls, self.thing_class_ids) & ~parsed.void
+    is_crowd = parsed.crowd
     if crowd is not None:
-      is_crowd |= crowd
+      is_crowd = is_crowd | crowd
     is_crowd &= is_thing
     # Keys: segment value for instances, -2 - c for class c's crowd region,
     # -1 elsewhere; then dense labels 0..n-1 in key order.
@@ -262,15 +247,16 @@ class MaskAP:
     for k, rle in zip(wanted, rles):
       v = int(ids[k])
       if v >= 0:
-        out.append((rle, v // self.label_divisor, False))
+        out.append((rle, v // self.encoding.label_divisor, False))
       else:
         out.append((rle, -2 - v, True))
     return out
 
   def merge(self, other: 'MaskAP') -> None:
-    """Appends another accumulator's images (same thing classes)."""
-    if self.thing_class_ids != other.thing_class_ids:
-      raise ValueError('merge: MaskAP metrics with different thing classes.')
+    """Appends another accumulator's images (same encoding)."""
+    if self.encoding != other.encoding:
+      raise ValueError(f'merge: MaskAP metrics with different encodings: '
+                       f'{self.encoding} vs {other.encoding}.')
     self._images.extend(other._images)  # pylint: disable=protected-access
 
   def _coco_eval(self):

@@ -21,8 +21,9 @@ Each value may be a numpy array, an eager tensor or a tuple of per-replica
 values (concatenated along the batch).
 """
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping
 
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.evaluation import array_utils
 from axial_deeplab_tf.evaluation.mask_ap import MaskAP
 from axial_deeplab_tf.evaluation.mean_iou import MeanIoU
@@ -40,11 +41,8 @@ class PanopticEvaluator:
   """
 
   def __init__(self,
-               num_classes: int,
-               thing_class_ids: Sequence[int],
-               label_divisor: int = 256,
-               void_label: Optional[int] = 255,
-               ignore_label: Optional[int] = 255,
+               encoding: encoding_lib.PanopticEncoding,
+               ignore_label: int,
                thing_instance_zero_is_crowd: bool = True,
                compute_pq: bool = True,
                compute_miou: bool = True,
@@ -54,28 +52,27 @@ class PanopticEvaluator:
     """Initializes the metrics.
 
     Args:
-      num_classes: K semantic classes.
-      thing_class_ids: classes with instances.
-      label_divisor: panoptic = class * label_divisor + instance id.
-      void_label: class of void pixels in panoptic maps (the
-        post-processor's `void_label`); negative values are void as well.
-      ignore_label: semantic label not evaluated by mIoU.
+      encoding: the panoptic encoding of the ground truth and of the
+        post-processor's output (built from the same `PanopticEncoding`);
+        its void_label is void in panoptic maps, as are negative values.
+      ignore_label: semantic label not evaluated by mIoU (the data config's
+        `ignore_label`).
       thing_instance_zero_is_crowd: see `PanopticQuality`.
       compute_pq, compute_miou, compute_ap: which metrics to run (AP needs
-        the instance outputs; switch it off for semantic-only models).
+        the instance outputs; it is off without thing classes).
       max_detections: detections per image for AP.
       report_per_class: add per-class values.
     """
+    self.encoding = encoding
     self.pq = self.miou = self.ap = None
     if compute_pq:
-      self.pq = PanopticQuality(num_classes, thing_class_ids, label_divisor,
-                                void_label, thing_instance_zero_is_crowd,
+      self.pq = PanopticQuality(encoding, thing_instance_zero_is_crowd,
                                 report_per_class)
     if compute_miou:
-      self.miou = MeanIoU(num_classes, ignore_label, report_per_class)
-    if compute_ap and list(thing_class_ids):
-      self.ap = MaskAP(num_classes, thing_class_ids, label_divisor,
-                       void_label, thing_instance_zero_is_crowd,
+      self.miou = MeanIoU(encoding.num_classes, ignore_label,
+                          report_per_class)
+    if compute_ap and encoding.thing_class_ids:
+      self.ap = MaskAP(encoding, thing_instance_zero_is_crowd,
                        max_detections, report_per_class)
 
   def _metrics(self):

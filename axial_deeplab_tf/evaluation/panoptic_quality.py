@@ -1,19 +1,19 @@
 """Panoptic Quality (PQ = SQ x RQ), COCO panoptic definition, on the host.
 
-Inputs are panoptic maps encoded `class * label_divisor + instance_id`,
-int [batch, height, width] (numpy, eager tensors or per-replica parts; see
+Inputs are panoptic maps encoded `class * label_divisor + instance_id` as
+a `data.encoding.PanopticEncoding` says, int [batch, height, width] (numpy, eager tensors or per-replica parts; see
 `array_utils.as_numpy`). A *segment* is the set of pixels sharing one
 panoptic value.
 
 Per image and class (Kirillov et al., "Panoptic Segmentation", CVPR 2019,
 and the COCO panopticapi rules):
 
-- Void: a pixel is void when its value is negative or its class
-  (value // label_divisor) equals `void_label`. Void pixels belong to no
-  segment, in the ground truth or in the prediction.
-- Crowd: ground-truth crowd pixels (thing-class pixels with instance id 0
-  when `thing_instance_zero_is_crowd`, plus any pixel flagged in the optional
-  `gt_crowd_masks`) form one crowd region per class. Crowd regions are never
+- Void and crowd as `data.encoding.split_panoptic` reads them: a pixel is
+  void when its value is negative or its class (value // label_divisor)
+  equals `void_label`; void pixels belong to no segment, in the ground
+  truth or in the prediction. Ground-truth crowd pixels (thing-class pixels
+  with instance id 0 when `thing_instance_zero_is_crowd`, plus any pixel
+  flagged in the optional `gt_crowd_masks`) form one crowd region per class. Crowd regions are never
   matched and never false negatives.
 - Match: a ground-truth segment g and a predicted segment p of the same
   class match when IoU(g, p) > 0.5, with
@@ -35,10 +35,11 @@ and image (the last one listed); here all crowd pixels of a class form the
 region, which is what the rule intends.
 """
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict
 
 import numpy as np
 
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.evaluation import array_utils
 
 _STATS = ('tp', 'fp', 'fn', 'iou_sum')
@@ -46,10 +47,7 @@ _STATS = ('tp', 'fp', 'fn', 'iou_sum')
 
 def panoptic_quality_stats(groundtruths: Any,
                            predictions: Any,
-                           num_classes: int,
-                           thing_class_ids: Sequence[int],
-                           label_divisor: int = 256,
-                           void_label: Optional[int] = 255,
+                           encoding: encoding_lib.PanopticEncoding,
                            thing_instance_zero_is_crowd: bool = True,
                            gt_crowd_masks: Any = None,
                            image_sizes: Any = None) -> Dict[str, np.ndarray]:
@@ -58,11 +56,8 @@ def panoptic_quality_stats(groundtruths: Any,
   Args:
     groundtruths: int [batch, height, width] ground-truth panoptic maps.
     predictions: int [batch, height, width] predicted panoptic maps.
-    num_classes: K; non-void classes must lie in [0, K).
-    thing_class_ids: classes with instances (the others are stuff).
-    label_divisor: panoptic = class * label_divisor + instance id.
-    void_label: class id of void pixels (None: only negative values are
-      void). Must lie outside [0, K).
+    encoding: num_classes K (non-void classes must lie in [0, K)), thing
+      classes, label_divisor and void_label of both maps.
     thing_instance_zero_is_crowd: ground-truth pixels of a thing class with
       instance id 0 are crowd (the convention of the data pipeline, which
       writes crowd pixels as class * label_divisor).
@@ -82,7 +77,6 @@ def panoptic_quality_stats(groundtruths: Any,
   """
   gt = array_utils.as_numpy(groundtruths, 'groundtruths')
   pred = array_utils.as_numpy(predictions, 'predictions')
-  _check_options(num_classes, thing_class_ids, label_divisor, void_label)
   for arr, name in ((gt, 'groundtruths'), (pred, 'predictions')):
     array_utils.check_rank(arr, 3, name, '[batch, height, width]')
     array_utils.check_integer(arr, name)
@@ -92,60 +86,27 @@ def panoptic_quality_stats(groundtruths: Any,
     crowd = array_utils.as_numpy(gt_crowd_masks, 'gt_crowd_masks')
     array_utils.check_same_shape(gt, crowd, 'groundtruths', 'gt_crowd_masks')
     crowd = crowd.astype(bool)
-  is_thing = np.zeros(num_classes, bool)
-  is_thing[list(thing_class_ids)] = True
   sizes = array_utils.image_sizes_or_full(image_sizes, *gt.shape)
-  totals = {k: np.zeros(num_classes, np.float64) for k in _STATS}
+  totals = {k: np.zeros(encoding.num_classes, np.float64) for k in _STATS}
   for i, (h, w) in enumerate(sizes):
     stats = _image_stats(gt[i, :h, :w], pred[i, :h, :w],
                          None if crowd is None else crowd[i, :h, :w],
-                         num_classes, is_thing, label_divisor, void_label,
-                         thing_instance_zero_is_crowd)
+                         encoding, thing_instance_zero_is_crowd)
     for k in _STATS:
       totals[k] += stats[k]
   return totals
 
 
-def _check_options(num_classes, thing_class_ids, label_divisor, void_label):
-  if int(num_classes) < 1:
-    raise ValueError(f'num_classes: expected >= 1, got {num_classes}.')
-  array_utils.check_class_ids(thing_class_ids, num_classes, 'thing_class_ids')
-  if int(label_divisor) < 1:
-    raise ValueError(f'label_divisor: expected >= 1, got {label_divisor}.')
-  if void_label is not None and 0 <= int(void_label) < num_classes:
-    raise ValueError(f'void_label: expected a class outside [0, '
-                     f'{num_classes}) (or None), got {void_label}.')
-
-
-def _classes(values, name, num_classes, label_divisor, void_label):
-  """Returns (class, void mask) of a flat panoptic map, checking ranges."""
-  classes = values // label_divisor
-  void = values < 0
-  if void_label is not None:
-    void |= classes == void_label
-  bad = ~void & (classes >= num_classes)
-  if bad.any():
-    raise ValueError(
-        f'{name}: class ids must lie in [0, {num_classes}) or be void '
-        f'(void_label={void_label} or a negative value); found classes '
-        f'{np.unique(classes[bad])[:10].tolist()} (label_divisor='
-        f'{label_divisor}).')
-  return classes, void
-
-
-def _image_stats(gt, pred, crowd, num_classes, is_thing, label_divisor,
-                 void_label, instance_zero_is_crowd):
+def _image_stats(gt, pred, crowd, encoding, instance_zero_is_crowd):
   """Per-class sums for one [H, W] pair."""
+  num_classes, label_divisor = encoding.num_classes, encoding.label_divisor
   gt = gt.astype(np.int64).ravel()
   pred = pred.astype(np.int64).ravel()
-  gt_class, gt_void = _classes(gt, 'groundtruths', num_classes,
-                               label_divisor, void_label)
-  _, pred_void = _classes(pred, 'predictions', num_classes, label_divisor,
-                          void_label)
-  gt_crowd = np.zeros_like(gt_void)
-  if instance_zero_is_crowd:
-    safe_class = np.where(gt_void, 0, gt_class)
-    gt_crowd = is_thing[safe_class] & (gt % label_divisor == 0)
+  gt_ids = encoding_lib.split_panoptic(gt, encoding, 'groundtruths',
+                                       instance_zero_is_crowd)
+  pred_void = encoding_lib.split_panoptic(pred, encoding, 'predictions',
+                                          False).void
+  gt_class, gt_void, gt_crowd = gt_ids.classes, gt_ids.void, gt_ids.crowd
   if crowd is not None:
     gt_crowd |= crowd.ravel()
   gt_crowd &= ~gt_void
@@ -211,18 +172,15 @@ class PanopticQuality:
   """
 
   def __init__(self,
-               num_classes: int,
-               thing_class_ids: Sequence[int],
-               label_divisor: int = 256,
-               void_label: Optional[int] = 255,
+               encoding: encoding_lib.PanopticEncoding,
                thing_instance_zero_is_crowd: bool = True,
                report_per_class: bool = False):
     """Initializes the metric; arguments as in `panoptic_quality_stats`."""
-    _check_options(num_classes, thing_class_ids, label_divisor, void_label)
-    self.num_classes = int(num_classes)
-    self.thing_class_ids = tuple(int(i) for i in thing_class_ids)
-    self.label_divisor = int(label_divisor)
-    self.void_label = None if void_label is None else int(void_label)
+    if not isinstance(encoding, encoding_lib.PanopticEncoding):
+      raise TypeError(f'encoding: expected a PanopticEncoding, got '
+                      f'{type(encoding).__name__}.')
+    self.encoding = encoding
+    self.num_classes = encoding.num_classes
     self.thing_instance_zero_is_crowd = bool(thing_instance_zero_is_crowd)
     self.report_per_class = bool(report_per_class)
     self.reset_state()
@@ -245,8 +203,7 @@ class PanopticQuality:
         images (top-left corner).
     """
     stats = panoptic_quality_stats(
-        groundtruths, predictions, self.num_classes, self.thing_class_ids,
-        self.label_divisor, self.void_label,
+        groundtruths, predictions, self.encoding,
         self.thing_instance_zero_is_crowd, gt_crowd_masks, image_sizes)
     self.merge_state(stats)
 
@@ -272,8 +229,7 @@ class PanopticQuality:
     self.merge_state(other.get_state())
 
   def _config(self):
-    return (self.num_classes, self.thing_class_ids, self.label_divisor,
-            self.void_label, self.thing_instance_zero_is_crowd)
+    return (self.encoding, self.thing_instance_zero_is_crowd)
 
   def per_class_result(self) -> Dict[str, np.ndarray]:
     """Per-class float64 [K] 'pq', 'sq', 'rq' (NaN where the class never
@@ -295,8 +251,7 @@ class PanopticQuality:
     """Means over All / Things / Stuff (and per class), as Python floats."""
     per_class = self.per_class_result()
     seen = ~np.isnan(per_class['pq'])
-    is_thing = np.zeros(self.num_classes, bool)
-    is_thing[list(self.thing_class_ids)] = True
+    is_thing = self.encoding.is_thing_table()
     sets = {'All': seen, 'Things': seen & is_thing, 'Stuff': seen & ~is_thing}
     out = {}
     for name, mask in sets.items():

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 
 def segments_from_panoptic(panoptic: np.ndarray, label_divisor: int,

@@ -27,7 +27,7 @@ import tensorflow as tf
 import tqdm
 
 from axial_deeplab_tf import visualization
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.serving import coco_panoptic_format
 from axial_deeplab_tf.serving import image_files
 from axial_deeplab_tf.serving import saved_model_export

@@ -14,7 +14,7 @@ from typing import Sequence, Tuple
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import augment
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:

@@ -5,11 +5,14 @@ Axial-DeepLab model, the panoptic input pipeline (TFRecords or TFDS), the
 Panoptic-DeepLab loss, and evaluates PQ / SQ / RQ (All, Things, Stuff),
 mIoU and mask AP on the host from per-replica step outputs.
 
+`task.encoding` (the config's `PanopticEncoding`) is the one panoptic id
+encoding of the data pipeline, the post-processor and the evaluator;
+`build_inputs` first checks it against the dataset's recorded metadata.
+
 Batches (see docs/data.md) are dicts: the model reads `image`, the loss
 and metrics read the rest.
 """
 
-import dataclasses
 from typing import Any, Dict, Optional
 
 import tensorflow as tf
@@ -34,33 +37,6 @@ OUTPUT_KEYS = ('panoptic', 'semantic', 'instance', 'instance_classes',
                'instance_scores', 'instance_valid')
 
 
-def data_config(params: pcfg.PanopticDataConfig, label_divisor: int
-                ) -> dataloaders.PanopticDataConfig:
-  """The dataloader config for a Model Garden data config.
-
-  Empty strings of Model Garden's `DataConfig` mean "unset"; the pipeline's
-  `label_divisor` is the model's post-processing one.
-  """
-  fields = {f.name for f in dataclasses.fields(dataloaders.PanopticDataConfig)}
-  values = {k: v for k, v in params.as_dict().items() if k in fields}
-  for key in ('input_path', 'tfds_name', 'tfds_data_dir'):
-    if values.get(key) in ('', None, []):
-      values[key] = None
-  if values['tfds_name'] and not values.get('tfds_split'):
-    values['tfds_split'] = 'train' if params.is_training else 'validation'
-  if not values.get('tfds_split'):
-    values.pop('tfds_split', None)
-  for key in ('cycle_length',):
-    if values.get(key) is None:
-      values.pop(key)
-  values['deterministic'] = bool(values.get('deterministic'))
-  for key in ('crop_size', 'eval_pad_size', 'mean', 'std'):
-    if values.get(key) is not None:
-      values[key] = tuple(values[key])
-  values['label_divisor'] = int(label_divisor)
-  return dataloaders.PanopticDataConfig(**values)
-
-
 @task_factory.register_task_cls(pcfg.PanopticTask)
 class PanopticTask(base_task.Task):
   """Axial-DeepLab panoptic segmentation (Panoptic-DeepLab heads)."""
@@ -72,10 +48,9 @@ class PanopticTask(base_task.Task):
     if m.semantic_only:
       raise ValueError('model.semantic_only: the panoptic task needs the '
                        'instance branch; use semantic_only only for export.')
-    pp = m.post_processing
-    self.label_divisor = int(pp.label_divisor)
+    self.encoding = m.encoding()
     self.post_processor = modeling.PanopticPostProcessor(
-        m.encoding(),
+        self.encoding,
         panoptic_merge.PostProcessingOptions.from_config(m.post_processing),
         output_instance_masks=False)
     loss = params.losses
@@ -92,14 +67,18 @@ class PanopticTask(base_task.Task):
     return model_builders.build_panoptic_model(
         self.task_config.model, self.task_config.losses.l2_weight_decay)
 
-  def data_config(self, params) -> dataloaders.PanopticDataConfig:
-    return data_config(params, self.label_divisor)
-
   def build_inputs(self, params: pcfg.PanopticDataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None
                    ) -> tf.data.Dataset:
-    """Batches of the panoptic pipeline, per replica under a strategy."""
-    return dataloaders.build_panoptic_dataset(self.data_config(params),
+    """Batches of the panoptic pipeline, per replica under a strategy.
+
+    Raises:
+      ValueError: when the dataset's recorded encoding (classes.json, or
+        the TFDS class count) differs from `self.encoding`, naming both
+        values and the override to set.
+    """
+    dataloaders.check_dataset_encoding(params, self.encoding)
+    return dataloaders.build_panoptic_dataset(params, self.encoding,
                                               input_context)
 
   def initialize(self, model: tf_keras.Model):
@@ -174,11 +153,8 @@ class PanopticTask(base_task.Task):
 
   def new_evaluator(self) -> evaluation.PanopticEvaluator:
     e = self.task_config.evaluation
-    m = self.task_config.model
     return evaluation.PanopticEvaluator(
-        m.num_classes, list(m.thing_class_ids),
-        label_divisor=self.label_divisor,
-        void_label=m.post_processing.void_label,
+        self.encoding,
         ignore_label=self.task_config.validation_data.ignore_label,
         compute_pq=e.compute_pq, compute_miou=e.compute_miou,
         compute_ap=e.compute_ap, max_detections=e.max_detections,

@@ -4,19 +4,22 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import panoptic_decoder
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import cityscapes_panoptic
-from axial_deeplab_tf.dataloaders.converters import classification_folder
-from axial_deeplab_tf.dataloaders.converters import coco_panoptic
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import generic_folder
-from axial_deeplab_tf.dataloaders.converters import shard_writer
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.dataloaders import synthetic
+from axial_deeplab_tf.data.converters import cityscapes_panoptic
+from axial_deeplab_tf.data.converters import classification_folder
+from axial_deeplab_tf.data.converters import coco_panoptic
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import generic_folder
+from axial_deeplab_tf.data.converters import shard_writer
 import dl_folders
 
 QUIET = {'show_progress': False, 'num_workers': 2}
@@ -90,9 +93,16 @@ def test_coco_round_trip(tmp_path, rng):
     _check_panoptic(decoded, ids, segments, category_to_class)
     thing = dict(zip(decoded['class_ids'], decoded['is_thing']))
     assert all(thing[c] == (c in (0, 1)) for c in thing)
-  classes = json.load(open(tmp_path / 'out' / 'classes.json'))['classes']
+  metadata = json.load(open(tmp_path / 'out' / 'classes.json'))
+  classes = metadata['classes']
   assert [(c['id'], c['source_id'], c['isthing']) for c in classes] == [
       (0, 1, 1), (1, 3, 1), (2, 92, 0), (3, 200, 0)]
+  # The panoptic encoding: 4 classes, things 0 and 1, COCO's divisor 256.
+  assert metadata['encoding'] == {'num_classes': 4, 'thing_class_ids': [0, 1],
+                                  'label_divisor': 256, 'void_label': 255}
+  for line in ('task.model.num_classes=4', 'task.model.thing_class_ids=[0,1]',
+               'task.model.post_processing.label_divisor=256'):
+    assert line in report.summary()
   assert report.source_bytes == sum(
       os.path.getsize(p) for p in glob.glob(str(tmp_path / 'src' / '*' / '*')))
 
@@ -112,6 +122,8 @@ def test_cityscapes_round_trip(tmp_path, rng):
     _, decoded = records[name]
     np.testing.assert_array_equal(decoded['image'], image)
     _check_panoptic(decoded, ids, segments, category_to_class)
+  encoding = json.load(open(tmp_path / 'out' / 'classes.json'))['encoding']
+  assert encoding['num_classes'] == 4 and encoding['label_divisor'] == 1000
 
 
 @pytest.mark.parametrize('yaml_classes', [False, True])
@@ -168,7 +180,6 @@ def test_classification_round_trip(tmp_path, rng):
 def test_converted_size_ratio_on_realistic_images(tmp_path):
   # 128 px synthetic scenes saved as JPEG + RGB-id PNG, COCO layout: the
   # per-example proto overhead is small next to real image bytes.
-  from axial_deeplab_tf.dataloaders import synthetic  # pylint: disable=g-import-not-at-top
   config = synthetic.SyntheticConfig(image_size=128)
   root = tmp_path / 'src'
   images, annotations = [], []
@@ -345,8 +356,6 @@ def test_interrupted_shard_leaves_no_final_file(tmp_path):
 
 
 def test_cli_stops_then_skips(tmp_path, rng):
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   root = str(tmp_path / 'src')
   dl_folders.write_coco(root, rng)
   os.remove(os.path.join(root, 'panoptic_val2017', '000000000002.png'))
@@ -367,6 +376,7 @@ def test_cli_stops_then_skips(tmp_path, rng):
                        text=True, env=env)
   assert run.returncode == 0, run.stderr
   assert 'wrote 2 examples' in run.stdout and 'skipped 1 invalid' in run.stdout
+  assert 'task.model.num_classes=4' in run.stdout
   shutil.rmtree(tmp_path / 'out')
 
 

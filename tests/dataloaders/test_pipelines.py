@@ -1,12 +1,19 @@
 """build_panoptic_dataset / build_classification_dataset end to end."""
 
+import glob
+import tempfile
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf import dataloaders
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
+from axial_deeplab_tf.dataloaders import classification_input
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.dataloaders import synthetic
+
+ENCODING = synthetic.ENCODING
 
 TRAIN_KEYS = {'image', 'semantic', 'semantic_weights', 'center_heatmap',
               'center_offsets', 'center_weights', 'offset_weights',
@@ -27,10 +34,10 @@ def _take(ds, n):
 
 
 def test_train_batches_shapes_and_dtypes(synthetic_dir):
-  config = dataloaders.PanopticDataConfig(
+  config = PanopticDataConfig(
       input_path=synthetic_dir + '/train-*', crop_size=(32, 48),
       global_batch_size=4, seed=1, deterministic=True)
-  batch = _take(dataloaders.build_panoptic_dataset(config), 1)[0]
+  batch = _take(dataloaders.build_panoptic_dataset(config, ENCODING), 1)[0]
   assert set(batch) == TRAIN_KEYS
   shapes = {'image': (4, 32, 48, 3), 'center_heatmap': (4, 32, 48, 1),
             'center_offsets': (4, 32, 48, 2), 'image_info': (4, 4, 2)}
@@ -45,10 +52,10 @@ def test_train_batches_shapes_and_dtypes(synthetic_dir):
 
 def test_deterministic_option_reproduces_batches(synthetic_dir):
   def run(seed):
-    config = dataloaders.PanopticDataConfig(
+    config = PanopticDataConfig(
         input_path=synthetic_dir + '/train-*', crop_size=(24, 24),
         global_batch_size=3, seed=seed, deterministic=True)
-    return _take(dataloaders.build_panoptic_dataset(config), 3)
+    return _take(dataloaders.build_panoptic_dataset(config, ENCODING), 3)
   a, b, c = run(5), run(5), run(6)
   for x, y in zip(a, b):
     for key in x:
@@ -57,11 +64,11 @@ def test_deterministic_option_reproduces_batches(synthetic_dir):
 
 
 def test_eval_pads_to_divisor_and_reports_info(synthetic_dir):
-  config = dataloaders.PanopticDataConfig(
+  config = PanopticDataConfig(
       input_path=synthetic_dir + '/val-*', is_training=False,
       global_batch_size=4, pad_size_divisor=16, pad_size_offset=1,
       deterministic=True)
-  batches = _take(dataloaders.build_panoptic_dataset(config), 10)
+  batches = _take(dataloaders.build_panoptic_dataset(config, ENCODING), 10)
   assert [b['image'].shape[0] for b in batches] == [4, 2]
   b = batches[0]
   assert b['image'].shape == (4, 49, 49, 3)  # 40 -> 3 * 16 + 1
@@ -77,18 +84,18 @@ def test_eval_pads_to_divisor_and_reports_info(synthetic_dir):
 
 
 def test_eval_fixed_pad_size(synthetic_dir):
-  config = dataloaders.PanopticDataConfig(
+  config = PanopticDataConfig(
       input_path=synthetic_dir + '/val-*', is_training=False,
       global_batch_size=2, eval_pad_size=(41, 57), drop_remainder=False)
-  ds = dataloaders.build_panoptic_dataset(config)
+  ds = dataloaders.build_panoptic_dataset(config, ENCODING)
   assert ds.element_spec['center_offsets'].shape.as_list() == [None, 41, 57, 2]
   b = _take(ds, 1)[0]
   assert b['image'].shape == (2, 41, 57, 3)
-  small = dataloaders.PanopticDataConfig(
+  small = PanopticDataConfig(
       input_path=synthetic_dir + '/val-*', is_training=False,
       global_batch_size=2, eval_pad_size=(20, 20))
   with pytest.raises(tf.errors.InvalidArgumentError, match='eval_pad_size'):
-    _take(dataloaders.build_panoptic_dataset(small), 1)
+    _take(dataloaders.build_panoptic_dataset(small, ENCODING), 1)
 
 
 def test_input_context_shards_disjointly(synthetic_dir):
@@ -97,10 +104,11 @@ def test_input_context_shards_disjointly(synthetic_dir):
     context = tf.distribute.InputContext(
         num_input_pipelines=2, input_pipeline_id=pipeline_id,
         num_replicas_in_sync=2)
-    config = dataloaders.PanopticDataConfig(
+    config = PanopticDataConfig(
         input_path=synthetic_dir + '/val-*', is_training=False,
         global_batch_size=4, deterministic=True)
-    batches = _take(dataloaders.build_panoptic_dataset(config, context), 10)
+    batches = _take(
+        dataloaders.build_panoptic_dataset(config, ENCODING, context), 10)
     assert all(b['image'].shape[0] <= 2 for b in batches)  # per replica
     ids.append({s for b in batches for s in b['source_id']})
   assert not ids[0] & ids[1]
@@ -108,11 +116,12 @@ def test_input_context_shards_disjointly(synthetic_dir):
 
 
 def test_missing_files_and_bad_source_name_the_argument(tmp_path):
-  config = dataloaders.PanopticDataConfig(input_path=str(tmp_path / 'no-*'))
-  with pytest.raises(ValueError, match='no-\\*.*matches no file'):
-    dataloaders.build_panoptic_dataset(config)
+  config = PanopticDataConfig(input_path=str(tmp_path / 'no-*'))
+  with pytest.raises(ValueError,
+                     match=r"input_path: .*no-\*.*does not match any files"):
+    dataloaders.build_panoptic_dataset(config, ENCODING)
   with pytest.raises(ValueError, match='exactly one of input_path'):
-    dataloaders.build_panoptic_dataset(dataloaders.PanopticDataConfig())
+    dataloaders.build_panoptic_dataset(PanopticDataConfig(), ENCODING)
 
 
 def _write_classification(path, n, rng):
@@ -143,7 +152,6 @@ def test_classification_train_and_eval(tmp_path, rng):
 
 
 def test_classification_center_crop_matches_numpy():
-  from axial_deeplab_tf.dataloaders import classification_input  # pylint: disable=g-import-not-at-top
   # 16x24 image, fraction 0.5: the central 8x8 square, rows 4-11, cols 8-15;
   # resized to its own size it is an exact copy.
   image = np.arange(16 * 24 * 3).reshape(16, 24, 3) % 251
@@ -152,7 +160,6 @@ def test_classification_center_crop_matches_numpy():
 
 
 def test_random_resized_crop_is_a_window_of_the_image():
-  from axial_deeplab_tf.dataloaders import classification_input  # pylint: disable=g-import-not-at-top
   yy, xx = np.mgrid[0:40, 0:40]
   image = np.stack([yy * 6, xx * 6, np.zeros_like(yy)], -1).astype(np.uint8)
   for seed in range(5):
@@ -166,19 +173,27 @@ def test_random_resized_crop_is_a_window_of_the_image():
 
 
 def test_eval_keeps_record_order_and_train_info_has_crop_offset(synthetic_dir):
-  config = dataloaders.PanopticDataConfig(
+  config = PanopticDataConfig(
       input_path=synthetic_dir + '/val-*', is_training=False,
       global_batch_size=6, eval_pad_size=(40, 40))
-  b = _take(dataloaders.build_panoptic_dataset(config), 1)[0]
+  b = _take(dataloaders.build_panoptic_dataset(config, ENCODING), 1)[0]
   # Item i is record i // 3 of shard i % 3; interleave takes one record
   # from each shard in turn, so evaluation sees the items in order.
   assert [s.decode() for s in b['source_id']] == [
       f'val_{i:06d}' for i in range(6)]
-  config = dataloaders.PanopticDataConfig(
+  # Files are read in sorted order whatever order they are listed in.
+  shards = sorted(glob.glob(synthetic_dir + '/val-*'))
+  reverse = PanopticDataConfig(
+      input_path=shards[::-1], is_training=False, global_batch_size=6,
+      eval_pad_size=(40, 40))
+  b = _take(dataloaders.build_panoptic_dataset(reverse, ENCODING), 1)[0]
+  assert [s.decode() for s in b['source_id']] == [
+      f'val_{i:06d}' for i in range(6)]
+  config = PanopticDataConfig(
       input_path=synthetic_dir + '/train-*', crop_size=(16, 16), min_scale=1,
       max_scale=1, flip=False, global_batch_size=8, seed=2,
       deterministic=True)
-  b = _take(dataloaders.build_panoptic_dataset(config), 1)[0]
+  b = _take(dataloaders.build_panoptic_dataset(config, ENCODING), 1)[0]
   offsets = b['image_info'][:, 3]
   assert ((offsets >= 0) & (offsets <= 24)).all() and offsets.any()
   np.testing.assert_array_equal(b['image_info'][:, 2], np.ones((8, 2)))
@@ -186,16 +201,14 @@ def test_eval_keeps_record_order_and_train_info_has_crop_offset(synthetic_dir):
 
 def test_distribute_datasets_from_function():
   strategy = tf.distribute.get_strategy()
-  root = None
-  import tempfile  # pylint: disable=g-import-not-at-top
   root = tempfile.mkdtemp()
   synthetic.write_synthetic_dataset(
       root, 4, 0, seed=1, num_shards=1,
       config=synthetic.SyntheticConfig(image_size=24))
-  config = dataloaders.PanopticDataConfig(
+  config = PanopticDataConfig(
       input_path=root + '/train-*', crop_size=(16, 16), global_batch_size=2,
       seed=0)
   dist = strategy.distribute_datasets_from_function(
-      lambda ctx: dataloaders.build_panoptic_dataset(config, ctx))
+      lambda ctx: dataloaders.build_panoptic_dataset(config, ENCODING, ctx))
   batch = next(iter(dist))
   assert batch['center_heatmap'].shape == (2, 16, 16, 1)

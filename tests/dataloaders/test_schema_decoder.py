@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import panoptic_decoder
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 
 def _jpeg(image):

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import panoptic_decoder
 from axial_deeplab_tf.dataloaders import synthetic
+from axial_deeplab_tf.dataloaders import targets
 
 
 def _read_all(pattern):
@@ -90,7 +91,6 @@ def test_targets_regroup_into_the_exact_instances():
   """Panoptic-DeepLab grouping of the *target* heatmap and offsets gives
   back every synthetic instance: the demo's labels are learnable as
   targets. Grouping is done here in numpy (peaks = heatmap == 1)."""
-  from axial_deeplab_tf.dataloaders import targets  # pylint: disable=g-import-not-at-top
   config = synthetic.SyntheticConfig(image_size=64)
   for index in range(10):
     ex = synthetic.make_example(np.random.default_rng([11, index]), config)
@@ -99,7 +99,10 @@ def test_targets_regroup_into_the_exact_instances():
     out = targets.panoptic_targets(
         tf.constant(index_map, tf.int32), tf.constant(ex['class_ids'], tf.int32),
         tf.constant(ex['is_crowd'].astype(bool)),
-        tf.constant(ex['is_thing'].astype(bool)))
+        tf.constant(ex['is_thing'].astype(bool)),
+        label_divisor=synthetic.ENCODING.label_divisor, ignore_label=255,
+        sigma=8.0, small_instance_area=4096, small_instance_weight=3.0,
+        ignore_crowd_in_semantic=False)
     heat = out['center_heatmap'].numpy()[..., 0]
     offsets = out['center_offsets'].numpy()
     peaks = np.argwhere(np.isclose(heat, 1.0))

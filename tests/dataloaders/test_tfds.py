@@ -5,7 +5,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from axial_deeplab_tf import dataloaders
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
+from axial_deeplab_tf.data.encoding import PanopticEncoding
+from axial_deeplab_tf.data import schema
+
+# COCO panoptic: 133 classes, the first 80 are things.
+COCO = PanopticEncoding(num_classes=133, thing_class_ids=range(80),
+                        label_divisor=256)
 
 
 def _coco_elements(rng, n=3):
@@ -79,10 +85,10 @@ def test_coco_panoptic_tfds_matches_tfrecord_path(tmp_path, rng):
                 pad_size_divisor=8)
   with tfds.testing.mock_data(as_dataset_fn=_mock_as_dataset(elements)):
     from_tfds = _batches(dataloaders.build_panoptic_dataset(
-        dataloaders.PanopticDataConfig(tfds_name='coco/2017_panoptic',
-                                       tfds_split='val', **common)))
+        PanopticDataConfig(tfds_name='coco/2017_panoptic', tfds_split='val',
+                           **common), COCO))
   from_files = _batches(dataloaders.build_panoptic_dataset(
-      dataloaders.PanopticDataConfig(input_path=path, **common)))
+      PanopticDataConfig(input_path=path, **common), COCO))
   assert len(from_tfds) == len(from_files) == 3
   for a, b in zip(from_tfds, from_files):
     assert set(a) == set(b)
@@ -104,10 +110,10 @@ def test_coco_panoptic_tfds_matches_tfrecord_path(tmp_path, rng):
 def test_coco_panoptic_tfds_training_batches(rng):
   elements = _coco_elements(rng)
   with tfds.testing.mock_data(as_dataset_fn=_mock_as_dataset(elements)):
-    config = dataloaders.PanopticDataConfig(
-        tfds_name='coco/2017_panoptic', crop_size=(16, 16),
-        global_batch_size=2, seed=0, deterministic=True)
-    batch = next(iter(dataloaders.build_panoptic_dataset(config)))
+    config = PanopticDataConfig(
+        tfds_name='coco/2017_panoptic', tfds_split='train',
+        crop_size=(16, 16), global_batch_size=2, seed=0, deterministic=True)
+    batch = next(iter(dataloaders.build_panoptic_dataset(config, COCO)))
   assert batch['image'].shape == (2, 16, 16, 3)
   assert batch['center_offsets'].shape == (2, 16, 16, 2)
 

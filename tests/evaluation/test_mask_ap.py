@@ -8,17 +8,19 @@ over recall points, classes with ground truth, and thresholds.
 """
 
 import numpy as np
+from pycocotools import mask as mask_api
 import pytest
 
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import MaskAP
+from axial_deeplab_tf.evaluation import mask_encoding
 
 LD = 100
 
 
 def _metric(**kw):
-  args = dict(num_classes=4, thing_class_ids=[1, 2], label_divisor=LD)
-  args.update(kw)
-  return MaskAP(**args)
+  return MaskAP(PanopticEncoding(num_classes=4, thing_class_ids=[1, 2],
+                                 label_divisor=LD), **kw)
 
 
 def _box(y0, y1, x0, x1, shape=(32, 32)):
@@ -182,7 +184,8 @@ def test_errors():
     m.add_image(np.zeros((1, 8, 8), bool), [3], np.zeros((0, 8, 8), bool),
                 [], [])
   with pytest.raises(ValueError, match='thing_class_ids'):
-    MaskAP(num_classes=2, thing_class_ids=[2])
+    MaskAP(PanopticEncoding(num_classes=2, thing_class_ids=[2],
+                            label_divisor=LD))
 
 
 def test_image_sizes_crop_detections():
@@ -201,8 +204,6 @@ def test_image_sizes_crop_detections():
 
 
 def test_cropped_rle_encoders_match_plain_encoding():
-  from pycocotools import mask as mask_api  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.evaluation import mask_encoding  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   labels = np.kron(rng.integers(0, 6, (5, 7)), np.ones((3, 4), np.int64))
   labels[0, 0] = 9                              # a one-pixel label

@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from axial_deeplab_tf import modeling
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import PanopticEvaluator
 from axial_deeplab_tf.ops.panoptic_merge import panoptic_postprocess
+from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
 
 LD = 256
 K = 3
 THINGS = [1, 2]
+ENCODING = PanopticEncoding(K, THINGS, LD)
 
 
 def _scene():
@@ -35,8 +39,9 @@ def _scene():
       offsets[b, ys, xs, 1] = cx - xs
   outputs = panoptic_postprocess(
       tf.constant(logits, tf.float32), tf.constant(heat),
-      tf.constant(offsets), THINGS, stuff_area_limit=0, label_divisor=LD,
-      top_k=8, output_instance_masks=False)
+      tf.constant(offsets), ENCODING,
+      PostProcessingOptions(stuff_area_limit=0, top_k=8),
+      output_instance_masks=False)
   info = np.zeros((2, 4, 2), np.float32)
   info[:, 0] = [32, 40]
   labels = {'panoptic': gt, 'semantic': semantic, 'image_info': info}
@@ -45,7 +50,7 @@ def _scene():
 
 def test_perfect_outputs_score_one():
   labels, outputs = _scene()
-  ev = PanopticEvaluator(K, THINGS, label_divisor=LD)
+  ev = PanopticEvaluator(ENCODING, ignore_label=255)
   ev.update_state(labels, outputs)
   r = ev.result()
   for key in ('All_pq', 'All_sq', 'All_rq', 'Things_pq', 'Stuff_pq',
@@ -64,7 +69,7 @@ def test_damaged_outputs_and_replica_merge():
   pan[1][gone] = 255 * LD
   outputs['instance'][1][gone] = 0
   outputs['instance_valid'][1] = False
-  ev = PanopticEvaluator(K, THINGS, label_divisor=LD)
+  ev = PanopticEvaluator(ENCODING, ignore_label=255)
   ev.update_state(labels, outputs)
   r = ev.result()
   # Class 2: TP 1 (image 0), FN 1 (image 1) -> PQ = 1 / (1 + 0.5) = 2/3;
@@ -75,8 +80,8 @@ def test_damaged_outputs_and_replica_merge():
   # AP for class 2: recall 1/2 with precision 1 -> 51/101; class 1: 1.
   assert r['mask_AP'] == pytest.approx((1 + 51 / 101) / 2)
   # Per-replica tuples and merging give the same numbers.
-  a = PanopticEvaluator(K, THINGS, label_divisor=LD)
-  b = PanopticEvaluator(K, THINGS, label_divisor=LD)
+  a = PanopticEvaluator(ENCODING, ignore_label=255)
+  b = PanopticEvaluator(ENCODING, ignore_label=255)
   split = lambda d, s: {k: v[s] for k, v in d.items()}
   a.update_state(split(labels, slice(0, 1)), split(outputs, slice(0, 1)))
   b.update_state({k: (v[:1], v[1:]) for k, v in split(labels, slice(1, 2)).items()},
@@ -90,10 +95,55 @@ def test_damaged_outputs_and_replica_merge():
 
 def test_missing_key_and_disabled_metrics():
   labels, outputs = _scene()
-  ev = PanopticEvaluator(K, THINGS, label_divisor=LD, compute_ap=False,
+  ev = PanopticEvaluator(ENCODING, ignore_label=255, compute_ap=False,
                          compute_miou=False)
   with pytest.raises(ValueError, match="missing key 'panoptic'"):
     ev.update_state({'semantic': labels['semantic']}, outputs)
   ev.update_state(labels, {'panoptic': outputs['panoptic']})
   assert set(ev.result()) == {f'{s}_{m}' for s in ('All', 'Things', 'Stuff')
                               for m in ('pq', 'sq', 'rq', 'num_categories')}
+
+
+def test_post_processor_and_evaluator_from_one_encoding_agree():
+  """Both built from one PanopticEncoding with label_divisor 1000 (not the
+  256 of the other tests): a perfect prediction scores PQ 1.0."""
+  encoding = PanopticEncoding(num_classes=3, thing_class_ids=[2],
+                              label_divisor=1000)
+  gt = np.zeros((1, 24, 24), np.int32)            # stuff class 0
+  gt[0, :, 12:] = 1 * 1000                         # stuff class 1
+  gt[0, 2:8, 2:8] = 2 * 1000 + 1                   # thing 2, instance 1
+  gt[0, 14:22, 3:9] = 2 * 1000 + 2                 # thing 2, instance 2
+  classes = gt // 1000
+  heat = np.zeros((1, 24, 24, 1), np.float32)
+  offsets = np.zeros((1, 24, 24, 2), np.float32)
+  for seg in (2001, 2002):
+    ys, xs = np.nonzero(gt[0] == seg)
+    cy, cx = int(round(ys.mean())), int(round(xs.mean()))
+    heat[0, cy, cx, 0] = 1.0
+    offsets[0, ys, xs, 0] = cy - ys
+    offsets[0, ys, xs, 1] = cx - xs
+  post = modeling.PanopticPostProcessor(
+      encoding, PostProcessingOptions(stuff_area_limit=0, top_k=8),
+      output_instance_masks=False)
+  outputs = post({'semantic_logits': tf.constant(np.eye(3)[classes] * 10.0,
+                                                 tf.float32),
+                  'center_heatmap': tf.constant(heat),
+                  'center_offsets': tf.constant(offsets)})
+  ev = PanopticEvaluator(encoding, ignore_label=255, compute_ap=False)
+  ev.update_state({'panoptic': gt, 'semantic': classes}, outputs)
+  r = ev.result()
+  assert r['All_pq'] == pytest.approx(1.0)
+  assert r['Things_num_categories'] == 1 and r['Stuff_num_categories'] == 2
+  # The same maps read with another label divisor are rejected, not
+  # silently mis-scored (2001 // 256 = class 7 is outside the 3 classes).
+  other = PanopticEvaluator(PanopticEncoding(3, [2], 256), ignore_label=255,
+                            compute_ap=False, compute_miou=False)
+  with pytest.raises(ValueError, match='class ids must lie'):
+    other.update_state({'panoptic': gt, 'semantic': classes}, outputs)
+
+
+def test_evaluator_needs_an_encoding():
+  with pytest.raises(TypeError, match='encoding'):
+    PanopticEvaluator((3, [2], 1000), ignore_label=255, compute_miou=False)
+  with pytest.raises(TypeError):
+    PanopticEvaluator(3, [2])  # pylint: disable=no-value-for-parameter

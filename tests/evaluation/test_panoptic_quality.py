@@ -2,7 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from official.vision.evaluation import panoptic_quality as mg
+
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import PanopticQuality, panoptic_quality_stats
 
 LD = 100      # label_divisor
@@ -10,11 +14,16 @@ VOID = -1     # ground-truth void (data pipeline convention)
 PVOID = 255 * LD  # predicted void (post-processor convention, void_label 255)
 
 
+ENCODING_KEYS = ('num_classes', 'thing_class_ids', 'label_divisor',
+                 'void_label')
+
+
 def _metric(**kw):
   args = dict(num_classes=3, thing_class_ids=[1, 2], label_divisor=LD,
               void_label=255)
   args.update(kw)
-  return PanopticQuality(**args)
+  encoding = PanopticEncoding(**{k: args.pop(k) for k in ENCODING_KEYS})
+  return PanopticQuality(encoding, **args)
 
 
 def _maps(h=10, w=10):
@@ -208,7 +217,8 @@ def test_accumulation_equals_one_batch_and_merge():
   b.update_state((gt[1:4], gt[4:]), (pred[1:4], pred[4:]))  # per-replica
   a.merge(b)
   c = _metric(**kw)
-  c.merge_state(panoptic_quality_stats(gt, pred, 5, [0, 3], LD, 255))
+  c.merge_state(panoptic_quality_stats(
+      gt, pred, PanopticEncoding(5, [0, 3], LD, 255)))
   ref = whole.result()
   assert ref['All_num_categories'] > 0
   for other in (steps, a, c):
@@ -222,7 +232,6 @@ def test_accumulation_equals_one_batch_and_merge():
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inside Model Garden
 def test_matches_model_garden_without_crowd():
-  from official.vision.evaluation import panoptic_quality as mg  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(1)
   k = 5
   gt, pred = _random_pair(rng, batch=4, num_classes=k)
@@ -253,7 +262,6 @@ def test_matches_model_garden_without_crowd():
 
 
 def test_eager_tensor_inputs():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   gt, pred = _maps()
   gt[0] = 0
   pred[0] = 0

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from axial_deeplab_tf.dataloaders import classification_input
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import saved_model_export

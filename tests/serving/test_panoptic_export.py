@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.modeling import PanopticPostProcessor
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import preprocessing

@@ -1,5 +1,11 @@
 """The panoptic task: inputs, steps, metrics, restore, inference."""
 
+import glob
+import json
+import os
+import re
+import shutil
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -8,6 +14,7 @@ from official.core import task_factory
 import pytest
 
 from axial_deeplab_tf import tasks  # pylint: disable=unused-import
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import inference
 from axial_deeplab_tf.tasks import panoptic
@@ -23,16 +30,63 @@ def setup(tiny_synthetic):
   return params, task, model
 
 
-def test_data_config_uses_the_one_label_divisor(setup):
+def test_inputs_use_the_one_encoding(setup):
   params, task, _ = setup
-  config = task.data_config(params.task.train_data)
-  assert config.label_divisor == 256 == task.label_divisor
-  assert task.post_processor.label_divisor == 256
-  assert config.tfds_name is None and config.crop_size == (48, 48)
-  assert config.mean == tuple(params.task.train_data.mean)
+  assert task.encoding == PanopticEncoding(5, [2, 3, 4], 256, 255)
+  assert task.post_processor.encoding == task.encoding
   batch = next(iter(task.build_inputs(params.task.validation_data)))
   classes = batch['panoptic'].numpy() // 256
   assert set(np.unique(classes)) <= {-1, 0, 1, 2, 3, 4}
+
+
+@pytest.mark.parametrize('override, message', [
+    ({'num_classes': 6},
+     'num_classes: dataset 5, config 6; set task.model.num_classes=5'),
+    ({'thing_class_ids': [2, 3]},
+     'thing_class_ids: dataset [2,3,4], config [2,3]; set '
+     'task.model.thing_class_ids=[2,3,4]'),
+    ({'post_processing': {'label_divisor': 1000}},
+     'label_divisor: dataset 256, config 1000; set '
+     'task.model.post_processing.label_divisor=256'),
+])
+def test_dataset_encoding_mismatch_fails_before_reading(
+    tiny_synthetic, override, message):
+  params = tasks_helpers.tiny_panoptic_params(tiny_synthetic)
+  params.override({'task': {'model': override}})
+  task = task_factory.get_task(params.task)
+  for data in (params.task.train_data, params.task.validation_data):
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+      task.build_inputs(data)
+    assert 'classes.json' in str(error.value)
+  # The synthetic dataset's own metadata says the same (5 classes, 256).
+  folder = os.path.dirname(tiny_synthetic['val'])
+  with open(os.path.join(folder, 'classes.json')) as f:
+    assert json.load(f)['encoding'] == {
+        'num_classes': 5, 'thing_class_ids': [2, 3, 4],
+        'label_divisor': 256, 'void_label': 255}
+
+
+def test_dataset_without_metadata_is_not_checked(tiny_synthetic, tmp_path):
+  bare = str(tmp_path)  # the validation shards without classes.json
+  for path in glob.glob(tiny_synthetic['val']):
+    shutil.copy(path, bare)
+  params = tasks_helpers.tiny_panoptic_params(tiny_synthetic, num_classes=6)
+  task = task_factory.get_task(params.task)
+  data = params.task.validation_data.replace(
+      input_path=os.path.join(bare, 'val-*'))
+  batch = next(iter(task.build_inputs(data)))
+  assert batch['image'].shape == (2, 48, 48, 3)
+
+
+def test_tfds_class_count_is_checked(tiny_synthetic):
+  params = tasks_helpers.tiny_panoptic_params(tiny_synthetic)
+  task = task_factory.get_task(params.task)
+  data = params.task.validation_data.replace(
+      input_path='', tfds_name='coco/2017_panoptic', tfds_split='val')
+  with pytest.raises(ValueError, match=re.escape(
+      "tfds_name 'coco/2017_panoptic': the dataset has 133 classes, the "
+      'config 5; set task.model.num_classes=133.')):
+    task.build_inputs(data)
 
 
 def test_train_and_validation_steps(setup):

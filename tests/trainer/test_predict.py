@@ -11,7 +11,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import saved_model_export
 

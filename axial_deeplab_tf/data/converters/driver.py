@@ -20,7 +20,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import tqdm
 
-from axial_deeplab_tf.dataloaders.converters import shard_writer
+from axial_deeplab_tf.data import encoding as encoding_lib
+from axial_deeplab_tf.data.converters import shard_writer
 
 Problem = Tuple[str, str]  # (file, what is wrong)
 
@@ -48,6 +49,8 @@ class ConversionReport:
     shards: final shard paths.
     source_bytes: bytes of the source files of the written examples.
     output_bytes: bytes of the written shards.
+    encoding: the panoptic encoding recorded in classes.json (None for
+      classification datasets).
   """
   num_written: int = 0
   num_skipped: int = 0
@@ -55,6 +58,7 @@ class ConversionReport:
   shards: List[str] = dataclasses.field(default_factory=list)
   source_bytes: int = 0
   output_bytes: int = 0
+  encoding: Optional[encoding_lib.PanopticEncoding] = None
 
   @property
   def size_ratio(self) -> float:
@@ -69,6 +73,8 @@ class ConversionReport:
     if self.problems:
       lines.append(f'{len(self.problems)} problem(s):')
       lines += [f'  {path}: {problem}' for path, problem in self.problems]
+    if self.encoding is not None:
+      lines.append(self.encoding.config_overrides())
     return '\n'.join(lines)
 
 
@@ -91,7 +97,9 @@ def convert(items: Sequence,
             skip_invalid: bool = False,
             early_problems: Sequence[Problem] = (),
             show_progress: bool = True,
-            classes_extra: Optional[Dict] = None) -> ConversionReport:
+            classes_extra: Optional[Dict] = None,
+            encoding: Optional[encoding_lib.PanopticEncoding] = None
+            ) -> ConversionReport:
   """Validates all items, then writes the valid ones (module docstring).
 
   Args:
@@ -109,6 +117,8 @@ def convert(items: Sequence,
       an annotation whose image is not listed); they count like the others.
     show_progress: tqdm progress bars.
     classes_extra: extra top-level keys for classes.json.
+    encoding: the panoptic encoding of the labels, recorded in classes.json
+      and printed by the report's summary (panoptic datasets).
 
   Returns:
     ConversionReport.
@@ -129,11 +139,13 @@ def convert(items: Sequence,
   if problems and not skip_invalid:
     raise InvalidDatasetError(problems)
   report = ConversionReport(problems=problems,
-                            num_skipped=len(items) - len(valid))
+                            num_skipped=len(items) - len(valid),
+                            encoding=encoding)
   report.shards = shard_writer.write_shards(
       valid, serialize, output_dir, split, num_shards,
       num_workers=num_workers, show_progress=show_progress)
-  shard_writer.write_classes(output_dir, classes, extra=classes_extra)
+  shard_writer.write_classes(output_dir, classes, encoding,
+                             extra=classes_extra)
   report.num_written = len(valid)
   report.source_bytes = sum(file_size(p) for item in valid
                             for p in source_files(item))

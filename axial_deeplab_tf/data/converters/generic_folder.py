@@ -15,6 +15,10 @@ PNGs; sorted, they become the contiguous ids 0..K-1 (at most 255 classes).
 Segments: a stuff class's pixels form one segment; a thing class's pixels
 form one segment per instance id; thing pixels with instance 0 form a crowd
 segment. Stored ids: stuff (k + 1), thing (k + 1) * 65536 + instance.
+
+classes.json in the output records the classes and the panoptic encoding
+(label divisor `label_divisor`, default `LABEL_DIVISOR`: more than the
+instances of any image).
 """
 
 import dataclasses
@@ -25,11 +29,13 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import yaml
 
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import file_checks
+from axial_deeplab_tf.data import encoding as encoding_lib
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import file_checks
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+LABEL_DIVISOR = 256
 
 
 @dataclasses.dataclass
@@ -190,6 +196,7 @@ def convert_generic_folder(root: str, output_dir: str, split: str = 'train',
                            semantic_dir: str = 'semantic',
                            instance_dir: str = 'instance',
                            ignore_label: int = 255,
+                           label_divisor: int = LABEL_DIVISOR,
                            **convert_kwargs) -> driver.ConversionReport:
   """Converts a generic folder (module docstring) into one split.
 
@@ -214,4 +221,6 @@ def convert_generic_folder(root: str, output_dir: str, split: str = 'train',
       early_problems=early,
       classes_extra={'dataset': 'generic_folder',
                      'ignore_label': class_list.ignore_label},
+      encoding=encoding_lib.PanopticEncoding.from_classes(
+          class_list.classes, label_divisor),
       **convert_kwargs)

@@ -1,5 +1,9 @@
 """Atomic sharded TFRecord writing and the dataset's classes.json.
 
+classes.json is the dataset's metadata: its class list and, for panoptic
+datasets, the `data.encoding.PanopticEncoding` of its labels (under
+"encoding"), which the panoptic task checks against its config.
+
 A shard is written to `<final>.tmp-<pid>` and renamed to its final name
 only once it is complete, so an interrupted conversion (crash, Ctrl-C)
 leaves no truncated file under a final shard name. Final names:
@@ -14,7 +18,8 @@ from typing import Callable, List, Optional, Sequence
 import tensorflow as tf
 import tqdm
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import encoding as encoding_lib
+from axial_deeplab_tf.data import schema
 
 
 def shard_path(output_dir: str, split: str, index: int, num_shards: int
@@ -88,15 +93,20 @@ def write_shards(items: Sequence,
 
 
 def write_classes(output_dir: str, classes: Sequence[dict],
+                  encoding: Optional[encoding_lib.PanopticEncoding] = None,
                   extra: Optional[dict] = None) -> str:
-  """Writes classes.json: {"classes": [{"id", "name", "isthing", ...}]}.
+  """Writes classes.json: {"classes": [{"id", "name", "isthing", ...}],
+  "encoding": {num_classes, thing_class_ids, label_divisor, void_label}}.
 
-  Class ids are the contiguous ids stored in the examples.
+  Class ids are the contiguous ids stored in the examples; "encoding" is
+  written for panoptic datasets (`encoding` given).
   """
   tf.io.gfile.makedirs(output_dir)
   path = os.path.join(output_dir, schema.CLASSES_FILE)
   payload = dict(extra or {})
   payload['classes'] = list(classes)
+  if encoding is not None:
+    payload[encoding_lib.ENCODING_KEY] = encoding.to_metadata()
 
   def write(tmp: str) -> None:
     with open(tmp, 'w') as f:
@@ -104,9 +114,3 @@ def write_classes(output_dir: str, classes: Sequence[dict],
   write_atomically(path, write)
   return path
 
-
-def read_classes(dataset_dir: str) -> List[dict]:
-  """Reads the class list written by write_classes."""
-  path = os.path.join(dataset_dir, schema.CLASSES_FILE)
-  with open(path) as f:
-    return json.load(f)['classes']

@@ -7,12 +7,15 @@ Layout:
 The city is the image id up to its first underscore. Categories may use
 label ids or trainIds (--use-train-id); either way the 19 evaluated classes
 become 0..18 in trainId order (classes.json keeps the JSON's ids).
+Panoptic ids use label divisor 1000 (the Cityscapes convention).
 """
 
 import os
 
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import panoptic_json
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import panoptic_json
+
+LABEL_DIVISOR = 1000
 
 
 def cityscapes_image_path(image_dir: str, image: dict) -> str:
@@ -30,4 +33,5 @@ def convert_cityscapes_panoptic(image_dir: str, panoptic_dir: str,
   return panoptic_json.convert_panoptic_json(
       json_path, panoptic_dir,
       lambda image: cityscapes_image_path(image_dir, image),
-      output_dir, split, 'cityscapes_panoptic', **convert_kwargs)
+      output_dir, split, 'cityscapes_panoptic', LABEL_DIVISOR,
+      **convert_kwargs)

@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from axial_deeplab_tf.dataloaders import schema
+from axial_deeplab_tf.data import schema
 
 
 def read_bytes(path: str) -> Tuple[Optional[bytes], Optional[str]]:

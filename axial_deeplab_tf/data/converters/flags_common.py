@@ -4,6 +4,8 @@ import sys
 
 from absl import flags
 
+from axial_deeplab_tf.data.converters import driver
+
 
 def define_common_flags():
   """--output_dir, --split, --num_shards, --num_workers, --skip_invalid."""
@@ -29,12 +31,11 @@ def common_kwargs() -> dict:
 def run_converter(convert_fn, *args, **kwargs) -> int:
   """Calls `convert_fn(*args, **kwargs, **common_kwargs())`.
 
-  Prints the report's summary and returns exit status 0, or prints the
+  Prints the report's summary (with the config values of a panoptic
+  dataset's encoding) and returns exit status 0, or prints the
   validation error (which names the file and the problem) to stderr and
   returns 1.
   """
-  # Imported here: driver imports the converters' heavy dependencies.
-  from axial_deeplab_tf.dataloaders.converters import driver  # pylint: disable=g-import-not-at-top
   try:
     report = convert_fn(*args, **kwargs, **common_kwargs())
   except (driver.InvalidDatasetError, ValueError) as e:

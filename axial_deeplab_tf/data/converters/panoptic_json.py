@@ -22,9 +22,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import file_checks
+from axial_deeplab_tf.data import encoding as encoding_lib
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import file_checks
 
 
 @dataclasses.dataclass
@@ -159,6 +160,7 @@ def serialize_item(item: PanopticItem, category_map: Dict[int, int],
 def convert_panoptic_json(json_path: str, panoptic_dir: str,
                           image_path_fn: Callable[[dict], str],
                           output_dir: str, split: str, dataset_name: str,
+                          label_divisor: int,
                           **convert_kwargs) -> driver.ConversionReport:
   """Converts one split described by a COCO-format panoptic JSON.
 
@@ -169,6 +171,8 @@ def convert_panoptic_json(json_path: str, panoptic_dir: str,
     output_dir: output folder for shards and classes.json.
     split: shard prefix.
     dataset_name: recorded in classes.json.
+    label_divisor: the dataset's panoptic label divisor, recorded in
+      classes.json's "encoding" (with the classes and the void label).
     **convert_kwargs: num_shards, num_workers, skip_invalid, show_progress.
 
   Returns:
@@ -186,4 +190,6 @@ def convert_panoptic_json(json_path: str, panoptic_dir: str,
       source_files=lambda item: [item.image_path, item.label_path],
       output_dir=output_dir, split=split, classes=classes,
       early_problems=early, classes_extra={'dataset': dataset_name},
+      encoding=encoding_lib.PanopticEncoding.from_classes(classes,
+                                                          label_divisor),
       **convert_kwargs)

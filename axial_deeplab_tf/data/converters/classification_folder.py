@@ -11,9 +11,9 @@ import dataclasses
 import os
 from typing import List, Optional, Sequence
 
-from axial_deeplab_tf.dataloaders import schema
-from axial_deeplab_tf.dataloaders.converters import driver
-from axial_deeplab_tf.dataloaders.converters import file_checks
+from axial_deeplab_tf.data import schema
+from axial_deeplab_tf.data.converters import driver
+from axial_deeplab_tf.data.converters import file_checks
 
 EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp')
 
