@@ -20,6 +20,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from axial_deeplab_tf import evaluation  # pylint: disable=g-import-not-at-top
+from axial_deeplab_tf.data.encoding import PanopticEncoding  # pylint: disable=g-import-not-at-top
 
 NUM_CLASSES = 19
 THINGS = list(range(11, 19))
@@ -57,9 +58,10 @@ def main():
   args = parser.parse_args()
   data = [synthetic(args.height, args.width, args.instances, s)
           for s in range(args.images)]
-  pq = evaluation.PanopticQuality(NUM_CLASSES, THINGS, LD)
+  encoding = PanopticEncoding(NUM_CLASSES, tuple(THINGS), LD)
+  pq = evaluation.PanopticQuality(encoding)
   miou = evaluation.MeanIoU(NUM_CLASSES)
-  ap = evaluation.MaskAP(NUM_CLASSES, THINGS, LD)
+  ap = evaluation.MaskAP(encoding)
   times = {'PanopticQuality.update_state': 0.0, 'MeanIoU.update_state': 0.0,
            'MaskAP.update_state': 0.0}
   for gt, pred, inst, classes, scores in data:

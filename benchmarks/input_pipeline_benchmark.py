@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 
 from axial_deeplab_tf import dataloaders
+from axial_deeplab_tf.configs import panoptic as panoptic_config
 from axial_deeplab_tf.dataloaders import synthetic
 
 flags.DEFINE_integer('num_images', 64, 'Synthetic images to write.')
@@ -43,11 +44,12 @@ def main(argv):
             image_format='jpeg'))
     print(f'wrote {FLAGS.num_images} synthetic {FLAGS.image_size}px JPEG '
           f'images in {time.time() - start:.1f}s')
-  config = dataloaders.PanopticDataConfig(
+  config = panoptic_config.PanopticDataConfig(
       input_path=os.path.join(data_dir, 'train-*'),
-      crop_size=(FLAGS.crop, FLAGS.crop), global_batch_size=FLAGS.batch_size,
+      crop_size=[FLAGS.crop, FLAGS.crop], global_batch_size=FLAGS.batch_size,
       seed=0)
-  iterator = iter(dataloaders.build_panoptic_dataset(config))
+  iterator = iter(dataloaders.build_panoptic_dataset(config,
+                                                 synthetic.ENCODING))
   for _ in range(FLAGS.warmup_batches):
     next(iterator)
   start = time.time()

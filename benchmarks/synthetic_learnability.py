@@ -25,6 +25,8 @@ import tensorflow as tf
 import tf_keras
 
 from axial_deeplab_tf import dataloaders
+from axial_deeplab_tf.configs import panoptic as panoptic_config
+from axial_deeplab_tf.dataloaders import synthetic
 
 flags.DEFINE_integer('image_size', 96, 'Synthetic image side.')
 flags.DEFINE_float('sigma', 8.0, 'Center heatmap sigma.')
@@ -134,10 +136,10 @@ def main(argv):
   paths = dataloaders.ensure_synthetic_dataset(
       os.path.join(tempfile.gettempdir(), f'axial_synthetic_{size}'),
       400, 100, seed=0, config=dataloaders.SyntheticConfig(image_size=size))
-  train = dataloaders.build_panoptic_dataset(dataloaders.PanopticDataConfig(
-      input_path=paths['train'], crop_size=(size, size), min_scale=0.75,
+  train = dataloaders.build_panoptic_dataset(panoptic_config.PanopticDataConfig(
+      input_path=paths['train'], crop_size=[size, size], min_scale=0.75,
       max_scale=1.25, global_batch_size=16, seed=0, sigma=FLAGS.sigma,
-      cache=True))
+      cache=True), synthetic.ENCODING)
   model = build_model()
   optimizer = tf_keras.optimizers.Adam(2e-3)
 
@@ -162,9 +164,9 @@ def main(argv):
   print(f'{steps} steps in {time.time() - start:.0f}s on '
         f'{os.cpu_count()} CPUs')
   evaluation = dataloaders.build_panoptic_dataset(
-      dataloaders.PanopticDataConfig(
+      panoptic_config.PanopticDataConfig(
           input_path=paths['val'], is_training=False, global_batch_size=20,
-          eval_pad_size=(size, size), sigma=FLAGS.sigma))
+          eval_pad_size=[size, size], sigma=FLAGS.sigma), synthetic.ENCODING)
   gts, preds, upper = [], [], []
   for batch in evaluation:
     outputs = [o.numpy() for o in model(batch['image'], training=False)]

@@ -45,7 +45,7 @@ def parse_example_image(serialized: tf.Tensor) -> tf.Tensor:
 
   Args:
     serialized: scalar string, a tf.Example with `image/encoded` (see
-      `dataloaders.schema`); every other key is ignored.
+      `data.schema`); every other key is ignored.
 
   Returns:
     uint8 [height, width, 3].
