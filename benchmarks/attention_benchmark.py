@@ -29,6 +29,16 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow as tf
+import tf_keras
+
+from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling import statistics
+import reference_attention  # this script's folder is sys.path[0]
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
 LAYER_CASES = [
     # name, [batch, height, width, channels], key_depth, span
     ('56x56 global', [8, 56, 56, 64], 32, None),
@@ -69,9 +79,6 @@ def _result(fn):
 
 def run_layer(config):
   """Child: one layer configuration. Returns a dict of results."""
-  from axial_deeplab_tf.layers import attention  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import reference_attention  # pylint: disable=g-import-not-at-top
   shape, key_depth, span = config['shape'], config['key_depth'], config['span']
   cls = (reference_attention.ReferenceAxialAttention
          if config['impl'] == 'reference'
@@ -100,9 +107,6 @@ def run_layer(config):
 
 def run_model(config):
   """Child: one model configuration (mode x forward/step)."""
-  from axial_deeplab_tf.modeling import axial_resnet  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
-  import tf_keras  # pylint: disable=g-import-not-at-top
   size, batch = config['size'], config['batch']
   mode, *options = config['mode'].split('+')
   if 'bf16' in options:  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
@@ -265,8 +269,6 @@ def main():
     ops_table(args)
   print(f'\nload average at the end: {os.getloadavg()[0]:.1f}')
 
-
-import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 if __name__ == '__main__':
   main()

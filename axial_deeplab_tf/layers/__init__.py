@@ -1,4 +1,4 @@
-"""tf_keras layers: axial attention, residual blocks, stems, norms."""
+"""The package's tf_keras layers, importable by their public names."""
 
 from axial_deeplab_tf.layers.attention import AxialAttention2D
 from axial_deeplab_tf.layers.attention import PositionSensitiveAxialAttention

@@ -2,8 +2,10 @@
 
 `PositionSensitiveAxialAttention` attends along one axis (height or width)
 of a `[batch, height, width, channels]` tensor; `AxialAttention2D` stacks a
-height layer and a width layer. See `axial_deeplab_tf.ops.axial_attention`
-for the computation and the local-span layout.
+height layer and a width layer. The layer owns the weights (projection,
+relative-position tables, batch norms) and the reshapes between images and
+per-axis sequences; `axial_deeplab_tf.ops.axial_attention` computes eq. 4
+on the sequences, in the global or the local-span layout.
 """
 
 import tensorflow as tf
@@ -196,24 +198,13 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     v = self._split_heads(v, self.value_depth)
     tables = (self.query_table, self.key_table, self.value_table)
     tables = tuple(None if t is None else tf.cast(t, q.dtype) for t in tables)
-    norm = lambda terms, valid: self.similarity_norm(  # pylint: disable=g-long-lambda
-        terms, valid=valid, training=training)
-    static_length = qkv.shape[1]
-    if self._half_span is None or (static_length is not None and
-                                   static_length <= self._half_span + 1):
-      if training is None:
-        training = tf_keras.backend.learning_phase()
-      affine = lambda *moments: self.similarity_norm.affine_from_moments(  # pylint: disable=g-long-lambda
-          *moments, training=training)
-      outputs = axial_attention.global_attention(
-          q, k, v, tables, self.use_content, affine, bool(training),
-          recompute=self.recompute)
-    else:
-      outputs = axial_attention.local_attention(
-          q, k, v, tables, self.use_content, norm, self._half_span,
-          self.block_size)
-      outputs = [tf.transpose(o, [0, 2, 1, 3]) for o in outputs]
-    # outputs: [batch', length, heads, d] each.
+    if training is None:
+      training = tf_keras.backend.learning_phase()
+    # [batch', length, heads, depth / heads] each (content, r^v).
+    outputs = axial_attention.attention(
+        q, k, v, tables, self.use_content, self.similarity_norm,
+        bool(training), half_span=self._half_span,
+        block_size=self.block_size, recompute=self.recompute)
     out = self.output_norm(outputs, training=training)
     out = tf.cast(out, self.compute_dtype)
     out = tf.reshape(out, [batch, other, length, self.value_depth])

@@ -9,8 +9,10 @@ Both blocks are `1x1 conv -> BN -> ReLU -> spatial mixing -> 1x1 conv -> BN
   the first 1x1 conv mapping to f.
 
 Output channels are `4 f`; the shortcut is a strided 1x1 conv + BN when the
-stride or the channel count changes. The last BN's gamma starts at zero so
-that each block starts as the identity.
+stride or the channel count changes, the input itself otherwise. The last
+BN's gamma starts at zero, so that a fresh block computes
+`ReLU(shortcut)` (the identity on non-negative inputs when the shape is
+kept).
 """
 
 import tf_keras

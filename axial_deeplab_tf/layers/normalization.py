@@ -2,11 +2,15 @@
 
 Axial attention normalises its three similarity terms with statistics per
 (term, head) and its two retrieved outputs with statistics per (term,
-channel), then sums them (as both public implementations do). Stacking the terms and running a
-stock batch norm would copy every term; this layer normalises each term
-with its own statistics and sums, which is the same function without the
-copy. It also accepts a validity mask, so that local attention can exclude
-keys outside the span or the axis from the statistics.
+channel), then sums them (as both public implementations do). Stacking the
+terms and running a stock batch norm would copy every term; this layer
+normalises each term with its own statistics and sums, which is the same
+function without the copy. Its call takes an optional validity mask, so
+that local attention excludes keys outside the span or the axis from the
+statistics; `affine_from_moments` serves callers that compute the moments
+themselves (the fused global attention, from Gram matrices). With
+`synchronized=True` the sums behind the statistics are all-reduced over
+the replicas of a `tf.distribute` strategy.
 
 Computation is in float32 whatever the dtype policy (the layer's own
 policy is float32).
@@ -18,6 +22,23 @@ import tf_keras
 
 class TermBatchNormalization(tf_keras.layers.Layer):
   """`sum_t BN_t(x_t)` with statistics per (term, channel).
+
+  In training each term's mean and (biased) variance over all but the
+  channel axes, restricted to the valid entries, normalise it and move the
+  moving statistics (`moving = momentum * moving + (1 - momentum) *
+  batch`); in inference the moving statistics normalise.
+
+  Args:
+    num_terms: number of terms, each with its own statistics and affine.
+    axis: int or list of non-negative ints, the channel axes of a term
+      (e.g. 1 for `[batch, heads, ...]`, (2, 3) for `[batch, L, heads, d]`).
+    momentum, epsilon: as in `tf_keras.layers.BatchNormalization`.
+    synchronized: all-reduce the statistics over the replicas of the
+      current `tf.distribute` replica context.
+    gamma_initializer: of the per-(term, channel) scale.
+
+  Weights: `gamma`, `beta`, `moving_mean`, `moving_variance`, each
+  `[num_terms, channels...]`.
 
   Call arguments:
     terms: list of `num_terms` tensors of one shape `[batch, ...]`.
@@ -38,7 +59,8 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     self.num_terms = num_terms
     self.axis = [axis] if isinstance(axis, int) else list(axis)
     if any(a < 0 for a in self.axis):
-      raise ValueError(f"axis must be non-negative (terms may differ in rank), got {axis}.")
+      raise ValueError(f'axis must be non-negative (terms may differ in '
+                       f'rank), got {axis}.')
     self.momentum = momentum
     self.epsilon = epsilon
     self.synchronized = synchronized

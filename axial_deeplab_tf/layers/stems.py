@@ -8,12 +8,13 @@
   (stride 2; the first stage then strides to 4, as after `ThreeConvStem`);
   stand-alone (full) Axial-ResNet.
 
-All map `[batch, height, width, 3]` to `[batch, height / stride, width /
+All map `[batch, height, width, c]` to `[batch, height / stride, width /
 stride, channels]` (sizes rounded up) and expose `stride` and `channels`.
 """
 
 import tf_keras
 
+from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import keras_utils
 
@@ -122,7 +123,8 @@ class AxialStem(_Stem):
 
   stride = 2
 
-  def __init__(self, filters, span=15, max_distance=254,
+  def __init__(self, filters, span=15,
+               max_distance=attention.DEFAULT_MAX_DISTANCE,
                stride_mode='subsample', recompute=False, **kwargs):
     super().__init__(filters, **kwargs)
     self.span = span

@@ -5,145 +5,62 @@ For one axis of length L, output position o, span m (h = (m - 1) / 2):
     y_o = sum_{|p - o| <= h} softmax_p(q_o.k_p + q_o.rq[p-o] + k_p.rk[p-o])
                              (v_p + rv[p-o])
 
-Two layouts compute it:
+with a batch norm over the three similarity terms (statistics per (term,
+head) over the (o, p) pairs inside the span). Two layouts compute it and
+share one contract, `attention(q, k, v, tables, use_content,
+similarity_norm, training)` -> list of output terms:
 
-* global (`global_attention`, in `ops/global_attention.py`, re-exported
-  here): one `[L, L]` similarity per (sequence, head); used when every key
-  is within the span of every query (`L <= h + 1`) or the span is global.
-* local (`local_attention`): the axis is cut into blocks of `b >= h`
-  queries; block `i` attends to the `b + 2h` keys around it. Memory and
-  FLOPs are `O(L * (b + 2h))`, linear in L. Key positions outside the axis
-  or beyond the span are masked. `_attend` works on the `[b, b + 2h]`
-  tiles; relative terms contract with the tile's expanded embeddings
-  (`relative_positions.expand_table`) in matmuls batched over tile rows.
+* global (`ops/global_attention.py`): one `[L, L]` similarity per
+  (sequence, head), the similarity norm folded into the matmuls; used when
+  the span is global or covers the whole axis (`L <= h + 1`, known from
+  the static shape).
+* local (`ops/local_attention.py`): the axis is cut into blocks of
+  queries that attend to the keys around them; linear in L.
 
-Batch norms are supplied by the caller as callables (`similarity_norm`,
-applied to the list of similarity terms with an optional validity mask, and
-returning their normalised sum in float32) so that this module holds no
-state.
+The contract (both layouts):
+
+  q, k: `[batch, heads, L, depth_qk]`; v: `[batch, heads, L, depth_v]`.
+  tables: `(q_table, k_table, v_table)`, each `[2 * max_distance + 1,
+    depth]` (row t is offset `t - max_distance`, larger offsets clipped) or
+    None when that term is off.
+  use_content: whether the `q.k` term is on.
+  similarity_norm: the `layers.TermBatchNormalization` of the similarity
+    terms present (content, r^q, r^k order), statistics per head (axis 1).
+    The local layout calls it on its masked terms; the global layout asks
+    it for the affine (`affine_from_moments`) of moments it computes
+    itself. Either way a training call updates its moving statistics once.
+  training: Python bool; batch statistics (True) or moving ones (False).
+  Returns: the list of retrieved terms, content then r^v, each
+    `[batch, L, heads, depth_v]`: the layout in which the output batch norm
+    reduces over leading axes and heads merge into channels by a reshape.
+
+This module holds no variables: the tables and the norm belong to the
+calling layer (`layers.PositionSensitiveAxialAttention`).
 """
 
-import tensorflow as tf
-
-from axial_deeplab_tf.ops import relative_positions
-from axial_deeplab_tf.ops.global_attention import global_attention  # pylint: disable=unused-import
-from axial_deeplab_tf.ops.global_attention import keys_to_queries
-
-_MASK_VALUE = -1e9
+from axial_deeplab_tf.ops import global_attention
+from axial_deeplab_tf.ops import local_attention
 
 
-def _by_row(x, right):
-  """`out[..., i, :] = x[..., i, :] @ right[i]`, one matmul batched over i.
+def attention(q, k, v, tables, use_content, similarity_norm, training, *,
+              half_span=None, block_size=None, recompute=False):
+  """Eq. 4 along the length axis of `q`, `k`, `v`, in the layout that fits.
 
   Args:
-    x: `[..., rows, depth]`.
-    right: `[rows, depth, n]`.
+    q, k, v, tables, use_content, similarity_norm, training: the contract
+      of this module (see its docstring).
+    half_span: None for global attention, or Python int h (span `2h + 1`).
+    block_size: Python int >= h, queries per block of the local layout;
+      required when the local layout runs.
+    recompute: global layout only (see `global_attention.global_attention`);
+      the local layout keeps its `O(L)` tiles and ignores it.
 
   Returns:
-    `[rows, prod(...), n]` (row-major: the caller transposes once).
+    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
   """
-  shape = tf.shape(x)
-  flat = tf.reshape(x, [-1, shape[-2], shape[-1]])
-  return tf.matmul(tf.transpose(flat, [1, 0, 2]), right)
-
-
-def _attend(q, k, v, tables, use_content, half_span, mask, similarity_norm):
-  """Attention of query tiles over key tiles (the local layout).
-
-  Relative terms contract queries (keys) with the tile's expanded
-  embeddings `[depth, rows, cols]` (`expand_table`, batch-independent) in
-  matmuls batched over the query (key) index of the tile.
-
-  Args:
-    q: `[..., rows, depth_qk]` queries; query `i` sits at offset `i` in the
-      tile.
-    k: `[..., cols, depth_qk]` keys, `cols = rows + 2 * half_span`; key `j`
-      sits at offset `j - half_span`, so `offset(i, j) = j - i - half_span`.
-    v: `[..., cols, depth_v]` values.
-    tables: `(q_table, k_table, v_table)`, each `[T, depth]` or None.
-    use_content: whether to include the `q.k` term.
-    half_span: Python int.
-    mask: bool tensor broadcastable to `[..., rows, cols]`, or None.
-    similarity_norm: callable(list of `[..., rows, cols]` terms, mask) ->
-      float32 normalised sum.
-
-  Returns:
-    List of retrieved outputs `[..., rows, depth_v]`: content, then r^v.
-  """
-  q_table, k_table, v_table = tables
-  shape_q = tf.shape(q)
-  rows, cols = shape_q[-2], tf.shape(k)[-2]
-  lead = shape_q[:-2]
-  expand = lambda t: relative_positions.expand_table(t, rows, half_span)  # pylint: disable=g-long-lambda
-  terms = []
-  if use_content:
-    terms.append(tf.matmul(q, k, transpose_b=True))
-  if q_table is not None:
-    product = _by_row(q, tf.transpose(expand(q_table), [1, 0, 2]))
-    product = tf.transpose(product, [1, 0, 2])  # [prod(...), rows, cols]
-    terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
-  if k_table is not None:
-    product = _by_row(k, tf.transpose(expand(k_table), [2, 0, 1]))
-    product = keys_to_queries(product)  # [prod(...), rows, cols]
-    terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
-  logits = similarity_norm(terms, mask)
-  if mask is not None:
-    logits = tf.where(mask, logits, _MASK_VALUE)
-  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
-  outputs = [tf.matmul(weights, v)]
-  if v_table is not None:
-    table = tf.transpose(expand(v_table), [1, 2, 0])  # [rows, cols, d_v]
-    product = tf.transpose(_by_row(weights, table), [1, 0, 2])
-    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
-    outputs.append(tf.reshape(product, tf.concat([lead, [rows, depth_v]],
-                                                 0)))
-  return outputs
-
-
-def local_attention(q, k, v, tables, use_content, similarity_norm,
-                    half_span, block_size):
-  """Each query attends to the keys within `+-half_span` on the axis.
-
-  Args:
-    q, k: `[batch, heads, length, depth_qk]`.
-    v: `[batch, heads, length, depth_v]`.
-    tables, use_content, similarity_norm: as in `_attend`.
-    half_span: Python int h, the span is `2h + 1`.
-    block_size: Python int b >= h, queries per block.
-
-  Returns:
-    List of `[batch, heads, length, depth_v]` output terms.
-  """
-  if block_size < half_span:
-    raise ValueError(f'block_size must be >= half span {half_span}, '
-                     f'got {block_size}.')
-  b, h = block_size, half_span
-  shape = tf.shape(q)
-  batch, heads, length = shape[0], shape[1], shape[2]
-  num_blocks = (length + b - 1) // b
-  pad_end = num_blocks * b - length
-
-  def blocks(x, pad_before, pad_after, count):
-    x = tf.pad(x, [[0, 0], [0, 0], [pad_before, pad_after], [0, 0]])
-    return tf.reshape(x, [batch, heads, count, b, tf.shape(x)[-1]])
-
-  q_blocks = blocks(q, 0, pad_end, num_blocks)
-
-  def windows(x):
-    xb = blocks(x, b, pad_end + b, num_blocks + 2)
-    return tf.concat([xb[:, :, :-2, b - h:], xb[:, :, 1:-1],
-                      xb[:, :, 2:, :h]], axis=3)
-
-  # Validity of each (block, query i, key j): key position inside the axis
-  # and offset j - h - i within the span. [num_blocks, b, b + 2h].
-  block_start = tf.range(num_blocks)[:, None, None] * b
-  i = tf.range(b)[None, :, None]
-  j = tf.range(b + 2 * h)[None, None, :]
-  key_pos = block_start - h + j
-  mask = ((tf.abs(j - h - i) <= h) & (key_pos >= 0) & (key_pos < length)
-          & (block_start + i < length))
-  outputs = _attend(q_blocks, windows(k), windows(v), tables, use_content,
-                    h, mask, similarity_norm)
-  depth = v.shape[-1]
-  return [tf.reshape(out, [batch, heads, num_blocks * b, depth])[:, :, :length]
-          for out in outputs]
+  common = (q, k, v, tables, use_content, similarity_norm, training)
+  length = q.shape[2]
+  if half_span is None or (length is not None and length <= half_span + 1):
+    return global_attention.global_attention(*common, recompute=recompute)
+  return local_attention.local_attention(*common, half_span=half_span,
+                                         block_size=block_size)

@@ -1,10 +1,11 @@
-"""Fused global position-sensitive axial attention (paper eq. 4).
+"""Global position-sensitive axial attention (paper eq. 4), fused.
 
 Every query attends to every key of its axis. The relative embeddings of
 all (o, p) pairs are expanded once per call from the tables (gather-free,
 batch-independent) and contracted in matmuls batched over position; the
 similarity batch norm is folded in (statistics from Gram matrices, scale on
-q/k, shift as an extra contraction column). See `global_attention`.
+q/k, shift as an extra contraction column). Arguments and outputs follow
+the contract of `ops/axial_attention.py`; see `global_attention`.
 """
 
 import tensorflow as tf
@@ -89,23 +90,24 @@ def _with_shift(left, right, shift, right_axis):
   return left, right
 
 
-def similarity_affine(q, k, tables, use_content, norm_affine, training):
+def _similarity_affine(q, k, tables, use_content, similarity_norm, training):
   """Per-(term, head) scales and per-head shift of the similarity norm.
 
   In training the batch statistics come from Gram matrices
-  (`_content_moments`, `_pair_moments`); `norm_affine` turns them into the
-  affine (and updates the moving statistics). In inference it reads the
-  moving statistics.
+  (`_content_moments`, `_pair_moments`) and
+  `similarity_norm.affine_from_moments` turns them into the affine (and
+  updates the moving statistics). In inference it reads the moving
+  statistics.
 
   Args:
-    q, k, tables, use_content: as in `global_attention`.
-    norm_affine, training: as in `global_attention`.
+    q, k, tables, use_content, similarity_norm, training: as in
+      `global_attention`.
 
   Returns:
     `(scales [terms, heads], shift [heads])`, float32.
   """
   if not training:
-    return norm_affine(None, None, None)
+    return similarity_norm.affine_from_moments(training=False)
   q_table, k_table, _ = tables
   shape = tf.shape(q)
   batch, length = shape[0], shape[2]
@@ -120,10 +122,11 @@ def similarity_affine(q, k, tables, use_content, norm_affine, training):
       moments.append(_pair_moments(x, expanded, pair_axis))
   total, sum_squares = (tf.stack(m) for m in zip(*moments))
   count = tf.cast(batch * length * length, tf.float32)
-  return norm_affine(tf.fill(tf.shape(total), count), total, sum_squares)
+  return similarity_norm.affine_from_moments(
+      tf.fill(tf.shape(total), count), total, sum_squares, training=True)
 
 
-def attend(q, k, v, tables, use_content, scales, shift):
+def _attend(q, k, v, tables, use_content, scales, shift):
   """The attention proper, with the similarity norm's affine given.
 
   Args:
@@ -181,8 +184,8 @@ def attend(q, k, v, tables, use_content, scales, shift):
   return outputs
 
 
-def global_attention(q, k, v, tables, use_content, norm_affine, training,
-                     recompute=False):
+def global_attention(q, k, v, tables, use_content, similarity_norm, training,
+                     *, recompute=False):
   """Every query attends to every key of its sequence (fused layout).
 
   The relative embeddings of all (o, p) pairs are expanded once per call
@@ -195,14 +198,10 @@ def global_attention(q, k, v, tables, use_content, norm_affine, training,
   the attention weights are `[batch, heads, L, L]`.
 
   Args:
-    q, k: `[batch, heads, L, depth_qk]`.
-    v: `[batch, heads, L, depth_v]`.
-    tables: `(q_table, k_table, v_table)`, each `[T, depth]` or None.
-    use_content: whether to include the `q.k` term.
-    norm_affine: callable(count, total, sum_squares, each `[terms, heads]`
-      or None) -> (scales `[terms, heads]`, shift `[heads]`), float32
-      (`TermBatchNormalization.affine_from_moments`).
-    training: Python bool; whether batch statistics are computed.
+    q, k, v, tables, use_content, similarity_norm, training: the contract
+      of `ops/axial_attention.py` (q, k `[batch, heads, L, depth_qk]`, v
+      `[batch, heads, L, depth_v]`); `similarity_norm` is only asked for
+      its affine (`affine_from_moments`).
     recompute: in training, keep only q, k, v and the affine for the
       backward pass and recompute the `[L, L]` tensors there
       (`tf.recompute_grad`): less peak memory for about one more forward
@@ -210,20 +209,18 @@ def global_attention(q, k, v, tables, use_content, norm_affine, training,
       outside the recomputed part, so it runs once.
 
   Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v): the
-    layout in which the output batch norm reduces over leading axes and
-    heads merge into channels without a transpose.
+    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
   """
-  scales, shift = similarity_affine(q, k, tables, use_content, norm_affine,
-                                    training)
+  scales, shift = _similarity_affine(q, k, tables, use_content,
+                                     similarity_norm, training)
   if not (recompute and training):
-    return attend(q, k, v, tables, use_content, scales, shift)
+    return _attend(q, k, v, tables, use_content, scales, shift)
   present = [t is not None for t in tables]
 
   def core(q, k, v, scales, shift, *given):
     given = iter(given)
     full = tuple(next(given) if p else None for p in present)
-    return attend(q, k, v, full, use_content, scales, shift)
+    return _attend(q, k, v, full, use_content, scales, shift)
 
   return tf.recompute_grad(core)(q, k, v, scales, shift,
                                  *[t for t in tables if t is not None])

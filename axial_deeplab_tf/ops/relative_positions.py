@@ -1,16 +1,18 @@
-"""Relative-position lookups without gather.
+"""Relative-position embeddings of all (query, key) pairs, without gather.
 
 Position-sensitive attention needs, for every query position `o` and key
 position `p`, the embedding `r[p - o]` of a learned table. The public TF
 implementation gathers an `[L, L, depth]` tensor from the table; gather ops
-break ONNX, TensorRT and TFLite converters and cost `L * L * depth` memory.
+break ONNX, TensorRT and TFLite converters.
 
-Here the lookup is done in the "relative" layout instead: a matmul against
-the table gives, for every query row, one score per *offset*, and a
-pad-flatten-slice-reshape ("skew") turns the offset columns into key
-columns. Its inverse turns attention weights over keys into weights over
-offsets, which a matmul with the table turns into the retrieved embedding.
-Only slices, pads, reshapes, concatenations and broadcasts are used.
+Here `expand_table` builds the same all-pairs embeddings from slices, pads,
+reshapes, concatenations and broadcasts only: `offset_window` takes the
+table rows of the offsets a tile needs (clipped), a broadcast repeats them
+for every query row in the "relative" layout (one column per offset), and
+`relative_to_absolute` (a pad-flatten-slice-reshape "skew") moves the
+offset columns to key columns. The result is batch-independent, so the
+attention layouts contract it with queries, keys or attention weights in
+matmuls and never skew batch-sized scores.
 
 Conventions. A table has `2 * max_distance + 1` rows; row `t` holds offset
 `t - max_distance`. Offsets beyond `+-max_distance` use the edge rows
@@ -69,31 +71,6 @@ def relative_to_absolute(x, num_cols):
   flat = flat[..., rows - 1:rows - 1 + rows * width]
   out = tf.reshape(flat, tf.concat([batch_shape, [rows, width]], 0))
   return out[..., :num_cols]
-
-
-def absolute_to_relative(a):
-  """Inverse of `relative_to_absolute`: scores over positions -> offsets.
-
-      result[..., r, c - r + rows - 1] = a[..., r, c]   (zeros elsewhere)
-
-  Args:
-    a: `[..., rows, cols]` tensor.
-
-  Returns:
-    `[..., rows, rows + cols - 1]` tensor; column `j` holds offset
-    `j - (rows - 1)`.
-  """
-  a = tf.convert_to_tensor(a)
-  shape = tf.shape(a)
-  rows, cols = shape[-2], shape[-1]
-  batch_shape = shape[:-2]
-  rank = a.shape.rank
-  width = rows + cols - 1
-  a = tf.pad(a, [[0, 0]] * (rank - 1) + [[0, rows - 1]])
-  flat = tf.reshape(a, tf.concat([batch_shape, [rows * width]], 0))
-  flat = tf.pad(flat, [[0, 0]] * (rank - 2) + [[rows - 1, 1]])
-  out = tf.reshape(flat, tf.concat([batch_shape, [rows, width + 1]], 0))
-  return out[..., :width]
 
 
 def expand_table(table, length, shift=0):

@@ -29,18 +29,6 @@ def test_relative_to_absolute(rows, cols):
   np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize('rows,cols', [(1, 1), (4, 4), (3, 7), (7, 3)])
-def test_absolute_to_relative(rows, cols):
-  rng = np.random.default_rng(2)
-  a = rng.normal(size=(2, rows, cols)).astype(np.float32)
-  got = relative_positions.absolute_to_relative(a).numpy()
-  want = np.zeros((2, rows, rows + cols - 1), np.float32)
-  for r in range(rows):
-    for c in range(cols):
-      want[:, r, c - r + rows - 1] = a[:, r, c]
-  np.testing.assert_array_equal(got, want)
-
-
 def test_dynamic_shapes_in_graph():
   fn = tf.function(
       lambda x: relative_positions.relative_to_absolute(x, tf.shape(x)[-2]),
@@ -49,3 +37,19 @@ def test_dynamic_shapes_in_graph():
   want = np.stack([[x[b, r, [c - r + 2 for c in range(3)]] for r in range(3)]
                    for b in range(2)])
   np.testing.assert_array_equal(fn(x).numpy(), want)
+
+
+@pytest.mark.parametrize('max_distance,length,shift',
+                         [(3, 1, 0), (3, 5, 0), (2, 6, 0), (4, 4, 2),
+                          (1, 3, 3)])
+def test_expand_table_is_all_pairs_lookup(max_distance, length, shift):
+  """`e[:, i, j]` is the table row of offset `j - i - shift`, clipped."""
+  rng = np.random.default_rng(3)
+  table = rng.normal(size=(2 * max_distance + 1, 3)).astype(np.float32)
+  got = relative_positions.expand_table(table, length, shift).numpy()
+  want = np.zeros((3, length, length + 2 * shift), np.float32)
+  for i in range(length):
+    for j in range(length + 2 * shift):
+      offset = np.clip(j - i - shift, -max_distance, max_distance)
+      want[:, i, j] = table[offset + max_distance]
+  np.testing.assert_array_equal(got, want)
