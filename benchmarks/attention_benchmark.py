@@ -100,14 +100,14 @@ def run_layer(config):
 
 def run_model(config):
   """Child: one model configuration (mode x forward/step)."""
-  from axial_deeplab_tf.modeling import axial_resnet  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.modeling import factory  # pylint: disable=g-import-not-at-top
   from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
   import tf_keras  # pylint: disable=g-import-not-at-top
   size, batch = config['size'], config['batch']
   mode, *options = config['mode'].split('+')
   if 'bf16' in options:  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
     tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  model = axial_resnet.build_classifier(
+  model = factory.build_classifier(
       config['variant'], recompute_attention='recompute' in options)
   madds = statistics.count_madds(model, size, size) * batch
   images = tf.random.normal([batch, size, size, 3])

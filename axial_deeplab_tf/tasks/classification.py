@@ -19,6 +19,7 @@ from official.core import task_factory
 from axial_deeplab_tf import dataloaders
 from axial_deeplab_tf import evaluation
 from axial_deeplab_tf.configs import classification as ccfg
+from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import train_utils
 
@@ -47,9 +48,8 @@ class ClassificationTask(base_task.Task):
   """Axial-ResNet image classification."""
 
   def build_model(self) -> tf_keras.Model:
-    from axial_deeplab_tf.tasks import model_builders  # pylint: disable=g-import-not-at-top
-    return model_builders.build_classification_model(
-        self.task_config.model, self.task_config.losses.l2_weight_decay)
+    return factory.build_model(self.task_config.model,
+                               self.task_config.losses.l2_weight_decay)
 
   def data_config(self, params):
     return data_config(params)

@@ -9,9 +9,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling.backbones import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
-from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.modeling.backbones import variants
 
 NUM_CLASSES = 5
 THING_CLASS_IDS = (2, 3, 4)
