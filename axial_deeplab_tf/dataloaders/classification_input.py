@@ -10,6 +10,11 @@ side, resized to S x S.
 
 Sources: our classification TFRecords (see `schema`) or TFDS builders with
 'image' and 'label' features (`imagenet2012`, `imagenette`, ...).
+
+Not Model Garden's `dataloaders.classification_input`: its TFDS decoders
+cover only cifar10, cifar100 and imagenet2012, its crops use stateful
+random ops (ours draw from per-element seeds, so `deterministic` runs
+repeat exactly), and its mean and std are fixed to ImageNet's.
 """
 
 import dataclasses
