@@ -32,7 +32,7 @@ from official.vision.configs import backbones
 
 @dataclasses.dataclass
 class AxialResNet(hyperparams.Config):
-  """Config of `axial_deeplab_tf.modeling.backbones.axial_resnet.AxialResNet`."""
+  """Config of `modeling.backbones.axial_resnet.AxialResNet` (see above)."""
   variant: str = 'axial_resnet_s'
   span: Optional[int] = None
   max_distance: Optional[int] = None

@@ -41,7 +41,8 @@ from axial_deeplab_tf.configs import panoptic as panoptic_cfg
 from axial_deeplab_tf.data import encoding
 from axial_deeplab_tf.modeling import classifier
 from axial_deeplab_tf.modeling import panoptic_deeplab
-from axial_deeplab_tf.modeling.backbones import axial_resnet  # pylint: disable=unused-import  (registers the builder)
+# Registers the `axial_resnet` backbone builder.
+from axial_deeplab_tf.modeling.backbones import axial_resnet  # pylint: disable=unused-import
 
 INPUT_SPECS = tf_keras.layers.InputSpec(shape=[None, None, None, 3])
 # Dummy batches that create the variables: 65 = 4 * 16 + 1 is a size the
@@ -164,9 +165,9 @@ def model_config(config_class, variant: str, **kwargs):
   backbone_keys = set(backbones_cfg.AxialResNet().as_dict())
   unknown = sorted(set(kwargs) - model_keys - backbone_keys)
   if unknown:
+    known = sorted((model_keys | backbone_keys) - {'backbone', 'variant'})
     raise KeyError(f'{unknown}: not a key of {config_class.__name__} nor of '
-                   f'backbone.axial_resnet; expected some of '
-                   f'{sorted((model_keys | backbone_keys) - {"backbone", "variant"})}.')
+                   f'backbone.axial_resnet; expected some of {known}.')
   backbone = {k: v for k, v in kwargs.items()
               if k in backbone_keys and k not in model_keys}
   backbone['variant'] = variant
