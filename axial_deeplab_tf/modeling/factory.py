@@ -148,7 +148,7 @@ def build_model(model_config, l2_weight_decay: float = 0.0) -> tf_keras.Model:
                    f' config, got {type(model_config).__name__}.')
 
 
-def model_config(config_class, variant: str, **kwargs):
+def config_from_arguments(config_class, variant: str, **kwargs):
   """A model config of `config_class` from the Python API's arguments.
 
   Args:
@@ -161,11 +161,11 @@ def model_config(config_class, variant: str, **kwargs):
     KeyError: naming an argument that is neither.
   """
   config = config_class()
-  model_keys = set(config.as_dict())
-  backbone_keys = set(backbones_cfg.AxialResNet().as_dict())
+  model_keys = set(config.as_dict()) - {'backbone'}
+  backbone_keys = set(backbones_cfg.AxialResNet().as_dict()) - {'variant'}
   unknown = sorted(set(kwargs) - model_keys - backbone_keys)
   if unknown:
-    known = sorted((model_keys | backbone_keys) - {'backbone', 'variant'})
+    known = sorted(model_keys | backbone_keys)
     raise KeyError(f'{unknown}: not a key of {config_class.__name__} nor of '
                    f'backbone.axial_resnet; expected some of {known}.')
   backbone = {k: v for k, v in kwargs.items()
@@ -199,10 +199,9 @@ def build_axial_deeplab(variant: str = 'axial_deeplab_l',
     semantic_logits [B, H, W, K], center_heatmap [B, H, W, 1],
     center_offsets [B, H, W, 2] (float32).
   """
-  config = model_config(panoptic_cfg.PanopticModel, variant,
-                        num_classes=num_classes,
-                        thing_class_ids=[int(c) for c in thing_class_ids],
-                        **kwargs)
+  config = config_from_arguments(
+      panoptic_cfg.PanopticModel, variant, num_classes=num_classes,
+      thing_class_ids=[int(c) for c in thing_class_ids], **kwargs)
   return build_panoptic_model(config, l2_weight_decay)
 
 
@@ -223,6 +222,7 @@ def build_classifier(variant: str = 'axial_resnet_s',
     A built `ImageClassifier`: images [B, H, W, 3] (any H, W) -> float32
     logits [B, num_classes].
   """
-  config = model_config(classification_cfg.ClassificationModel, variant,
-                        num_classes=num_classes, **kwargs)
+  config = config_from_arguments(
+      classification_cfg.ClassificationModel, variant,
+      num_classes=num_classes, **kwargs)
   return build_classification_model(config, l2_weight_decay)
