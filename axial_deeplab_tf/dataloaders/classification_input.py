@@ -25,6 +25,7 @@ import tensorflow as tf
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
 from axial_deeplab_tf.dataloaders import pipeline
+from axial_deeplab_tf.dataloaders import tfds_adapters
 from axial_deeplab_tf.data import normalization
 
 
@@ -91,7 +92,6 @@ class ClassificationParser:
 def decode_fn(config: ClassificationDataConfig):
   """Returns element -> {'image', 'label'} for the configured source."""
   if config.tfds_name is not None:
-    from axial_deeplab_tf.dataloaders import tfds_adapters  # pylint: disable=g-import-not-at-top
     return tfds_adapters.classification_adapter
   return panoptic_decoder.ClassificationDecoder().decode
 
