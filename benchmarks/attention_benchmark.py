@@ -34,7 +34,7 @@ import tensorflow as tf
 import tf_keras
 
 from axial_deeplab_tf.layers import attention
-from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling import statistics
 import reference_attention  # this script's folder is sys.path[0]
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -111,7 +111,7 @@ def run_model(config):
   mode, *options = config['mode'].split('+')
   if 'bf16' in options:  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
     tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  model = axial_resnet.build_classifier(
+  model = factory.build_classifier(
       config['variant'], recompute_attention='recompute' in options)
   madds = statistics.count_madds(model, size, size) * batch
   images = tf.random.normal([batch, size, size, 3])

@@ -24,11 +24,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 def measure(variant, height, width, mode, repeats):
   """Runs in the child: returns a dict of timings and peak memory."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.modeling import axial_deeplab  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.modeling import factory  # pylint: disable=g-import-not-at-top
   from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
 
-  model = axial_deeplab.build_axial_deeplab(variant, 19,
-                                            thing_class_ids=range(11, 19))
+  model = factory.build_axial_deeplab(variant, 19,
+                                      thing_class_ids=range(11, 19))
   madds = statistics.count_madds(model, height, width)
   forward = tf.function(lambda x: model(x, training=False),
                         jit_compile=(mode == 'xla'))

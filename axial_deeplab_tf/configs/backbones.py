@@ -4,9 +4,9 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 
 | key | meaning |
 |---|---|
-| variant | a name of `axial_deeplab_tf.modeling.variants.VARIANTS` |
+| variant | a name of `axial_deeplab_tf.modeling.backbones.variants.VARIANTS` |
 | span | attention span override; null keeps the variant's, 0 = global |
-| max_distance | relative table reach (2d+1 rows); null keeps 254 |
+| max_distance | relative table reach (2d+1 rows); null keeps the variant's (254 for most rows) |
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
 | recompute_attention | recompute global attention's [L, L] tensors in the backward pass: less training memory, slower step (default false) |
@@ -15,8 +15,10 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | stem_width | stem channels overriding the variant's; null keeps it |
 | stride_mode | 'subsample' or 'avg_pool' (see `layers.AxialAttention2D`) overriding the variant's; null keeps it |
 
-The four overrides make a custom table row (`variant_row`), e.g. the
-tiny demo model; the task builds the model from that row.
+Every key applies, through Model Garden's backbone factory and the
+registered `axial_resnet` builder: the overrides (null keeps the row's
+value) make a custom table row (`modeling.backbones.variants.resolve`),
+e.g. the tiny demo model.
 
 Batch-norm settings come from the model's `norm_activation` config.
 """
@@ -30,7 +32,7 @@ from official.vision.configs import backbones
 
 @dataclasses.dataclass
 class AxialResNet(hyperparams.Config):
-  """Config of `axial_deeplab_tf.modeling.axial_resnet.AxialResNet`."""
+  """Config of `modeling.backbones.axial_resnet.AxialResNet` (see above)."""
   variant: str = 'axial_resnet_s'
   span: Optional[int] = None
   max_distance: Optional[int] = None
@@ -50,31 +52,3 @@ class Backbone(backbones.Backbone):
   Set `type: axial_resnet` to use it.
   """
   axial_resnet: AxialResNet = dataclasses.field(default_factory=AxialResNet)
-
-
-def variant_row(config: AxialResNet):
-  """The `variants.Variant` row a backbone config describes.
-
-  Returns the named row with the overrides `stage_blocks`,
-  `width_multiplier`, `stem_width` and `stride_mode` applied (span,
-  max_distance and output_stride are passed to `AxialResNet` separately). Returns the name
-  itself when nothing is overridden, so checkpoints and `get_config` keep
-  the short form.
-  """
-  from axial_deeplab_tf.modeling import variants  # pylint: disable=g-import-not-at-top
-  row = variants.get_variant(config.variant)
-  overrides = {}
-  if config.stage_blocks:
-    if len(config.stage_blocks) != 4:
-      raise ValueError(f'backbone.axial_resnet.stage_blocks: expected 4 '
-                       f'stages, got {list(config.stage_blocks)}.')
-    overrides['stage_blocks'] = tuple(int(b) for b in config.stage_blocks)
-  if config.width_multiplier:
-    overrides['width_multiplier'] = float(config.width_multiplier)
-  if config.stem_width:
-    overrides['stem_width'] = int(config.stem_width)
-  if config.stride_mode:
-    overrides['stride_mode'] = str(config.stride_mode)
-  if not overrides:
-    return config.variant
-  return dataclasses.replace(row, **overrides)

@@ -125,7 +125,6 @@ class PanopticModel(hyperparams.Config):
       default_factory=_paper_backbone)
   output_stride: int = 16
   use_aspp: bool = False
-  semantic_only: bool = False
   decoder: Decoder = dataclasses.field(default_factory=Decoder)
   norm_activation: common.NormActivation = dataclasses.field(
       default_factory=lambda: common.NormActivation(

@@ -10,6 +10,11 @@ side, resized to S x S.
 
 Sources: our classification TFRecords (see `schema`) or TFDS builders with
 'image' and 'label' features (`imagenet2012`, `imagenette`, ...).
+
+Not Model Garden's `dataloaders.classification_input`: its TFDS decoders
+cover only cifar10, cifar100 and imagenet2012, its crops use stateful
+random ops (ours draw from per-element seeds, so `deterministic` runs
+repeat exactly), and its mean and std are fixed to ImageNet's.
 """
 
 import dataclasses
@@ -20,6 +25,7 @@ import tensorflow as tf
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
 from axial_deeplab_tf.dataloaders import pipeline
+from axial_deeplab_tf.dataloaders import tfds_adapters
 from axial_deeplab_tf.data import normalization
 
 
@@ -86,7 +92,6 @@ class ClassificationParser:
 def decode_fn(config: ClassificationDataConfig):
   """Returns element -> {'image', 'label'} for the configured source."""
   if config.tfds_name is not None:
-    from axial_deeplab_tf.dataloaders import tfds_adapters  # pylint: disable=g-import-not-at-top
     return tfds_adapters.classification_adapter
   return panoptic_decoder.ClassificationDecoder().decode
 

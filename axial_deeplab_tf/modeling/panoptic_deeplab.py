@@ -74,7 +74,6 @@ class PanopticDeepLab(tf_keras.Model):
     num_classes: number of semantic classes K.
     output_stride: stride of the high-level feature, 16 or 32 (default 16);
       inputs are padded to k * output_stride + 1.
-    semantic_only: build only the semantic branch (default False).
     high_level_feature: backbone key fed to the decoders (default '5').
     low_level_features: skip keys, stride 8 then stride 4 (default
       ('3', '2')).
@@ -95,7 +94,7 @@ class PanopticDeepLab(tf_keras.Model):
 
   Call: images [B, H, W, 3] (any H, W) -> dict
     'semantic_logits' float32 [B, H, W, K],
-    'center_heatmap'  float32 [B, H, W, 1]   (not when semantic_only),
+    'center_heatmap'  float32 [B, H, W, 1],
     'center_offsets'  float32 [B, H, W, 2]   (dy, dx) in input pixels.
   """
 
@@ -103,7 +102,6 @@ class PanopticDeepLab(tf_keras.Model):
                backbone: tf_keras.layers.Layer,
                num_classes: int,
                output_stride: int = 16,
-               semantic_only: bool = False,
                high_level_feature: str = '5',
                low_level_features: Sequence[str] = ('3', '2'),
                use_aspp: bool = False,
@@ -132,7 +130,6 @@ class PanopticDeepLab(tf_keras.Model):
     self.backbone = backbone
     self._options = dict(
         num_classes=int(num_classes), output_stride=int(output_stride),
-        semantic_only=bool(semantic_only),
         high_level_feature=str(high_level_feature),
         low_level_features=[str(k) for k in low_level_features],
         use_aspp=bool(use_aspp),
@@ -168,23 +165,18 @@ class PanopticDeepLab(tf_keras.Model):
     self.semantic_head = heads.semantic_head(
         o['num_classes'], o['semantic_head_channels'],
         kernel_size=o['kernel_size'], **norm)
-    if not o['semantic_only']:
-      self.instance_decoder = decoders.instance_decoder(
-          low_level_channels=o['instance_low_level_channels'],
-          aspp_channels=o['instance_aspp_channels'],
-          decoder_channels=o['instance_decoder_channels'], **branch)
-      self.center_head = heads.center_head(
-          o['center_head_channels'], kernel_size=o['kernel_size'], **norm)
-      self.offset_head = heads.offset_head(
-          o['offset_head_channels'], kernel_size=o['kernel_size'], **norm)
+    self.instance_decoder = decoders.instance_decoder(
+        low_level_channels=o['instance_low_level_channels'],
+        aspp_channels=o['instance_aspp_channels'],
+        decoder_channels=o['instance_decoder_channels'], **branch)
+    self.center_head = heads.center_head(
+        o['center_head_channels'], kernel_size=o['kernel_size'], **norm)
+    self.offset_head = heads.offset_head(
+        o['offset_head_channels'], kernel_size=o['kernel_size'], **norm)
 
   @property
   def num_classes(self) -> int:
     return self._options['num_classes']
-
-  @property
-  def semantic_only(self) -> bool:
-    return self._options['semantic_only']
 
   def call(self, images: tf.Tensor,
            training: Optional[bool] = None) -> Dict[str, tf.Tensor]:
@@ -197,16 +189,16 @@ class PanopticDeepLab(tf_keras.Model):
       raise ValueError(f'backbone: expected a dict of features keyed by '
                        f'level, got {type(features).__name__}.')
     semantic = self.semantic_decoder(features, training=training)
-    outputs = {'semantic_logits': upsample_to_input(
-        self.semantic_head(semantic, training=training), padded, size)}
-    if not self._options['semantic_only']:
-      instance = self.instance_decoder(features, training=training)
-      outputs['center_heatmap'] = upsample_to_input(
-          self.center_head(instance, training=training), padded, size)
-      outputs['center_offsets'] = upsample_to_input(
-          self.offset_head(instance, training=training), padded, size,
-          scale_offsets=True)
-    return outputs
+    instance = self.instance_decoder(features, training=training)
+    return {
+        'semantic_logits': upsample_to_input(
+            self.semantic_head(semantic, training=training), padded, size),
+        'center_heatmap': upsample_to_input(
+            self.center_head(instance, training=training), padded, size),
+        'center_offsets': upsample_to_input(
+            self.offset_head(instance, training=training), padded, size,
+            scale_offsets=True),
+    }
 
   def get_config(self) -> dict:
     config = {'backbone': tf_keras.layers.serialize(self.backbone),

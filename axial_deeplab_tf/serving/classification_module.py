@@ -9,6 +9,11 @@ preprocessed like the evaluation pipeline
 `image_size` x `image_size`, then normalized), so images of any size can
 share one call. With `image_size=None` images are fed at their own size
 (one size per call; `image_bytes` / `tf_example` then need equal sizes).
+
+Not Model Garden's `serving.image_classification.ClassificationModule`: it
+builds its own `ClassificationModel` (a different checkpoint layout),
+returns only logits and probabilities (no top-k classes and scores) and
+fixes mean and std to ImageNet's.
 """
 
 from typing import Dict, Optional, Sequence

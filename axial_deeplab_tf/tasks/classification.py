@@ -1,10 +1,21 @@
 """The Model Garden ImageNet classification task (Axial-ResNet pretraining).
 
-Softmax cross-entropy with label smoothing, L2 weight decay on every kernel
-(`losses.l2_weight_decay`, as a kernel regularizer), top-1 / top-5
-accuracy: in-graph Keras metrics while training, host-side
-`evaluation.TopKAccuracy` (exact, merged over replicas and steps) in
-evaluation. Batches: {'image' [B, S, S, 3], 'label' int32 [B]}.
+The model comes from `modeling.factory.build_model` (Model Garden's
+backbone factory + `modeling.ImageClassifier`). Softmax cross-entropy with
+label smoothing, L2 weight decay on every kernel (`losses.l2_weight_decay`,
+as a kernel regularizer), top-1 / top-5 accuracy: in-graph Keras metrics
+while training, host-side `evaluation.TopKAccuracy` (exact, merged over
+replicas and steps) in evaluation. Batches: {'image' [B, S, S, 3],
+'label' int32 [B]}.
+
+Not Model Garden's `ImageClassificationTask`: it builds Model Garden's
+`ClassificationModel`, whose checkpoint holds the backbone at
+`model/layer_with_weights-0/...` instead of `model/backbone/...` (the path
+the panoptic task initialises from), restores `backbone` from a top-level
+`backbone/...` checkpoint, reports streaming `accuracy` and a single
+`top_{k}_accuracy` instead of exact top-1 and top-5, and has no
+non-finite-loss step metric; docs/training.md lists what each Model
+Garden classification piece lacks.
 """
 
 import dataclasses
@@ -19,6 +30,7 @@ from official.core import task_factory
 from axial_deeplab_tf import dataloaders
 from axial_deeplab_tf import evaluation
 from axial_deeplab_tf.configs import classification as ccfg
+from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import train_utils
 
@@ -47,9 +59,8 @@ class ClassificationTask(base_task.Task):
   """Axial-ResNet image classification."""
 
   def build_model(self) -> tf_keras.Model:
-    from axial_deeplab_tf.tasks import model_builders  # pylint: disable=g-import-not-at-top
-    return model_builders.build_classification_model(
-        self.task_config.model, self.task_config.losses.l2_weight_decay)
+    return factory.build_model(self.task_config.model,
+                               self.task_config.losses.l2_weight_decay)
 
   def data_config(self, params):
     return data_config(params)

@@ -26,6 +26,7 @@ from axial_deeplab_tf import evaluation
 from axial_deeplab_tf import losses as losses_lib
 from axial_deeplab_tf import modeling
 from axial_deeplab_tf.configs import panoptic as pcfg
+from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import inference
@@ -45,9 +46,6 @@ class PanopticTask(base_task.Task):
                name=None):
     super().__init__(params, logging_dir=logging_dir, name=name)
     m = params.model
-    if m.semantic_only:
-      raise ValueError('model.semantic_only: the panoptic task needs the '
-                       'instance branch; use semantic_only only for export.')
     self.encoding = m.encoding()
     self.post_processor = modeling.PanopticPostProcessor(
         self.encoding,
@@ -63,9 +61,8 @@ class PanopticTask(base_task.Task):
   # Model and inputs.
 
   def build_model(self) -> tf_keras.Model:
-    from axial_deeplab_tf.tasks import model_builders  # pylint: disable=g-import-not-at-top
-    return model_builders.build_panoptic_model(
-        self.task_config.model, self.task_config.losses.l2_weight_decay)
+    return factory.build_model(self.task_config.model,
+                               self.task_config.losses.l2_weight_decay)
 
   def build_inputs(self, params: pcfg.PanopticDataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None

@@ -16,10 +16,9 @@ import time
 from absl import app
 from absl import flags
 
-from axial_deeplab_tf.modeling import axial_deeplab
-from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling import statistics
-from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.modeling.backbones import variants
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('variant', None, 'Variant name; see --list.')
@@ -74,9 +73,9 @@ def model_statistics(variant, height, width, num_classes=None):
   """
   start = time.time()
   if is_panoptic(variant):
-    model = axial_deeplab.build_axial_deeplab(variant, num_classes or 19)
+    model = factory.build_axial_deeplab(variant, num_classes or 19)
   else:
-    model = axial_resnet.build_classifier(variant, num_classes or 1000)
+    model = factory.build_classifier(variant, num_classes or 1000)
   madds = statistics.count_madds(model, height, width)
   return statistics.count_params(model), madds, time.time() - start
 

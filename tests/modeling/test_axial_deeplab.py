@@ -1,16 +1,20 @@
-"""build_axial_deeplab with a real (tiny) Axial-ResNet backbone."""
+"""build_axial_deeplab (the Python API) with a real tiny Axial-ResNet."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
-from axial_deeplab_tf.modeling import axial_deeplab
-from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.modeling import factory
 
-TINY = variants.Variant(stem='three_conv', block='axial',
-                        stage_blocks=(1, 1, 1, 1), width_multiplier=0.125,
-                        span=5, max_distance=8, output_stride=16)
+# axial_deeplab_s's row (three-conv stem, OS 16) made tiny.
+TINY = dict(stage_blocks=[1, 1, 1, 1], width_multiplier=0.125, span=5,
+            max_distance=8)
+
+
+def build(num_classes, thing_class_ids=(), **kwargs):
+  return factory.build_axial_deeplab('axial_deeplab_s', num_classes,
+                                     thing_class_ids, **{**TINY, **kwargs})
 
 
 def _images(shape):
@@ -19,7 +23,7 @@ def _images(shape):
 
 @pytest.mark.parametrize('size', [(65, 97), (50, 70)])
 def test_outputs_at_input_size(size):
-  model = axial_deeplab.build_axial_deeplab(TINY, 5, thing_class_ids=[2, 3])
+  model = build(5, thing_class_ids=[2, 3])
   outputs = model(_images((2, *size, 3)))
   assert outputs['semantic_logits'].shape == (2, *size, 5)
   assert outputs['center_heatmap'].shape == (2, *size, 1)
@@ -29,7 +33,7 @@ def test_outputs_at_input_size(size):
 
 
 def test_gradients_reach_every_weight():
-  model = axial_deeplab.build_axial_deeplab(TINY, 4, thing_class_ids=[3])
+  model = build(4, thing_class_ids=[3])
   x = _images((2, 33, 41, 3))
   model(x)
   # Residual branches end in a zero-initialised BN gamma (identity blocks at
@@ -52,13 +56,12 @@ def test_gradients_reach_every_weight():
 
 
 @pytest.mark.parametrize('kwargs,keys', [
-    (dict(semantic_only=True), {'semantic_logits'}),
     (dict(output_stride=32, use_aspp=True),
      {'semantic_logits', 'center_heatmap', 'center_offsets'}),
     (dict(span=0), {'semantic_logits', 'center_heatmap', 'center_offsets'}),
 ])
 def test_options(kwargs, keys):
-  model = axial_deeplab.build_axial_deeplab(TINY, 3, **kwargs)
+  model = build(3, **kwargs)
   outputs = model(_images((1, 45, 38, 3)))
   assert set(outputs) == keys
   assert outputs['semantic_logits'].shape == (1, 45, 38, 3)
@@ -66,13 +69,13 @@ def test_options(kwargs, keys):
 
 def test_bad_thing_ids():
   with pytest.raises(ValueError, match='thing_class_ids'):
-    axial_deeplab.build_axial_deeplab(TINY, 3, thing_class_ids=[1, 3])
+    build(3, thing_class_ids=[1, 3])
 
 
 def test_mixed_precision_runs():
   tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
   try:
-    model = axial_deeplab.build_axial_deeplab(TINY, 3, thing_class_ids=[2])
+    model = build(3, thing_class_ids=[2])
     outputs = model(_images((1, 33, 33, 3)), training=True)
     for value in outputs.values():
       assert value.dtype == tf.float32

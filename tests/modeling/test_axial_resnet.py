@@ -12,10 +12,10 @@ from official.vision.configs import common
 from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.configs import backbones as backbone_configs
-from axial_deeplab_tf.modeling import axial_deeplab
-from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling import factory as model_factory
 from axial_deeplab_tf.modeling import statistics
-from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.modeling.backbones import axial_resnet
+from axial_deeplab_tf.modeling.backbones import variants
 
 TINY_AXIAL = variants.Variant(
     stem='three_conv', block='axial', stage_blocks=(1, 1, 1, 1),
@@ -88,7 +88,7 @@ def test_no_gather_in_backbone_graph():
 
 
 def test_config_round_trip():
-  backbone = axial_resnet.AxialResNet(TINY_AXIAL, span=3)
+  backbone = axial_resnet.AxialResNet(variants.resolve(TINY_AXIAL, span=3))
   x = _images((1, 33, 33, 3))
   want = backbone(x)
   clone = tf_keras.layers.deserialize(tf_keras.layers.serialize(backbone))
@@ -113,8 +113,42 @@ def test_model_garden_factory_builds_it():
   assert backbone.output_specs['5'].as_list()[-1] == 1024
 
 
+def test_model_garden_factory_honours_every_key():
+  config = backbone_configs.Backbone(
+      type='axial_resnet',
+      axial_resnet=backbone_configs.AxialResNet(
+          variant='axial_resnet_s', span=0, max_distance=6, output_stride=16,
+          stage_blocks=[1, 2, 1, 1], width_multiplier=0.125, stem_width=8,
+          stride_mode='avg_pool', block_size=4, recompute_attention=True))
+  backbone = factory.build_backbone(
+      tf_keras.layers.InputSpec(shape=[None, None, None, 3]), config,
+      common.NormActivation(use_sync_bn=False, norm_momentum=0.5))
+  assert backbone.variant == variants.Variant(
+      stem='resnet', block='axial', stage_blocks=(1, 2, 1, 1),
+      width_multiplier=0.125, span=None, max_distance=6, output_stride=16,
+      stem_width=8, stride_mode='avg_pool')
+  options = backbone.get_config()
+  assert options['block_size'] == 4 and options['recompute_attention']
+  assert options['norm_momentum'] == 0.5
+  # 8-channel ResNet stem; stage 4 of base width 64 has 256 outputs.
+  stem = [w for w in backbone.weights if w.name.startswith('stem/')]
+  assert stem[0].shape[-1] == 8
+  assert backbone.output_specs['5'].as_list()[-1] == 256
+  features = backbone(_images((1, 64, 64, 3)))
+  assert features['5'].shape == (1, 4, 4, 256)  # output stride 16
+  blocks = {w.name.split('/')[0] for w in backbone.weights
+            if w.name.startswith('stage')}
+  assert blocks == {'stage1_block1', 'stage2_block1', 'stage2_block2',
+                    'stage3_block1', 'stage4_block1'}
+
+
 def test_classifier_any_size():
-  model = axial_resnet.build_classifier(TINY_CONV_STEM, num_classes=7)
+  model = model_factory.build_classifier(
+      'axial_resnet_s', num_classes=7, stage_blocks=[1, 1, 1, 1],
+      width_multiplier=0.125, max_distance=8, stem_width=8)
+  # The same layers as TINY_CONV_STEM (whose stem width 64 * 0.125 = 8).
+  assert model.backbone.variant == variants.resolve(TINY_CONV_STEM,
+                                                    stem_width=8)
   for shape in ((2, 45, 61, 3), (1, 32, 32, 3)):
     logits = model(_images(shape))
     assert logits.shape == (shape[0], 7) and logits.dtype == tf.float32
@@ -126,22 +160,27 @@ def test_unknown_variant_and_bad_rows():
   with pytest.raises(ValueError, match='Variant.stem'):
     variants.Variant(stem='vit', block='axial')
   with pytest.raises(ValueError, match='output_stride'):
-    axial_resnet.AxialResNet('axial_deeplab_s', output_stride=8)
+    variants.resolve('axial_deeplab_s', output_stride=8)
+  with pytest.raises(ValueError, match='width_multiplier'):
+    variants.Variant(stem='resnet', block='conv', width_multiplier=0)
 
 
-def test_config_overrides_make_a_row():
-  config = backbone_configs.AxialResNet(variant='axial_resnet_s',
-                                        stride_mode='avg_pool', stem_width=8)
-  row = backbone_configs.variant_row(config)
-  assert row == variants.dataclasses.replace(
-      variants.get_variant('axial_resnet_s'), stride_mode='avg_pool',
-      stem_width=8)
-  assert backbone_configs.variant_row(
-      backbone_configs.AxialResNet(variant='axial_resnet_s')) == (
-          'axial_resnet_s')
+def test_overrides_make_a_row():
+  row = variants.resolve('axial_resnet_s', stride_mode='avg_pool',
+                         stem_width=8, span=None)
+  assert row == variants.Variant(
+      stem='resnet', block='axial', width_multiplier=0.5, stem_width=8,
+      stride_mode='avg_pool')
+  assert variants.resolve('axial_resnet_s') == variants.get_variant(
+      'axial_resnet_s')
+  assert variants.resolve('axial_deeplab_s', span=0).span is None
+  assert variants.resolve('axial_deeplab_s',
+                          stage_blocks=[1, 1, 2, 1]).stage_blocks == (
+                              1, 1, 2, 1)
   with pytest.raises(ValueError, match='stride_mode'):
-    backbone_configs.variant_row(backbone_configs.AxialResNet(
-        variant='axial_resnet_s', stride_mode='pool'))
+    variants.resolve('axial_resnet_s', stride_mode='pool')
+  with pytest.raises(ValueError, match='stem_widht'):
+    variants.resolve('axial_resnet_s', stem_widht=8)
 
 
 def _within(value, reference, tolerance=0.05):
@@ -163,7 +202,7 @@ IMAGENET = {
 @pytest.mark.parametrize('name', sorted(IMAGENET))
 def test_imagenet_counts_match_paper(name):
   params, madds = IMAGENET[name]
-  model = axial_resnet.build_classifier(name, 1000)
+  model = model_factory.build_classifier(name, 1000)
   assert _within(statistics.count_params(model), params)
   if madds:
     assert _within(statistics.count_madds(model, 224, 224), madds)
@@ -171,7 +210,7 @@ def test_imagenet_counts_match_paper(name):
 
 def test_conv_stem_s_parameters_exact():
   # Paper: with 509-entry tables conv-stem Axial-ResNet-S has 12.49M.
-  model = axial_resnet.build_classifier('axial_resnet_s', 1000)
+  model = model_factory.build_classifier('axial_resnet_s', 1000)
   assert round(statistics.count_params(model) / 1e6, 2) == 12.49
 
 
@@ -187,8 +226,7 @@ PANOPTIC = {
 @pytest.mark.parametrize('name', sorted(PANOPTIC))
 def test_panoptic_counts_match_paper(name):
   params, madds = PANOPTIC[name]
-  model = axial_deeplab.build_axial_deeplab(name, 19)
-  model(tf.zeros([1, 33, 33, 3]))
+  model = model_factory.build_axial_deeplab(name, 19)
   assert _within(statistics.count_params(model), params)
   if madds:
     assert _within(statistics.count_madds(model, 1025, 2049), madds)
@@ -198,7 +236,7 @@ def test_initial_weights_are_not_repeated():
   """Every kernel and table draws its own random values (one unseeded
   initializer instance shared by several weights would repeat them)."""
   # Two blocks per stage: their expand convs have the same shape.
-  backbone = axial_resnet.AxialResNet(variants.dataclasses.replace(
+  backbone = axial_resnet.AxialResNet(variants.resolve(
       TINY_AXIAL, stage_blocks=(2, 2, 1, 1)))
   seen = {}
   for weight in backbone.trainable_weights:

@@ -67,14 +67,14 @@ def test_output_shapes_for_odd_sizes_batch_two(size):
   assert all(v.dtype == tf.float32 for v in out.values())
 
 
-def test_semantic_only_output_stride_32_and_aspp():
-  model = tiny_model(num_classes=5, output_stride=32, semantic_only=True,
-                     use_aspp=True, aspp_atrous_rates=(1, 2))
+def test_output_stride_32_and_aspp():
+  model = tiny_model(num_classes=5, output_stride=32, use_aspp=True,
+                     aspp_atrous_rates=(1, 2))
   out = model(images(1, 45, 37), training=True)
-  assert sorted(out) == ['semantic_logits']
+  assert sorted(out) == ['center_heatmap', 'center_offsets',
+                         'semantic_logits']
   assert out['semantic_logits'].shape == (1, 45, 37, 5)
-  assert not any('instance' in w.name or 'center' in w.name
-                 for w in model.weights)
+  assert out['center_offsets'].shape == (1, 45, 37, 2)
 
 
 def test_unaligned_input_equals_explicitly_padded_input_cropped():
@@ -150,7 +150,7 @@ def test_jit_compile_matches_eager_and_config_round_trip():
 
 
 def test_unknown_batch_and_size_in_tf_function():
-  model = tiny_model(semantic_only=False)
+  model = tiny_model()
   fn = tf.function(lambda t: model(t, training=False),
                    input_signature=[tf.TensorSpec([None, None, None, 3])])
   for shape in ((1, 35, 21), (3, 18, 30)):

@@ -3,9 +3,8 @@
 import tf_keras
 
 from axial_deeplab_tf.layers import attention
-from axial_deeplab_tf.modeling import axial_deeplab
+from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling import statistics
-from axial_deeplab_tf.modeling import variants
 
 
 def test_hand_counted_model():
@@ -29,9 +28,8 @@ def test_hand_counted_model():
 
 
 def test_unbuilt_and_built_models_count_the_same():
-  tiny = variants.Variant(stem='three_conv', block='axial',
-                          stage_blocks=(1, 1, 1, 1), width_multiplier=0.125,
-                          span=5, max_distance=8, output_stride=16)
-  model = axial_deeplab.build_axial_deeplab(tiny, 3)
+  model = factory.build_axial_deeplab(
+      'axial_deeplab_s', 3, stage_blocks=[1, 1, 1, 1],
+      width_multiplier=0.125, span=5, max_distance=8)
   first = statistics.count_madds(model, 65, 65)
   assert first == statistics.count_madds(model, 65, 65) > 0

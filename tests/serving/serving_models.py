@@ -10,9 +10,9 @@ import tensorflow as tf
 import tf_keras
 
 from axial_deeplab_tf.data.encoding import PanopticEncoding
-from axial_deeplab_tf.modeling import axial_resnet
+from axial_deeplab_tf.modeling.backbones import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
-from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
 
 NUM_CLASSES = 5

@@ -59,3 +59,31 @@ def test_classification_task_on_tfds_mock(tmp_path):
       other, path, checkpoint_restore.CLASSIFICATION_MODULES)
   assert result['restored'] == ['backbone']
   assert result['not_restored'][0].startswith('head')
+
+
+def test_panoptic_task_starts_from_a_classification_backbone(tmp_path):
+  """`init_checkpoint_modules: backbone` reads `model/backbone/...` of a
+  classification checkpoint into the panoptic model."""
+  panoptic_params = tasks_helpers.tiny_panoptic_params(
+      {'train': 'unused-train-*', 'val': 'unused-val-*'})
+  params = exp_factory.get_exp_config('axial_resnet_26s_imagenet')
+  params.override({'task': {'model': {'num_classes': 10, 'backbone': {
+      'axial_resnet': dict(tasks_helpers.TINY_BACKBONE['axial_resnet'],
+                           variant='axial_deeplab_s')}}}}, is_strict=True)
+  classifier = task_factory.get_task(params.task).build_model()
+  # Non-trivial weights, so that equality after the restore means something.
+  for i, variable in enumerate(classifier.backbone.variables):
+    variable.assign(tf.random.stateless_normal(variable.shape, [i, 7]))
+  path = tf.train.Checkpoint(model=classifier).write(str(tmp_path / 'c'))
+  assert any(key.startswith('model/backbone/')
+             for key, _ in tf.train.list_variables(path))
+  panoptic_params.override({'task': {
+      'init_checkpoint': path, 'init_checkpoint_modules': 'backbone'}})
+  task = task_factory.get_task(panoptic_params.task)
+  model = task.build_model()
+  head = model.semantic_head.variables[0].numpy().copy()
+  task.initialize(model)
+  assert len(model.backbone.variables) == len(classifier.backbone.variables)
+  for a, b in zip(classifier.backbone.variables, model.backbone.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  np.testing.assert_array_equal(head, model.semantic_head.variables[0])

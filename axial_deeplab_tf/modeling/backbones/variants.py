@@ -3,7 +3,9 @@
 Each row says which stem, which block, how many blocks per stage, the width
 multiplier, the attention span and the relative-position table size. The
 builder (`axial_resnet.AxialResNet`) reads nothing else, so a new variant is
-a new row.
+a new row. `resolve(name, **overrides)` is the one place where a named row
+is changed: the keys of `model.backbone.axial_resnet` in a config
+(`OVERRIDE_KEYS`) and the Python API's keyword arguments both land here.
 
 Names (used by configs, tools and README):
 
@@ -66,6 +68,9 @@ class Variant:
       if value not in allowed:
         raise ValueError(f'Variant.{name}: expected one of {allowed}, got '
                          f'{value!r}.')
+    if not self.width_multiplier > 0:
+      raise ValueError(f'Variant.width_multiplier: expected a positive '
+                       f'number, got {self.width_multiplier!r}.')
     if len(self.stage_blocks) != 4:
       raise ValueError(f'Variant.stage_blocks: expected 4 stages, got '
                        f'{self.stage_blocks}.')
@@ -112,3 +117,42 @@ def get_variant(name):
     raise ValueError(f'Unknown backbone variant {name!r}; expected one of '
                      f'{sorted(VARIANTS)}.')
   return VARIANTS[name]
+
+
+# The row fields a config (or the Python API) may override; None keeps the
+# row's value.
+OVERRIDE_KEYS = ('span', 'max_distance', 'output_stride', 'stage_blocks',
+                 'width_multiplier', 'stem_width', 'stride_mode')
+
+
+def resolve(variant: Union[str, Variant, dict], **overrides) -> Variant:
+  """A variant row with overrides applied.
+
+  Args:
+    variant: a name of `VARIANTS`, a `Variant`, or a `Variant`'s dict.
+    **overrides: keys of `OVERRIDE_KEYS`; None keeps the row's value.
+      `span=0` means global attention (a row's `span=None`).
+
+  Returns:
+    The `Variant` (validated).
+
+  Raises:
+    ValueError: naming an unknown variant, an unknown override key, or the
+      row field whose new value is invalid.
+  """
+  if isinstance(variant, str):
+    row = get_variant(variant)
+  elif isinstance(variant, dict):
+    row = Variant(**variant)
+  else:
+    row = variant
+  unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
+  if unknown:
+    raise ValueError(f'Unknown backbone override(s) {unknown}; expected some '
+                     f'of {list(OVERRIDE_KEYS)}.')
+  changes = {k: v for k, v in overrides.items() if v is not None}
+  if 'span' in changes:
+    changes['span'] = int(changes['span']) or None
+  if 'stage_blocks' in changes:
+    changes['stage_blocks'] = tuple(int(b) for b in changes['stage_blocks'])
+  return dataclasses.replace(row, **changes)

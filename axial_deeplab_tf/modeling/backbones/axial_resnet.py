@@ -1,5 +1,10 @@
 """The Axial-ResNet backbone family, built from `variants.VARIANTS`.
 
+Registered with Model Garden's backbone factory as `axial_resnet`
+(`official.vision.modeling.backbones.factory.build_backbone` with
+`backbone.type: axial_resnet`); `build_axial_resnet` honours every key of
+`configs.backbones.AxialResNet`.
+
 `AxialResNet` is a functional tf_keras model in Model Garden's backbone
 style: input `[batch, height, width, 3]` with any height and width,
 outputs a dict of endpoints keyed by level, `'2'` .. `'5'` (stages 1 to 4),
@@ -11,13 +16,15 @@ Stage i (0-based) has base width `64 * 2**i * width_multiplier` and outputs
 reached stride 4 (stage 0) or the output stride is reached.
 """
 
+import dataclasses
+
 import tf_keras
 
 from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import stems
-from axial_deeplab_tf.modeling import variants
+from axial_deeplab_tf.modeling.backbones import variants
 
 
 def _scaled(channels, multiplier):
@@ -61,12 +68,9 @@ class AxialResNet(tf_keras.Model):
 
   Args:
     variant: a name in `variants.VARIANTS`, or a `variants.Variant` (or its
-      dict) for a custom table row.
+      dict) for a custom table row (see `variants.resolve`).
     input_specs: `tf_keras.layers.InputSpec` of the input; default
       `[None, None, None, 3]`.
-    span: overrides the variant's span (None keeps it; 0 means global).
-    max_distance: overrides the variant's table reach (int); None keeps it.
-    output_stride: overrides the variant's output stride (16 or 32).
     block_size: local-attention block size (see the attention layer).
     recompute_attention: recompute global attention's `[L, L]` tensors in
       the backward pass instead of keeping them (less training memory, a
@@ -75,25 +79,11 @@ class AxialResNet(tf_keras.Model):
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
   """
 
-  def __init__(self, variant, input_specs=None, span=None, max_distance=None,
-               output_stride=None, block_size=None, recompute_attention=False,
-               kernel_initializer='he_normal', kernel_regularizer=None,
-               norm_momentum=0.99, norm_epsilon=1e-3, use_sync_bn=False,
-               **kwargs):
-    if isinstance(variant, str):
-      spec = variants.get_variant(variant)
-    elif isinstance(variant, dict):
-      spec = variants.Variant(**variant)
-    else:
-      spec = variant
-    overrides = {}
-    if span is not None:
-      overrides['span'] = span or None
-    if max_distance is not None:
-      overrides['max_distance'] = max_distance
-    if output_stride is not None:
-      overrides['output_stride'] = output_stride
-    spec = variants.dataclasses.replace(spec, **overrides)
+  def __init__(self, variant, input_specs=None, block_size=None,
+               recompute_attention=False, kernel_initializer='he_normal',
+               kernel_regularizer=None, norm_momentum=0.99,
+               norm_epsilon=1e-3, use_sync_bn=False, **kwargs):
+    spec = variants.resolve(variant)
     input_specs = input_specs or tf_keras.layers.InputSpec(
         shape=[None, None, None, 3])
     common = dict(norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
@@ -125,9 +115,8 @@ class AxialResNet(tf_keras.Model):
     super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
     self._config_dict = dict(
         variant=variant if isinstance(variant, str) else
-        variants.dataclasses.asdict(spec),
-        span=span, max_distance=max_distance,
-        output_stride=output_stride, block_size=block_size,
+        dataclasses.asdict(spec),
+        block_size=block_size,
         recompute_attention=recompute_attention,
         kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
@@ -149,38 +138,6 @@ class AxialResNet(tf_keras.Model):
     return cls(**config)
 
 
-def build_classifier(variant, num_classes=1000, dropout_rate=0.0,
-                     kernel_regularizer=None, **backbone_kwargs):
-  """Backbone + global average pooling + dense head.
-
-  Args:
-    variant: backbone variant name.
-    num_classes: classes of the dense head.
-    dropout_rate: dropout before the head.
-    kernel_regularizer: of the backbone and head.
-    **backbone_kwargs: passed to `AxialResNet`.
-
-  Returns:
-    tf_keras model mapping `[batch, height, width, 3]` images of any size to
-    `[batch, num_classes]` float32 logits.
-  """
-  backbone = AxialResNet(variant, kernel_regularizer=kernel_regularizer,
-                         name='backbone', **backbone_kwargs)
-  inputs = tf_keras.Input(shape=[None, None, 3])
-  features = backbone(inputs)
-  x = tf_keras.layers.GlobalAveragePooling2D(name='pool')(
-      features[max(features)])
-  if dropout_rate:
-    x = tf_keras.layers.Dropout(dropout_rate)(x)
-  logits = tf_keras.layers.Dense(
-      num_classes, kernel_regularizer=kernel_regularizer,
-      kernel_initializer=tf_keras.initializers.RandomNormal(stddev=0.01),
-      name='logits')(x)
-  logits = tf_keras.layers.Activation('linear', dtype='float32')(logits)
-  name = variant if isinstance(variant, str) else 'axial_resnet'
-  return tf_keras.Model(inputs, logits, name=f'{name}_classifier')
-
-
 @factory.register_backbone_builder('axial_resnet')
 def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
                        l2_regularizer=None):
@@ -188,13 +145,20 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
 
   Args:
     input_specs: `tf_keras.layers.InputSpec` of the images.
-    backbone_config: a `configs.backbones.Backbone` one-of.
+    backbone_config: a `configs.backbones.Backbone` one-of; every key of
+      its `axial_resnet` applies (the variant's row with `span`,
+      `max_distance`, `output_stride`, `stage_blocks`, `width_multiplier`,
+      `stem_width` and `stride_mode` overridden where set, plus
+      `block_size` and `recompute_attention`).
     norm_activation_config: Model Garden `NormActivation` (activation must
       be relu, the paper's).
     l2_regularizer: kernel regularizer.
 
   Returns:
-    An `AxialResNet`.
+    An `AxialResNet` named 'backbone'.
+
+  Raises:
+    ValueError: naming the `model.backbone.axial_resnet` key at fault.
   """
   if backbone_config.type != 'axial_resnet':
     raise ValueError(f"backbone.type: expected 'axial_resnet', got "
@@ -203,12 +167,18 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
     raise ValueError(f"norm_activation.activation: Axial-ResNet uses relu, "
                      f"got {norm_activation_config.activation!r}.")
   config = backbone_config.get()
+  try:
+    row = variants.resolve(config.variant, **{
+        key: getattr(config, key) for key in variants.OVERRIDE_KEYS})
+  except ValueError as e:
+    raise ValueError(f'model.backbone.axial_resnet: {e}') from e
+  # The bare name when nothing is overridden keeps `get_config` short.
+  variant = (config.variant if row == variants.get_variant(config.variant)
+             else row)
   return AxialResNet(
-      config.variant, input_specs=input_specs, span=config.span,
-      max_distance=config.max_distance, output_stride=config.output_stride,
-      block_size=config.block_size,
+      variant, input_specs=input_specs, block_size=config.block_size,
       recompute_attention=config.recompute_attention,
       kernel_regularizer=l2_regularizer,
       use_sync_bn=norm_activation_config.use_sync_bn,
       norm_momentum=norm_activation_config.norm_momentum,
-      norm_epsilon=norm_activation_config.norm_epsilon)
+      norm_epsilon=norm_activation_config.norm_epsilon, name='backbone')
