@@ -24,7 +24,7 @@ Importing this module registers our experiments and tasks.
 import collections.abc
 import dataclasses
 import typing
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
@@ -55,9 +55,9 @@ def our_experiments() -> List[str]:
   return sorted(n for n in registered if n.startswith(OUR_PREFIXES))
 
 
-def override_dict(source: str) -> Dict[str, Any]:
-  """The nested dict a config file path or override string holds, parsed
-  as Model Garden's `override_params_dict` parses it."""
+def override_dict(source: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
+  """The nested dict a config file path, override string or dict holds,
+  parsed as Model Garden's `override_params_dict` parses it."""
   holder = params_dict.ParamsDict()
   params_dict.override_params_dict(holder, source, is_strict=False)
   return holder.as_dict()
@@ -139,7 +139,8 @@ def type_errors(config: hyperparams.Config, override: Dict[str, Any],
   return bad
 
 
-def _apply(params: cfg.ExperimentConfig, name: str, source: str) -> None:
+def _apply(params: cfg.ExperimentConfig, name: str,
+           source: Union[str, Dict[str, Any]]) -> None:
   """Overrides `params` with one config file or override string."""
   try:
     override = override_dict(source)
@@ -162,15 +163,15 @@ def _apply(params: cfg.ExperimentConfig, name: str, source: str) -> None:
 
 def load_experiment(experiment: Optional[str],
                     config_files: Optional[Sequence[str]] = (),
-                    params_override: Optional[str] = '',
+                    params_override: Union[str, Dict[str, Any], None] = '',
                     tpu: Optional[str] = None) -> cfg.ExperimentConfig:
   """The experiment's config, overridden, validated and locked.
 
   Args:
     experiment: a registered experiment name (`--experiment`).
     config_files: YAML files applied in order (`--config_file`).
-    params_override: YAML/JSON or `a.b=1` text applied last
-      (`--params_override`).
+    params_override: YAML/JSON or `a.b=1` text (`--params_override`), or
+      a nested dict, applied last.
     tpu: sets `runtime.tpu` when given (`--tpu`).
 
   Raises:

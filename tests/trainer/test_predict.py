@@ -1,6 +1,5 @@
 """trainer/predict.py end to end on a SavedModel of a tiny model."""
 
-import io
 import json
 import os
 import subprocess
@@ -14,11 +13,8 @@ import tensorflow as tf
 from axial_deeplab_tf.dataloaders import schema
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import saved_model_export
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tests', 'serving'))
-import serving_models as sm  # pylint: disable=g-import-not-at-top,wrong-import-position
+import serving_models as sm
+import trainer_helpers
 
 
 def _smooth(rng, height, width, channels):
@@ -48,13 +44,11 @@ def setup(tmp_path_factory):
   (folder / 'e_corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
   (folder / 'f_notes.txt').write_text('not an image')
   output = base / 'out'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   run = subprocess.run(
-      [sys.executable, os.path.join(ROOT, 'trainer', 'predict.py'),
+      [sys.executable, trainer_helpers.PREDICT,
        f'--saved_model_dir={os.path.dirname(saved)}', f'--inputs={folder}',
        f'--output_dir={output}', '--palette=synthetic', '--noprogress'],
-      env=env, capture_output=True, text=True, timeout=300, check=False)
+      env=trainer_helpers.env(), capture_output=True, text=True, timeout=300, check=False)
   return dict(module=module, run=run, output=output,
               images={'a_rgb': rgb, 'b_gray': np.repeat(gray[..., None], 3, -1),
                       'c_rgba': rgba[..., :3],
