@@ -23,6 +23,7 @@ flags.DEFINE_list('input_image_size', None,
                   'height,width to fix (default: dynamic).')
 flags.DEFINE_integer('batch_size', None, 'Fixed batch size (default: any).')
 flags.DEFINE_integer('opset', 17, 'ONNX opset.')
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 

@@ -45,6 +45,7 @@ flags.DEFINE_integer('image_size', None,
                      'Classification: evaluation crop size (default: the '
                      'config\'s validation image_size, else 224).')
 flags.DEFINE_integer('top_k', 5, 'Classification: classes returned.')
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 

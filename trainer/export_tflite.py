@@ -22,6 +22,7 @@ flags.DEFINE_string('output_path', None, 'The .tflite file to write '
                     '(required).')
 flags.DEFINE_list('input_image_size', None, 'height,width (required).')
 flags.DEFINE_integer('batch_size', 1, 'Fixed batch size.')
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 

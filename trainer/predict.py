@@ -42,6 +42,7 @@ flags.DEFINE_string('classes_json', None,
                     'its source ids, and categories get its names.')
 flags.DEFINE_float('alpha', 0.5, 'Weight of the class colours in overlays.')
 flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 

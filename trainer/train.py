@@ -30,6 +30,7 @@ flags.DEFINE_string('model_dir', None,
                     'metrics.json (required).')
 flags.DEFINE_string('tpu', None,
                     'TPU name or grpc:// address (sets runtime.tpu).')
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS
 
 
