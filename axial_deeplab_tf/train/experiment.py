@@ -63,16 +63,22 @@ def override_dict(source: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
   return holder.as_dict()
 
 
-def unknown_keys(known: Dict[str, Any], override: Dict[str, Any],
+def unknown_keys(config: params_dict.ParamsDict, override: Dict[str, Any],
                  prefix: str = '') -> List[str]:
-  """Dotted paths of `override` that are not keys of `known` (nested)."""
+  """Dotted paths of `override` that are not keys of `config` (nested).
+
+  Walks the config objects, not `as_dict()`, which leaves out the unchosen
+  options of one-of configs (e.g. `learning_rate.constant` while
+  `learning_rate.type` is 'polynomial').
+  """
   bad = []
   for key, value in (override or {}).items():
     path = f'{prefix}{key}'
-    if not isinstance(known, dict) or key not in known:
+    if key not in config or key in params_dict.ParamsDict.RESERVED_ATTR:
       bad.append(path)
-    elif isinstance(value, dict) and isinstance(known[key], dict):
-      bad.extend(unknown_keys(known[key], value, path + '.'))
+    elif isinstance(value, dict) and isinstance(getattr(config, key),
+                                                params_dict.ParamsDict):
+      bad.extend(unknown_keys(getattr(config, key), value, path + '.'))
   return bad
 
 
@@ -144,11 +150,12 @@ def _apply(params: cfg.ExperimentConfig, name: str,
   """Overrides `params` with one config file or override string."""
   try:
     override = override_dict(source)
-  except (yaml.YAMLError, ValueError, TypeError) as e:
+  except (yaml.YAMLError, ValueError, TypeError, tf.errors.OpError) as e:
+    # Text that parses to no dict is read as a file name (Model Garden).
     reason = ' '.join(str(e).split())
-    raise ConfigError(f'{name}: not YAML/JSON nor an a.b=value list '
-                      f'({reason}).') from None
-  unknown = unknown_keys(params.as_dict(), override)
+    raise ConfigError(f'{name}: not YAML/JSON, an a.b=value list nor a '
+                      f'YAML file ({reason}).') from None
+  unknown = unknown_keys(params, override)
   if unknown:
     raise ConfigError(f'{name}: config keys that do not exist: '
                       f'{", ".join(unknown)}.')

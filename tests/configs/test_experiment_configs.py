@@ -150,9 +150,23 @@ def test_values_of_the_right_type_pass():
 
 
 def test_unreadable_override_is_named():
-  with pytest.raises(experiment.ConfigError,
-                     match='--params_override: not YAML/JSON'):
-    _load(params_override='{bad: [')
+  for text in ('{bad: [', 'no_such_file.yaml'):
+    with pytest.raises(experiment.ConfigError,
+                       match='--params_override: not YAML/JSON'):
+      _load(params_override=text)
+
+
+def test_unchosen_one_of_options_are_known_keys():
+  """as_dict() omits a one-of's unchosen options; they are still keys."""
+  params = _load(params_override=(
+      'trainer.optimizer_config.learning_rate.type=constant,'
+      'trainer.optimizer_config.learning_rate.constant.learning_rate=0.5'))
+  assert params.trainer.optimizer_config.learning_rate.get(
+  ).learning_rate == 0.5
+  with pytest.raises(experiment.ConfigError, match=(
+      r'trainer\.optimizer_config\.learning_rate\.constant\.lr\.')):
+    _load(params_override=(
+        'trainer.optimizer_config.learning_rate.constant.lr=0.5'))
 
 
 def test_missing_input_files_are_named(tmp_path):
