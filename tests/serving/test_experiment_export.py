@@ -11,8 +11,8 @@ from official.core import base_task
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.core import task_factory
-from official.modeling import hyperparams
 
+from axial_deeplab_tf.configs.panoptic import PanopticModel
 from axial_deeplab_tf.configs.panoptic import PostProcessing
 from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import panoptic_module
@@ -25,15 +25,6 @@ EXPERIMENT = 'test_serving_tiny_panoptic'
 
 
 @dataclasses.dataclass
-class TinyModel(hyperparams.Config):
-  num_classes: int = sm.NUM_CLASSES
-  thing_class_ids: List[int] = dataclasses.field(
-      default_factory=lambda: list(sm.THING_CLASS_IDS))
-  post_processing: PostProcessing = dataclasses.field(
-      default_factory=PostProcessing)
-
-
-@dataclasses.dataclass
 class TinyData(cfg.DataConfig):
   mean: Optional[List[float]] = None
   std: Optional[List[float]] = None
@@ -41,7 +32,7 @@ class TinyData(cfg.DataConfig):
 
 @dataclasses.dataclass
 class TinyTaskConfig(cfg.TaskConfig):
-  model: TinyModel = dataclasses.field(default_factory=TinyModel)
+  model: PanopticModel = dataclasses.field(default_factory=PanopticModel)
   validation_data: TinyData = dataclasses.field(default_factory=TinyData)
 
 
@@ -56,8 +47,12 @@ class TinyTask(base_task.Task):
 
 def _experiment():
   return cfg.ExperimentConfig(task=TinyTaskConfig(
-      model=TinyModel(post_processing=PostProcessing(
-          nms_kernel=5, top_k=8, stuff_area_limit=16)),
+      model=PanopticModel(
+          num_classes=sm.NUM_CLASSES,
+          thing_class_ids=list(sm.THING_CLASS_IDS),
+          post_processing=PostProcessing(nms_kernel=5, top_k=8,
+                                         stuff_area_limit=16,
+                                         label_divisor=1000)),
       validation_data=TinyData(mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])))
 
 
@@ -82,7 +77,9 @@ def test_module_from_experiment_and_checkpoint(tmp_path):
   prefix = tf.train.Checkpoint(model=trained).save(str(tmp_path / 'ckpt'))
   module = experiment_export.build_export_module(params, str(tmp_path))
   assert isinstance(module, panoptic_module.PanopticExportModule)
-  assert module.options['top_k'] == 6 and module.options['nms_kernel'] == 5
+  options = module.export_metadata()['post_processing']
+  assert options['top_k'] == 6 and options['nms_kernel'] == 5
+  assert options['label_divisor'] == 1000
   assert module.mean == (0.5, 0.5, 0.5) and module.std == (0.25,) * 3
   for restored, original in zip(module.model.weights, trained.weights):
     np.testing.assert_array_equal(restored.numpy(), original.numpy())
