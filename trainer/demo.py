@@ -1,159 +1,34 @@
-r"""`make demo`: train and evaluate a tiny Axial-DeepLab on synthetic shapes.
+r"""`make demo`: train, evaluate, export and predict on synthetic shapes.
 
   python trainer/demo.py [--run_dir=runs/demo-...] [--train_steps=N]
 
-1. Writes the synthetic shapes dataset (64 x 64 px, 400 train / 100 val)
-   to runs/data/synthetic_64, unless it is already there.
-2. Runs the real trainer, `trainer/train.py --experiment=axial_deeplab_shapes
-   --config_file=configs/axial_deeplab_shapes.yaml --mode=train_and_eval`,
-   in a subprocess, with the run folder as --model_dir (checkpoints,
-   TensorBoard logs under train/ and validation/, params.yaml,
-   metrics.json).
-3. Prints PQ / SQ / RQ (All, Things, Stuff), mIoU and mask AP of the final
-   evaluation on the validation split, the wall time, and the run folder;
-   writes them to <run folder>/demo_summary.json.
-4. Exports the trained model as a SavedModel (<run folder>/export/<version>)
-   and runs trainer/predict.py on a few validation images
-   (<run folder>/predictions: COCO panoptic PNGs, panoptic.json, overlays).
-
-Rerunning with the same --run_dir resumes from its last checkpoint.
+See axial_deeplab_tf.train.demo for the steps; prints PQ / SQ / RQ, mIoU
+and mask AP, and leaves everything in the run folder. Rerunning with the
+same --run_dir resumes from its last checkpoint.
 """
 
-import json
 import os
-import subprocess
-import sys
-import time
 
 from absl import app
 from absl import flags
 
+from axial_deeplab_tf.train import demo
+
+# The repository: trainer/ and configs/ are read from it.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_string('run_dir', None, 'Run folder (default: '
-                    'runs/demo-<UTC time>).')
-flags.DEFINE_string('data_dir', os.path.join(ROOT, 'runs', 'data',
-                                             'synthetic_64'),
-                    'Where the synthetic dataset is written (reused).')
-flags.DEFINE_integer('train_steps', None, 'Override trainer.train_steps.')
+flags.DEFINE_string('run_dir', None,
+                    'Run folder (default: runs/demo-<UTC time>).')
+flags.DEFINE_string('data_dir', None,
+                    'Where the synthetic dataset is written or reused '
+                    '(default: runs/data/synthetic_64).')
+flags.DEFINE_integer('train_steps', None,
+                     'Override trainer.train_steps (and the decay steps).')
 FLAGS = flags.FLAGS
-EXPERIMENT = 'axial_deeplab_shapes'
-ROWS = (('PQ', 'All_pq'), ('SQ', 'All_sq'), ('RQ', 'All_rq'),
-        ('PQ things', 'Things_pq'), ('PQ stuff', 'Stuff_pq'),
-        ('mIoU', 'mean_iou'), ('mask AP', 'mask_AP'),
-        ('mask AP50', 'mask_AP50'))
 
 
-def _write_dataset(data_dir):
-  sys.path.insert(0, ROOT)
-  from axial_deeplab_tf import dataloaders  # pylint: disable=g-import-not-at-top
-  return dataloaders.ensure_synthetic_dataset(
-      data_dir, num_train=400, num_val=100, seed=0,
-      config=dataloaders.SyntheticConfig(image_size=64))
-
-
-def _run(command, env, what):
-  """Runs a trainer script; exits with its status if it fails."""
-  print('[demo] ' + ' '.join(command), flush=True)
-  # absl's INFO lines of SavedModel writing are noise here.
-  result = subprocess.run(command + ['--verbosity=-1'], env=env, check=False)
-  if result.returncode:
-    print(f'[demo] {what} failed (exit {result.returncode})', flush=True)
-    sys.exit(result.returncode)
-
-
-def _write_val_images(val_pattern, out_dir, count):
-  """Writes the first `count` validation images as PNG files."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.data import schema  # pylint: disable=g-import-not-at-top
-  os.makedirs(out_dir, exist_ok=True)
-  files = sorted(tf.io.gfile.glob(val_pattern))
-  for index, record in enumerate(tf.data.TFRecordDataset(files).take(count)):
-    features = tf.io.parse_single_example(
-        record, {schema.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string)})
-    image = tf.io.decode_image(features[schema.IMAGE_ENCODED], channels=3)
-    tf.io.write_file(os.path.join(out_dir, f'val_{index:03d}.png'),
-                     tf.io.encode_png(image))
-  return out_dir
-
-
-def _export_and_predict(run_dir, val_pattern, env):
-  """Exports the run's model and predicts on a few validation images."""
-  export_dir = os.path.join(run_dir, 'export')
-  _run([sys.executable, os.path.join(ROOT, 'trainer', 'export_saved_model.py'),
-        f'--experiment={EXPERIMENT}',
-        f'--config_file={os.path.join(ROOT, "configs", EXPERIMENT)}.yaml',
-        f'--checkpoint_path={run_dir}', f'--export_dir={export_dir}',
-        '--nooutput_instance_masks'], env, 'export')
-  images = _write_val_images(val_pattern, os.path.join(run_dir, 'val_images'),
-                             4)
-  predictions = os.path.join(run_dir, 'predictions')
-  _run([sys.executable, os.path.join(ROOT, 'trainer', 'predict.py'),
-        f'--saved_model_dir={export_dir}', f'--inputs={images}',
-        f'--output_dir={predictions}', '--palette=synthetic'], env,
-       'predict')
-  print(f'[demo] SavedModel: {export_dir}; predictions and overlays: '
-        f'{predictions}', flush=True)
-
-
-def main(_):
-  start = time.time()
-  run_dir = FLAGS.run_dir or os.path.join(
-      ROOT, 'runs', time.strftime('demo-%Y%m%d-%H%M%S', time.gmtime()))
-  run_dir = os.path.abspath(run_dir)
-  os.makedirs(run_dir, exist_ok=True)
-  print(f'[demo] run folder: {run_dir}', flush=True)
-  paths = _write_dataset(FLAGS.data_dir)
-  print(f'[demo] synthetic dataset: {FLAGS.data_dir} '
-        f'({time.time() - start:.0f} s)', flush=True)
-  override = (f'task.train_data.input_path={paths["train"]},'
-              f'task.validation_data.input_path={paths["val"]}')
-  if FLAGS.train_steps:
-    override += (f',trainer.train_steps={FLAGS.train_steps},'
-                 f'trainer.optimizer_config.learning_rate.polynomial.'
-                 f'decay_steps={FLAGS.train_steps}')
-  command = [sys.executable, os.path.join(ROOT, 'trainer', 'train.py'),
-             f'--experiment={EXPERIMENT}',
-             f'--config_file={os.path.join(ROOT, "configs", EXPERIMENT)}.yaml',
-             '--mode=train_and_eval', f'--model_dir={run_dir}',
-             f'--params_override={override}']
-  env = dict(os.environ)
-  env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  print('[demo] ' + ' '.join(command), flush=True)
-  with open(os.path.join(run_dir, 'train_log.txt'), 'a') as log:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    for line in process.stdout:
-      log.write(line)
-      # The trainer's own progress lines and evaluation headers.
-      if (line.startswith(('step ', 'ERROR', 'init_checkpoint'))
-          or 'training until' in line and line.startswith('train |')
-          or line.startswith(' eval |') and 'output' not in line
-          or line.startswith('restored from checkpoint')):
-        print(line.rstrip(), flush=True)
-    process.wait()
-  if process.returncode:
-    print(f'[demo] trainer failed (exit {process.returncode}); see '
-          f'{run_dir}/train_log.txt', flush=True)
-    sys.exit(process.returncode)
-  with open(os.path.join(run_dir, 'metrics.json')) as f:
-    metrics = json.load(f)
-  wall = time.time() - start
-  print(f'\n[demo] Axial-DeepLab (tiny) on synthetic shapes, validation '
-        f'split (100 images, 64 x 64), step {metrics["global_step"]}:')
-  for label, key in ROWS:
-    print(f'  {label:10s} {metrics.get(key, float("nan")):.3f}')
-  print(f'[demo] wall time {wall / 60:.1f} min on {os.cpu_count()} CPU '
-        f'cores')
-  summary = {'metrics': {k: metrics.get(k) for _, k in ROWS},
-             'global_step': metrics['global_step'], 'wall_seconds': wall,
-             'cpu_count': os.cpu_count(), 'run_dir': run_dir}
-  with open(os.path.join(run_dir, 'demo_summary.json'), 'w') as f:
-    json.dump(summary, f, indent=1)
-  _export_and_predict(run_dir, paths['val'], env)
-  print(f'[demo] everything is in {run_dir} (checkpoints, TensorBoard: '
-        f'tensorboard --logdir {run_dir}, metrics.json, '
-        f'demo_summary.json)')
+def main(argv):
+  del argv
+  return demo.run_demo(ROOT, FLAGS.run_dir, FLAGS.data_dir, FLAGS.train_steps)
 
 
 if __name__ == '__main__':

@@ -15,32 +15,33 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import schema
 
 
-def segments_from_panoptic(panoptic: np.ndarray, label_divisor: int,
-                           void_label: int,
+def segments_from_panoptic(panoptic: np.ndarray,
+                           encoding: encoding_lib.PanopticEncoding,
                            category_map: Optional[Dict[int, int]] = None,
-                           instance_scores: Optional[Sequence[float]] = None,
-                           thing_class_ids: Sequence[int] = ()
+                           instance_scores: Optional[Sequence[float]] = None
                            ) -> Tuple[np.ndarray, List[dict]]:
   """Splits a panoptic map into COCO segments.
 
   Args:
     panoptic: int [H, W], class * label_divisor + instance id; class
       `void_label` (or a negative value) is void.
-    label_divisor, void_label: as in post-processing.
+    encoding: the model's panoptic encoding (label divisor, void label;
+      its thing classes get the isthing flag).
     category_map: contiguous class id -> category id written in JSON.
     instance_scores: [top_k] score of instance id j + 1 at index j.
-    thing_class_ids: classes whose segments are things (isthing flag).
 
   Returns:
     (ids, segments_info): ids int32 [H, W] (0 void, segment ids 1..N) and
     the list of segment dicts.
   """
+  label_divisor = encoding.label_divisor
   panoptic = np.asarray(panoptic).astype(np.int64)
   classes = panoptic // label_divisor
-  void = (panoptic < 0) | (classes == void_label)
+  void = (panoptic < 0) | (classes == encoding.void_label)
   values, first, inverse, counts = np.unique(
       np.where(void, -1, panoptic).ravel(), return_index=True,
       return_inverse=True, return_counts=True)
@@ -63,7 +64,7 @@ def segments_from_panoptic(panoptic: np.ndarray, label_divisor: int,
         'iscrowd': 0,
         'bbox': [int(x0), int(y0), int(x1 - x0), int(y1 - y0)],
         'area': int(counts[index]),
-        'isthing': int(class_id in set(thing_class_ids)),
+        'isthing': int(class_id in encoding.thing_class_ids),
     }
     if instance_id > 0:
       segment['instance_id'] = int(instance_id)

@@ -1,87 +1,45 @@
 """Export modules from Model Garden experiments (configs + checkpoints).
 
-Used by trainer/export_saved_model.py and trainer/predict.py:
+Used by trainer/export_*.py and trainer/predict.py, after
+`axial_deeplab_tf.train.experiment.load_experiment` has read the config:
 
-    params = load_params('axial_deeplab_synthetic_demo', ['my.yaml'])
     module = build_export_module(params, checkpoint_path='/ckpt/dir')
 
 The experiment's task builds the model (`task_factory.get_task(params.task)
-.build_model()`); the checkpoint is read as Model Garden's trainer writes
-it (`tf.train.Checkpoint(model=...)`). A task whose `model` config has
-`thing_class_ids` gives a `PanopticExportModule` (options from
-`task.model.post_processing`, normalization from
+.build_model()`), so this module sits above the tasks; the checkpoint is
+read as Model Garden's trainer writes it (`tf.train.Checkpoint(model=...)`,
+every model variable matched) through `tasks.checkpoint_restore`. A task
+whose `model` config has `thing_class_ids` gives a `PanopticExportModule`
+(options from `task.model.post_processing`, normalization from
 `task.validation_data.mean/std`); any other gives a
 `ClassificationExportModule`.
 """
 
-import importlib
-from typing import Optional, Sequence
+from typing import Optional
 
+from official.core import task_factory
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import panoptic_module
+from axial_deeplab_tf.tasks import checkpoint_restore
 
-
-def _register_experiments():
-  """Imports the modules that register our experiments and tasks."""
-  for name in ('axial_deeplab_tf.configs',
-               'axial_deeplab_tf.configs.panoptic_experiments',
-               'axial_deeplab_tf.configs.classification_experiments',
-               'axial_deeplab_tf.tasks'):
-    try:
-      importlib.import_module(name)
-    except ModuleNotFoundError as e:
-      if e.name != name:
-        raise
-
-
-def load_params(experiment: str, config_files: Sequence[str] = (),
-                params_override: str = ''):
-  """The experiment's config, overridden by YAML files and a string.
-
-  Raises:
-    ValueError: naming `--experiment` when it is not registered.
-  """
-  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
-  from official.modeling import hyperparams  # pylint: disable=g-import-not-at-top
-  _register_experiments()
-  try:
-    params = exp_factory.get_exp_config(experiment)
-  except (KeyError, LookupError) as e:
-    raise ValueError(f'--experiment: unknown experiment {experiment!r} '
-                     f'(is axial_deeplab_tf.configs registering it?): {e}'
-                     ) from e
-  for path in config_files or ():
-    params = hyperparams.override_params_dict(params, path, is_strict=True)
-  if params_override:
-    params = hyperparams.override_params_dict(params, params_override,
-                                              is_strict=True)
-  params.validate()
-  params.lock()
-  return params
+# The flag export and predict take the checkpoint from (named in errors).
+CHECKPOINT_FLAG = '--checkpoint_path'
 
 
 def restore_checkpoint(model, checkpoint_path: str) -> str:
-  """Restores `model` from a checkpoint file prefix or a directory.
+  """Restores the built `model` from `--checkpoint_path` (prefix or folder).
 
   Returns:
     The checkpoint prefix read.
 
   Raises:
-    ValueError: naming `--checkpoint_path` when nothing is found there.
+    checkpoint_restore.CheckpointError: naming `--checkpoint_path`.
   """
-  path = checkpoint_path
-  if tf.io.gfile.isdir(path):
-    path = tf.train.latest_checkpoint(path)
-    if path is None:
-      raise ValueError(f'--checkpoint_path: no checkpoint in directory '
-                       f'{checkpoint_path}.')
-  checkpoint = tf.train.Checkpoint(model=model)
-  status = checkpoint.read(path)
-  status.expect_partial().assert_existing_objects_matched()
-  return path
+  return checkpoint_restore.restore_checkpoint(model, checkpoint_path,
+                                               CHECKPOINT_FLAG)
 
 
 def is_panoptic(params) -> bool:
@@ -95,7 +53,8 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
   """Builds the task's model, restores it and wraps it for export.
 
   Args:
-    params: an experiment config (see `load_params`).
+    params: an experiment config (see
+      `axial_deeplab_tf.train.experiment.load_experiment`).
     checkpoint_path: checkpoint prefix or directory (None: fresh weights,
       for smoke tests only).
     output_semantic_probabilities, output_instance_masks: panoptic output
@@ -105,7 +64,6 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
   Returns:
     A `PanopticExportModule` or `ClassificationExportModule`.
   """
-  from official.core import task_factory  # pylint: disable=g-import-not-at-top
   task = task_factory.get_task(params.task)
   model = task.build_model()
   data = params.task.validation_data

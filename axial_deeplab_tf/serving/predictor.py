@@ -4,6 +4,8 @@ A predictor maps one uint8 image [H, W, 3] to the export dict of numpy
 arrays (see `PanopticExportModule.predict_dense`), either through a
 SavedModel's `serving_default` signature (`SavedModelPredictor`) or an
 in-process `PanopticExportModule` (`ModulePredictor`, for a checkpoint).
+Both carry the export's settings (`metadata`) and its panoptic encoding
+(`encoding`, read from the metadata by `encoding_from_metadata`).
 
 `predict_files(predictor, paths, output_dir, ...)` writes, per image
 `<name>` (the file's base name without extension, made unique):
@@ -27,10 +29,32 @@ import tensorflow as tf
 import tqdm
 
 from axial_deeplab_tf import visualization
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.serving import coco_panoptic_format
 from axial_deeplab_tf.serving import image_files
 from axial_deeplab_tf.serving import saved_model_export
+
+
+def encoding_from_metadata(metadata: dict) -> encoding_lib.PanopticEncoding:
+  """The panoptic encoding recorded in a panoptic export's metadata.
+
+  Raises:
+    ValueError: naming `saved_model_dir` when a setting is missing.
+  """
+  try:
+    options = metadata['post_processing']
+    return encoding_lib.PanopticEncoding(
+        num_classes=metadata['num_classes'],
+        thing_class_ids=tuple(metadata['thing_class_ids']),
+        label_divisor=options['label_divisor'],
+        void_label=options['void_label'])
+  except KeyError as e:
+    settings = saved_model_export.METADATA_FILE
+    raise ValueError(
+        f'saved_model_dir: the export settings ({settings}) lack {e}; '
+        f'export the model again with trainer/export_saved_model.py.'
+    ) from None
 
 
 class SavedModelPredictor:
@@ -38,11 +62,19 @@ class SavedModelPredictor:
 
   Args:
     saved_model_dir: a version directory, or a base path (highest version).
+
+  Raises:
+    ValueError: naming `saved_model_dir` when it holds no SavedModel, no
+      serving_default signature, or no panoptic export settings.
   """
 
   def __init__(self, saved_model_dir: str):
     self.path = saved_model_export.resolve_version_dir(saved_model_dir)
     self.metadata = saved_model_export.read_metadata(self.path)
+    if self.metadata.get('task') != 'panoptic':
+      raise ValueError(f'saved_model_dir: {self.path} is not a panoptic '
+                       f'export (settings: {self.metadata or "none"}).')
+    self.encoding = encoding_from_metadata(self.metadata)
     loaded = tf.saved_model.load(self.path)
     if 'serving_default' not in loaded.signatures:
       raise ValueError(f'saved_model_dir: {self.path} has no serving_default '
@@ -61,6 +93,7 @@ class ModulePredictor:
   def __init__(self, module):
     self.module = module
     self.metadata = module.export_metadata()
+    self.encoding = encoding_from_metadata(self.metadata)
 
   def __call__(self, image: np.ndarray) -> Dict[str, np.ndarray]:
     out = self.module.serve(tf.constant(image[np.newaxis], tf.uint8))
@@ -112,8 +145,8 @@ def predict_files(predictor, paths: Sequence[str], output_dir: str,
   """Predicts every file; writes PNGs, pictures and panoptic.json.
 
   Args:
-    predictor: callable uint8 [H, W, 3] -> output dict (see module doc);
-      must have `.metadata` with 'post_processing' and 'thing_class_ids'.
+    predictor: callable uint8 [H, W, 3] -> output dict (see module doc),
+      with its panoptic `.encoding`.
     paths: image files.
     output_dir: created if missing.
     palette: uint8 [K, 3] class colours.
@@ -126,10 +159,7 @@ def predict_files(predictor, paths: Sequence[str], output_dir: str,
   Returns:
     The JSON dict written to output_dir/panoptic.json.
   """
-  options = predictor.metadata.get('post_processing', {})
-  label_divisor = int(options.get('label_divisor', 1000))
-  void_label = int(options.get('void_label', 255))
-  thing_ids = predictor.metadata.get('thing_class_ids', [])
+  encoding = predictor.encoding
   panoptic_dir = os.path.join(output_dir, 'panoptic')
   vis_dir = os.path.join(output_dir, 'vis')
   os.makedirs(panoptic_dir, exist_ok=True)
@@ -146,8 +176,8 @@ def predict_files(predictor, paths: Sequence[str], output_dir: str,
       continue
     outputs = predictor(image)
     ids, segments = coco_panoptic_format.segments_from_panoptic(
-        outputs['panoptic'], label_divisor, void_label, category_map,
-        outputs.get('instance_scores'), thing_ids)
+        outputs['panoptic'], encoding, category_map,
+        outputs.get('instance_scores'))
     coco_panoptic_format.write_id_png(
         os.path.join(panoptic_dir, f'{name}.png'), ids)
     write_visualizations(vis_dir, name, image, outputs, palette, alpha)
@@ -157,10 +187,9 @@ def predict_files(predictor, paths: Sequence[str], output_dir: str,
                         'width': int(image.shape[1]),
                         'segments_info': segments})
   if categories is None:
-    num_classes = int(predictor.metadata.get('num_classes', len(palette)))
     categories = [{'id': (category_map or {}).get(c, c), 'name': str(c),
-                   'isthing': int(c in thing_ids)}
-                  for c in range(num_classes)]
+                   'isthing': int(c in encoding.thing_class_ids)}
+                  for c in range(encoding.num_classes)]
   result = {'annotations': annotations, 'categories': categories,
             'skipped': skipped}
   with open(os.path.join(output_dir, 'panoptic.json'), 'w') as f:

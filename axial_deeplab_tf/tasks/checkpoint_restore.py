@@ -1,14 +1,26 @@
-"""Initial checkpoints: partial restore by module, and model_dir checks.
+"""Checkpoints: one path resolution, full and partial restores, model_dir check.
 
-`restore_modules(model, path, modules)` restores each named sub-module of
-`model` (an attribute such as `backbone` or `semantic_head`) from the
-`model/<module>/...` part of a Model Garden checkpoint. A module whose
-variables are absent from the checkpoint, or differ in shape (a head with
-another class count), is left as initialised; the function logs one line
-listing what was restored and what was not, and returns both lists.
+Every checkpoint path a user gives (`--checkpoint_path` of export and
+predict, `task.init_checkpoint`, `--model_dir` of a resumed run) goes
+through `resolve_checkpoint(path, name)`: a file prefix (`<dir>/ckpt-100`,
+with its `.index` file) is taken as is, a folder gives its latest
+checkpoint, and anything else raises `CheckpointError` naming the flag or
+config key `name`.
+
+- `restore_checkpoint(model, path, name)` restores every variable of a
+  built model from a Model Garden checkpoint (`tf.train.Checkpoint(model=
+  ...)`, as the trainer writes it); export and predict use it.
+- `restore_modules(model, path, modules)` restores each named sub-module
+  of `model` (an attribute such as `backbone` or `semantic_head`) from the
+  `model/<module>/...` part of a checkpoint (`task.init_checkpoint`). A
+  module whose variables are absent from the checkpoint, or differ in
+  shape (a head with another class count), is left as initialised; one
+  log line lists what was restored and what was not.
+- `check_model_dir(model, model_dir)` raises when model_dir's latest
+  checkpoint belongs to another model.
 """
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -17,19 +29,81 @@ PANOPTIC_MODULES = ('backbone', 'semantic_decoder', 'instance_decoder',
                     'semantic_head', 'center_head', 'offset_head')
 CLASSIFICATION_MODULES = ('backbone', 'head')
 
+# Errors while reading a checkpoint into objects that do not fit it.
+_MISMATCH_ERRORS = (AssertionError, ValueError,
+                    tf.errors.InvalidArgumentError)
 
-def resolve_checkpoint(path: str) -> str:
-  """A checkpoint file prefix from a file prefix or a folder."""
-  if path and tf.io.gfile.isdir(path):
+
+class CheckpointError(ValueError):
+  """A checkpoint path that holds no checkpoint, or one that does not fit
+  the model; the message names the flag or config key that gave it."""
+
+
+def resolve_checkpoint(path: str, name: str) -> str:
+  """The checkpoint file prefix that `path` names.
+
+  Args:
+    path: a checkpoint file prefix (`<dir>/ckpt-100`) or a folder (its
+      latest checkpoint).
+    name: the flag or config key that gave `path` (e.g.
+      '--checkpoint_path', 'task.init_checkpoint'); errors name it.
+
+  Raises:
+    CheckpointError: `path` is empty, a folder without checkpoint, or no
+      checkpoint prefix.
+  """
+  if not path:
+    raise CheckpointError(f'{name} is empty; expected a checkpoint prefix '
+                          f'or a folder holding a checkpoint.')
+  if tf.io.gfile.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if not latest:
-      raise ValueError(f'init_checkpoint: folder {path!r} holds no '
-                       f'checkpoint.')
+      raise CheckpointError(f'{name}: folder {path!r} holds no checkpoint.')
     return latest
-  if not tf.io.gfile.glob(path + '.index'):
-    raise ValueError(f'init_checkpoint: no checkpoint at {path!r} (expected '
-                     f'{path}.index or a folder holding a checkpoint).')
+  if not tf.io.gfile.exists(path + '.index'):
+    raise CheckpointError(f'{name}: no checkpoint at {path!r} (expected '
+                          f'{path}.index or a folder holding a checkpoint).')
   return path
+
+
+def _first_line(error: Exception, limit: int) -> str:
+  if isinstance(error, AssertionError):
+    return 'absent or different structure in the checkpoint'
+  return str(error).split('\n', maxsplit=1)[0][:limit]
+
+
+def _read_all(model: tf.Module, prefix: str) -> Optional[str]:
+  """Reads every variable of `model` from `prefix`; None, or the reason
+  it does not fit."""
+  try:
+    tf.train.Checkpoint(model=model).read(prefix).expect_partial(
+    ).assert_existing_objects_matched()
+  except _MISMATCH_ERRORS as e:
+    return _first_line(e, 300)
+  return None
+
+
+def restore_checkpoint(model: tf.Module, path: str, name: str) -> str:
+  """Restores every variable of the built `model` from a checkpoint.
+
+  Args:
+    model: a built model (its variables exist).
+    path: checkpoint prefix or folder (see `resolve_checkpoint`).
+    name: the flag or key that gave `path`, for errors.
+
+  Returns:
+    The checkpoint prefix read.
+
+  Raises:
+    CheckpointError: nothing at `path`, or a model variable that the
+      checkpoint lacks or holds with another shape.
+  """
+  prefix = resolve_checkpoint(path, name)
+  problem = _read_all(model, prefix)
+  if problem:
+    raise CheckpointError(f'{name}: checkpoint {prefix!r} does not fit '
+                          f'this model ({problem}).')
+  return prefix
 
 
 def _restore_one(module, path: str, name: str) -> Tuple[bool, str]:
@@ -40,23 +114,24 @@ def _restore_one(module, path: str, name: str) -> Tuple[bool, str]:
     status = checkpoint.read(path)
     status.expect_partial().assert_existing_objects_matched()
     return True, ''
-  except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
+  except _MISMATCH_ERRORS as e:
     for variable, value in zip(module.variables, saved):
       variable.assign(value)
-    reason = str(e).split('\n')[0][:160]
-    if isinstance(e, AssertionError):
-      reason = 'absent or different structure in the checkpoint'
-    return False, reason
+    return False, _first_line(e, 160)
 
 
 def restore_modules(model, path: str, modules: Sequence[str]
                     ) -> Dict[str, List[str]]:
-  """Restores `modules` of `model` from checkpoint `path` where they fit.
+  """Restores `modules` of `model` from `task.init_checkpoint` where they fit.
 
   Returns:
     {'restored': [module names], 'not_restored': ['name (reason)', ...]}.
+
+  Raises:
+    CheckpointError: naming `task.init_checkpoint` when `path` holds no
+      checkpoint.
   """
-  path = resolve_checkpoint(path)
+  path = resolve_checkpoint(path, 'task.init_checkpoint')
   restored, not_restored = [], []
   for name in modules:
     module = getattr(model, name, None)
@@ -79,18 +154,18 @@ def check_model_dir(model, model_dir: str) -> None:
 
   A run resumed in a folder of another experiment would otherwise fail
   deep inside the restore, or silently mix models. Compares every model
-  variable (path and shape) with the latest checkpoint in model_dir.
+  variable (path and shape) with the latest checkpoint in model_dir; a
+  model_dir without checkpoint (a new run) passes.
+
+  Raises:
+    CheckpointError: naming `--model_dir` and the checkpoint.
   """
-  latest = tf.train.latest_checkpoint(model_dir) if model_dir else None
-  if not latest:
+  if not model_dir or not tf.train.latest_checkpoint(model_dir):
     return
-  checkpoint = tf.train.Checkpoint(model=model)
+  latest = resolve_checkpoint(model_dir, '--model_dir')
   saved = [v.numpy() for v in model.variables]
-  problem = None
   try:
-    checkpoint.read(latest).expect_partial().assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
-    problem = str(e).split('\n')[0][:300]
+    problem = _read_all(model, latest)
   finally:
     for variable, value in zip(model.variables, saved):
       variable.assign(value)
@@ -104,7 +179,7 @@ def check_model_dir(model, model_dir: str) -> None:
       problem = (f'the checkpoint has {num_saved} model variables, this '
                  f'model {num_model}')
   if problem:
-    raise ValueError(
+    raise CheckpointError(
         f'--model_dir {model_dir!r} holds checkpoint {latest!r} of a '
         f'different model ({problem}). Use a new --model_dir, or the '
         f'experiment and config that wrote it.')

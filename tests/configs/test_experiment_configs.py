@@ -2,19 +2,15 @@
 
 import glob
 import os
-import sys
-import types
 
 from official.core import exp_factory
 from official.modeling import hyperparams
 import pytest
 
-from axial_deeplab_tf.configs import classification_experiments  # pylint: disable=unused-import
-from axial_deeplab_tf.configs import panoptic_experiments  # pylint: disable=unused-import
+from axial_deeplab_tf.train import experiment
+from axial_deeplab_tf.train import preflight
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'trainer'))
-import preflight  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PANOPTIC = ([f'axial_deeplab_{s}_cityscapes' for s in ('s', 'm', 'l', 'xl')]
             + [f'axial_deeplab_{s}_coco' for s in 'sml']
@@ -88,42 +84,100 @@ def test_yaml_override_round_trip(tmp_path):
   assert list(again.task.train_data.crop_size) == [48, 40]
 
 
-def _flags(**kwargs):
-  base = dict(experiment='axial_deeplab_shapes', config_file=None,
-              params_override=None, tpu=None)
-  base.update(kwargs)
-  return types.SimpleNamespace(**base)
+def test_our_experiments_lists_every_registered_one():
+  assert experiment.our_experiments() == sorted(PANOPTIC + CLASSIFICATION)
+
+
+def test_every_yaml_loads_through_the_checked_loader():
+  """No false unknown-key or type errors on the shipped configs."""
+  for path in sorted(glob.glob(os.path.join(ROOT, 'configs', '*.yaml'))):
+    name = os.path.basename(path)[:-5]
+    params = experiment.load_experiment(name, [path])
+    assert params.as_dict() == exp_factory.get_exp_config(name).as_dict()
+
+
+def _load(**kwargs):
+  return experiment.load_experiment(
+      kwargs.pop('experiment', 'axial_deeplab_shapes'), **kwargs)
 
 
 def test_unknown_experiment_is_named():
-  with pytest.raises(preflight.ConfigError, match='axial_deeplab_nope'):
-    preflight.parse_params(_flags(experiment='axial_deeplab_nope'))
+  with pytest.raises(experiment.ConfigError, match='axial_deeplab_nope'):
+    _load(experiment='axial_deeplab_nope')
+  with pytest.raises(experiment.ConfigError,
+                     match='--experiment is required.*axial_deeplab_shapes'):
+    _load(experiment=None)
 
 
 def test_unknown_keys_are_named(tmp_path):
-  with pytest.raises(preflight.ConfigError,
+  with pytest.raises(experiment.ConfigError,
                      match=r'task\.model\.num_clases'):
-    preflight.parse_params(_flags(params_override='task.model.num_clases=3'))
+    _load(params_override='task.model.num_clases=3')
   path = tmp_path / 'bad.yaml'
   path.write_text('task:\n  train_data:\n    crop_sise: [8, 8]\n')
-  with pytest.raises(preflight.ConfigError,
+  with pytest.raises(experiment.ConfigError,
                      match=r'bad\.yaml.*task\.train_data\.crop_sise'):
-    preflight.parse_params(_flags(config_file=[str(path)]))
-  with pytest.raises(preflight.ConfigError, match='no such file'):
-    preflight.parse_params(_flags(config_file=[str(tmp_path / 'x.yaml')]))
+    _load(config_files=[str(path)])
+  with pytest.raises(experiment.ConfigError, match='no such file'):
+    _load(config_files=[str(tmp_path / 'x.yaml')])
+
+
+@pytest.mark.parametrize('override, message', [
+    ('task.model.num_classes=abc',
+     "task.model.num_classes: expected int, got 'abc'"),
+    ('trainer.train_steps=[1,2]',
+     'trainer.train_steps: expected int, got [1, 2]'),
+    ('task.model.thing_class_ids=[1.5]',
+     'task.model.thing_class_ids: expected List[int], got [1.5]'),
+    ('task.train_data.flip=3', 'task.train_data.flip: expected bool, got 3'),
+    ('task.model.decoder=5', 'task.model.decoder: expected Decoder, got 5'),
+])
+def test_wrong_value_types_are_named(override, message):
+  """Model Garden accepts any value; the loader names key and type."""
+  with pytest.raises(experiment.ConfigError) as raised:
+    _load(params_override=override)
+  assert str(raised.value) == (f'--params_override: wrong value types: '
+                               f'{message}.')
+
+
+def test_values_of_the_right_type_pass():
+  params = _load(params_override=(
+      'task.losses.center_weight=.inf,task.losses.offset_weight=1,'
+      'task.train_data.input_path=[a,b],trainer.train_steps=7,'
+      'runtime.mixed_precision_dtype=float16'))
+  assert params.task.losses.offset_weight == 1
+  assert params.task.train_data.input_path == ['a', 'b']
+
+
+def test_unreadable_override_is_named():
+  for text in ('{bad: [', 'no_such_file.yaml'):
+    with pytest.raises(experiment.ConfigError,
+                       match='--params_override: not YAML/JSON'):
+      _load(params_override=text)
+
+
+def test_unchosen_one_of_options_are_known_keys():
+  """as_dict() omits a one-of's unchosen options; they are still keys."""
+  params = _load(params_override=(
+      'trainer.optimizer_config.learning_rate.type=constant,'
+      'trainer.optimizer_config.learning_rate.constant.learning_rate=0.5'))
+  assert params.trainer.optimizer_config.learning_rate.get(
+  ).learning_rate == 0.5
+  with pytest.raises(experiment.ConfigError, match=(
+      r'trainer\.optimizer_config\.learning_rate\.constant\.lr\.')):
+    _load(params_override=(
+        'trainer.optimizer_config.learning_rate.constant.lr=0.5'))
 
 
 def test_missing_input_files_are_named(tmp_path):
   pattern = str(tmp_path / 'nothing-*')
-  params = preflight.parse_params(_flags(
-      params_override=f'task.train_data.input_path={pattern}'))
-  with pytest.raises(preflight.ConfigError,
+  params = _load(params_override=f'task.train_data.input_path={pattern}')
+  with pytest.raises(experiment.ConfigError,
                      match=r'task\.train_data\.input_path.*nothing-\*'):
     preflight.check_inputs(params, 'train')
 
 
 def test_summary_interval_must_fit_steps_per_loop():
-  with pytest.raises(preflight.ConfigError, match='summary_interval'):
-    preflight.parse_params(_flags(
-        params_override='trainer.steps_per_loop=3,trainer.summary_interval=5'
-    ))
+  with pytest.raises(experiment.ConfigError, match='summary_interval'):
+    _load(params_override='trainer.steps_per_loop=3,'
+                          'trainer.summary_interval=5')

@@ -5,8 +5,11 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.losses import panoptic_loss
 from axial_deeplab_tf.modeling import panoptic_deeplab
+from axial_deeplab_tf.modeling import post_processor
+from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
 
 
 @tf_keras.utils.register_keras_serializable(package='test_panoptic_deeplab')
@@ -183,13 +186,12 @@ def test_bad_arguments():
 
 
 def test_functional_wrap_with_postprocessor_exports_saved_model(tmp_path):
-  # pylint: disable=g-import-not-at-top
-  from axial_deeplab_tf.modeling import post_processor as pp_layer
   model = tiny_model()
   inputs = tf_keras.Input(shape=(None, None, 3))
   outputs = model(inputs)
-  panoptic = pp_layer.PanopticPostProcessor(
-      3, [1], top_k=5, stuff_area_limit=10)(outputs)['panoptic']
+  panoptic = post_processor.PanopticPostProcessor(
+      PanopticEncoding(3, (1,), label_divisor=1000),
+      PostProcessingOptions(top_k=5, stuff_area_limit=10))(outputs)['panoptic']
   wrapped = tf_keras.Model(inputs, {**outputs, 'panoptic': panoptic})
   module = tf.Module()
   module.model = wrapped

@@ -11,24 +11,17 @@ from official.core import base_task
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.core import task_factory
-from official.modeling import hyperparams
 
+from axial_deeplab_tf.configs.panoptic import PanopticModel
 from axial_deeplab_tf.configs.panoptic import PostProcessing
 from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import panoptic_module
+from axial_deeplab_tf.tasks import checkpoint_restore
+from axial_deeplab_tf.train import experiment
 
 import serving_models as sm
 
 EXPERIMENT = 'test_serving_tiny_panoptic'
-
-
-@dataclasses.dataclass
-class TinyModel(hyperparams.Config):
-  num_classes: int = sm.NUM_CLASSES
-  thing_class_ids: List[int] = dataclasses.field(
-      default_factory=lambda: list(sm.THING_CLASS_IDS))
-  post_processing: PostProcessing = dataclasses.field(
-      default_factory=PostProcessing)
 
 
 @dataclasses.dataclass
@@ -39,7 +32,7 @@ class TinyData(cfg.DataConfig):
 
 @dataclasses.dataclass
 class TinyTaskConfig(cfg.TaskConfig):
-  model: TinyModel = dataclasses.field(default_factory=TinyModel)
+  model: PanopticModel = dataclasses.field(default_factory=PanopticModel)
   validation_data: TinyData = dataclasses.field(default_factory=TinyData)
 
 
@@ -54,30 +47,39 @@ class TinyTask(base_task.Task):
 
 def _experiment():
   return cfg.ExperimentConfig(task=TinyTaskConfig(
-      model=TinyModel(post_processing=PostProcessing(
-          nms_kernel=5, top_k=8, stuff_area_limit=16)),
+      model=PanopticModel(
+          num_classes=sm.NUM_CLASSES,
+          thing_class_ids=list(sm.THING_CLASS_IDS),
+          post_processing=PostProcessing(nms_kernel=5, top_k=8,
+                                         stuff_area_limit=16,
+                                         label_divisor=1000)),
       validation_data=TinyData(mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])))
 
 
-if EXPERIMENT not in exp_factory._REGISTERED_CONFIGS:  # pylint: disable=protected-access
+try:
   exp_factory.register_config_factory(EXPERIMENT)(_experiment)
   task_factory.register_task_cls(TinyTaskConfig)(TinyTask)
+except KeyError:  # registered by an earlier import of this module
+  pass
 
 
 def test_unknown_experiment_is_named():
-  with pytest.raises(ValueError, match='--experiment.*no_such_experiment'):
-    experiment_export.load_params('no_such_experiment')
+  with pytest.raises(experiment.ConfigError,
+                     match='--experiment.*no_such_experiment'):
+    experiment.load_experiment('no_such_experiment')
 
 
 def test_module_from_experiment_and_checkpoint(tmp_path):
-  params = experiment_export.load_params(
+  params = experiment.load_experiment(
       EXPERIMENT, params_override='task.model.post_processing.top_k=6')
   trained = sm.tiny_panoptic_model(seed=4)
   sm.randomize(trained, seed=9)      # differs from a freshly built model
   prefix = tf.train.Checkpoint(model=trained).save(str(tmp_path / 'ckpt'))
   module = experiment_export.build_export_module(params, str(tmp_path))
   assert isinstance(module, panoptic_module.PanopticExportModule)
-  assert module.options['top_k'] == 6 and module.options['nms_kernel'] == 5
+  options = module.export_metadata()['post_processing']
+  assert options['top_k'] == 6 and options['nms_kernel'] == 5
+  assert options['label_divisor'] == 1000
   assert module.mean == (0.5, 0.5, 0.5) and module.std == (0.25,) * 3
   for restored, original in zip(module.model.weights, trained.weights):
     np.testing.assert_array_equal(restored.numpy(), original.numpy())
@@ -85,6 +87,21 @@ def test_module_from_experiment_and_checkpoint(tmp_path):
 
 
 def test_missing_checkpoint_is_named(tmp_path):
-  params = experiment_export.load_params(EXPERIMENT)
-  with pytest.raises(ValueError, match='--checkpoint_path'):
+  params = experiment.load_experiment(EXPERIMENT)
+  with pytest.raises(checkpoint_restore.CheckpointError,
+                     match='--checkpoint_path.*holds no checkpoint'):
     experiment_export.build_export_module(params, str(tmp_path))
+  with pytest.raises(checkpoint_restore.CheckpointError,
+                     match='--checkpoint_path: no checkpoint at'):
+    experiment_export.build_export_module(params, str(tmp_path / 'ckpt-3'))
+
+
+def test_checkpoint_of_another_model_is_named(tmp_path):
+  params = experiment.load_experiment(EXPERIMENT)
+  other = tf.train.Checkpoint(model=tf.train.Checkpoint(
+      w=tf.Variable([1.0, 2.0])))
+  prefix = other.save(str(tmp_path / 'ckpt'))
+  with pytest.raises(checkpoint_restore.CheckpointError,
+                     match=f'--checkpoint_path: checkpoint .*{prefix}.* '
+                           f'does not fit this model'):
+    experiment_export.build_export_module(params, prefix)

@@ -9,39 +9,32 @@ that one process and two workers see exactly the same examples per step;
 with synchronized batch norm their weights must agree.
 """
 
-import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
 from official.common import distribute_utils
-from official.core import exp_factory
 from official.core import task_factory
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from axial_deeplab_tf import tasks  # pylint: disable=g-import-not-at-top,unused-import,wrong-import-position
-from axial_deeplab_tf.configs import classification_experiments  # pylint: disable=g-import-not-at-top,unused-import,wrong-import-position
+from axial_deeplab_tf.train import experiment
 
 GLOBAL_BATCH = 8
 STEPS = 3
 
 
 def params():
-  p = exp_factory.get_exp_config('axial_resnet_26s_imagenet')
-  p.override({
-      'task': {'model': {'num_classes': 4, 'backbone': {'axial_resnet': {
-          'width_multiplier': 0.125, 'stage_blocks': [1, 1, 1, 1],
-          'stem_width': 8}},
-                         'norm_activation': {'use_sync_bn': True}},
-               'losses': {'l2_weight_decay': 1e-4}},
-      'trainer': {'optimizer_config': {
-          'learning_rate': {'type': 'constant',
-                            'constant': {'learning_rate': 0.05}},
-          'warmup': {'type': None}}}}, is_strict=False)
-  return p
+  return experiment.load_experiment(
+      'axial_resnet_26s_imagenet', params_override={
+          'task': {'model': {'num_classes': 4, 'backbone': {'axial_resnet': {
+              'width_multiplier': 0.125, 'stage_blocks': [1, 1, 1, 1],
+              'stem_width': 8}},
+                             'norm_activation': {'use_sync_bn': True}},
+                   'losses': {'l2_weight_decay': 1e-4}},
+          'trainer': {'optimizer_config': {
+              'learning_rate': {'type': 'constant',
+                                'constant': {'learning_rate': 0.05}},
+              'warmup': {'type': None}}}})
 
 
 def write_initial_weights(path):

@@ -1,6 +1,10 @@
-"""trainer/predict.py end to end on a SavedModel of a tiny model."""
+"""trainer/predict.py end to end on a SavedModel of a tiny experiment model.
 
-import io
+The export module comes from the experiment path export uses
+(`load_experiment` + `build_export_module`), with every weight redrawn so
+the predictions are not trivial.
+"""
+
 import json
 import os
 import subprocess
@@ -12,13 +16,11 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.data import schema
-from axial_deeplab_tf.serving import panoptic_module
+from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import saved_model_export
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tests', 'serving'))
-import serving_models as sm  # pylint: disable=g-import-not-at-top,wrong-import-position
+from axial_deeplab_tf.train import experiment
+import serving_models as sm
+import trainer_helpers
 
 
 def _smooth(rng, height, width, channels):
@@ -30,9 +32,11 @@ def _smooth(rng, height, width, channels):
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
   base = tmp_path_factory.mktemp('predict')
-  module = panoptic_module.PanopticExportModule(
-      sm.tiny_panoptic_model(seed=0), sm.NUM_CLASSES, sm.THING_CLASS_IDS,
-      sm.POST_PROCESSING, output_instance_masks=False)
+  params = experiment.load_experiment(
+      'axial_deeplab_shapes', params_override=trainer_helpers.TINY)
+  module = experiment_export.build_export_module(
+      params, output_instance_masks=False)
+  sm.randomize(module.model, seed=0)
   saved = saved_model_export.export_saved_model(module, str(base / 'export'))
   rng = np.random.RandomState(0)
   folder = base / 'images'
@@ -48,14 +52,13 @@ def setup(tmp_path_factory):
   (folder / 'e_corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
   (folder / 'f_notes.txt').write_text('not an image')
   output = base / 'out'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   run = subprocess.run(
-      [sys.executable, os.path.join(ROOT, 'trainer', 'predict.py'),
+      [sys.executable, trainer_helpers.PREDICT,
        f'--saved_model_dir={os.path.dirname(saved)}', f'--inputs={folder}',
        f'--output_dir={output}', '--palette=synthetic', '--noprogress'],
-      env=env, capture_output=True, text=True, timeout=300, check=False)
-  return dict(module=module, run=run, output=output,
+      env=trainer_helpers.env(), capture_output=True, text=True, timeout=300, check=False)
+  return dict(module=module, encoding=params.task.model.encoding(),
+              run=run, output=output,
               images={'a_rgb': rgb, 'b_gray': np.repeat(gray[..., None], 3, -1),
                       'c_rgba': rgba[..., :3],
                       'd_gray16': np.repeat(gray[..., None], 3, -1)})
@@ -74,13 +77,14 @@ def test_cli_runs_and_reports_skipped_files(setup):
   assert [a['image_id'] for a in result['annotations']] == [
       'a_rgb', 'b_gray', 'c_rgba', 'd_gray16']
   assert len(result['skipped']) == 2
-  assert len(result['categories']) == sm.NUM_CLASSES
+  assert len(result['categories']) == setup['encoding'].num_classes
 
 
 def test_panoptic_pngs_match_the_model_and_json(setup):
   module, output = setup['module'], setup['output']
+  encoding = setup['encoding']
   result = json.loads((output / 'panoptic.json').read_text())
-  divisor = sm.POST_PROCESSING['label_divisor']
+  divisor = encoding.label_divisor
   for annotation in result['annotations']:
     name = annotation['image_id']
     image = setup['images'][name]
@@ -88,7 +92,7 @@ def test_panoptic_pngs_match_the_model_and_json(setup):
     assert ids.shape == image.shape[:2]
     expected = module.serve(tf.constant(image[None]))['panoptic'].numpy()[0]
     # Rebuild the panoptic map from the PNG and segments_info.
-    rebuilt = np.full(ids.shape, sm.POST_PROCESSING['void_label'] * divisor)
+    rebuilt = np.full(ids.shape, encoding.void_label * divisor)
     for segment in annotation['segments_info']:
       mask = ids == segment['id']
       assert mask.sum() == segment['area']
@@ -97,7 +101,7 @@ def test_panoptic_pngs_match_the_model_and_json(setup):
       rebuilt[mask] = (segment['category_id'] * divisor
                        + segment.get('instance_id', 0))
       assert segment['isthing'] == int(segment['category_id'] in
-                                       sm.THING_CLASS_IDS)
+                                       encoding.thing_class_ids)
     np.testing.assert_array_equal(rebuilt, expected, err_msg=name)
 
 

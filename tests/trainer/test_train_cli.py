@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 
+from official.core import task_factory
 import tensorflow as tf
 
+from axial_deeplab_tf.train import experiment
 import trainer_helpers
 
 
@@ -88,15 +90,12 @@ def test_errors_before_training(tmp_path, synthetic48):
   assert 'axial_deeplab_shapes' in result.stderr
   # A model_dir holding a checkpoint of another model.
   other = str(tmp_path / 'other')
-  from axial_deeplab_tf.configs import panoptic_experiments  # pylint: disable=g-import-not-at-top,unused-import
-  from axial_deeplab_tf import tasks  # pylint: disable=g-import-not-at-top,unused-import
-  from official.core import exp_factory, task_factory  # pylint: disable=g-import-not-at-top
-  from official.modeling import hyperparams  # pylint: disable=g-import-not-at-top
-  params = hyperparams.override_params_dict(
-      exp_factory.get_exp_config('axial_deeplab_shapes'),
-      trainer_helpers.TINY + ',task.model.num_classes=7', is_strict=True)
+  params = experiment.load_experiment(
+      'axial_deeplab_shapes',
+      params_override=trainer_helpers.TINY + ',task.model.num_classes=7')
   model = task_factory.get_task(params.task).build_model()
   tf.train.Checkpoint(model=model).save(os.path.join(other, 'ckpt'))
   result = trainer_helpers.run(trainer_helpers.train_args(other, synthetic48))
   assert result.returncode == 1
   assert 'different model' in result.stderr and other in result.stderr
+  assert 'Traceback' not in result.stderr

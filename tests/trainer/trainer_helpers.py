@@ -1,4 +1,4 @@
-"""Helpers of the trainer tests: run trainer/train.py as a subprocess."""
+"""Helpers of the trainer tests: run the trainer mains as subprocesses."""
 
 import os
 import subprocess
@@ -8,6 +8,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 TRAIN = os.path.join(ROOT, 'trainer', 'train.py')
+PREDICT = os.path.join(ROOT, 'trainer', 'predict.py')
+EXPORT_SAVED_MODEL = os.path.join(ROOT, 'trainer', 'export_saved_model.py')
+EXPORT_TFLITE = os.path.join(ROOT, 'trainer', 'export_tflite.py')
+EXPORT_ONNX = os.path.join(ROOT, 'trainer', 'export_onnx.py')
 
 TINY = ('task.model.backbone.axial_resnet.span=0,'
         'task.model.backbone.axial_resnet.width_multiplier=0.125,'

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from axial_deeplab_tf import visualization as vis
+from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.visualization import palettes
 
 
@@ -107,3 +108,18 @@ def test_offsets_colour_wheel():
   np.testing.assert_array_equal(out[1, 1], [128, 0, 0])      # half length
   np.testing.assert_array_equal(out[1, 2], [0, 0, 0])        # zero: black
   assert not vis.offsets_to_color(np.zeros((2, 2, 2))).any()
+
+
+def test_colorize_panoptic_hand_computed():
+  """Class colour times 1 - 0.5 * ((37 i) mod 11) / 10 for instance i > 0;
+  void and classes outside the palette are black."""
+  encoding = PanopticEncoding(num_classes=4, thing_class_ids=(1, 2),
+                              label_divisor=10, void_label=255)
+  palette = np.array([(100, 0, 0), (0, 200, 0), (0, 0, 50)], np.uint8)
+  panoptic = np.array([[[0, 11, 12], [2550, 21, 35]]])   # [1, 2, 3]
+  # shades: i=1 -> 37 mod 11 = 4 -> 0.8; i=2 -> 74 mod 11 = 8 -> 0.6.
+  expected = np.array([[[(100, 0, 0), (0, 160, 0), (0, 120, 0)],
+                        [(0, 0, 0), (0, 0, 40), (0, 0, 0)]]], np.uint8)
+  out = vis.colorize_panoptic(panoptic, encoding, palette)
+  assert out.dtype == np.uint8 and out.shape == (1, 2, 3, 3)
+  np.testing.assert_array_equal(out, expected)

@@ -1,8 +1,17 @@
-"""Orbit actions of trainer/train.py: progress log, NaN stop, images, JSON.
+"""Orbit actions of the trainer: progress log, NaN stop, images, JSON.
 
 Orbit calls train actions with the output of each train loop (every
 `trainer.steps_per_loop` steps), before the checkpoint of that loop is
-written, and eval actions with the metrics of each evaluation.
+written, and eval actions with the metrics of each evaluation
+(`runner.run` attaches them).
+
+- `ProgressLogger`: one line per loop (loss terms, learning rate,
+  examples/s, ETA).
+- `NonFiniteLossStop`: raises `TrainingStopped` after a NaN or infinite
+  loss, naming the step and the last good checkpoint.
+- `MetricsWriter`: `<model_dir>/metrics.json` and `metrics_<step>.json`.
+- `PanopticImageSummary`: TensorBoard image panels of a fixed validation
+  batch (input, predicted and ground-truth panoptic maps, center heatmap).
 """
 
 import json
@@ -13,6 +22,8 @@ import time
 from absl import logging
 import numpy as np
 import tensorflow as tf
+
+from axial_deeplab_tf import visualization
 
 
 class TrainingStopped(RuntimeError):
@@ -111,64 +122,45 @@ class MetricsWriter:
         json.dump(metrics, f, indent=1, sort_keys=True)
 
 
-def _palette(n):
-  rng = np.random.default_rng(7)
-  colors = rng.integers(40, 255, size=(max(n, 1), 3))
-  return colors.astype(np.float32) / 255.0
-
-
-def colorize_panoptic(panoptic, label_divisor, num_classes, void_label):
-  """int [B, H, W] panoptic ids -> float [B, H, W, 3] in [0, 1].
-
-  Classes get a fixed colour; instances of one class are shaded by id;
-  void is black.
-  """
-  classes = panoptic // label_divisor
-  instances = panoptic % label_divisor
-  palette = _palette(num_classes)
-  valid = (classes >= 0) & (classes < num_classes) & (classes != void_label)
-  rgb = palette[np.clip(classes, 0, num_classes - 1)]
-  shade = 1.0 - 0.5 * ((instances * 37) % 11) / 10.0
-  rgb = rgb * np.where(instances > 0, shade, 1.0)[..., None]
-  return np.where(valid[..., None], rgb, 0.0).astype(np.float32)
-
-
 class PanopticImageSummary:
   """TensorBoard image panels of a fixed validation batch.
 
   Panels 'images/input', 'images/predicted_panoptic',
-  'images/groundtruth_panoptic' and 'images/center_heatmap', written to
-  `<model_dir>/<subdir>` after each evaluation (or train loop).
+  'images/groundtruth_panoptic' (`visualization.colorize_panoptic` with the
+  generic palette) and 'images/center_heatmap', of the first
+  `task.image_summary_max_outputs` validation images, written to
+  `<model_dir>/<subdir>` after each evaluation.
   """
 
   def __init__(self, task, model, params, model_dir, global_step,
-               subdir='validation', every_n_steps=0):
-    self._task, self._model = task, model
+               subdir='validation'):
+    self._task, self._model, self._params = task, model, params
     self._max = int(params.task.image_summary_max_outputs)
-    self._writer = None
+    self._encoding = params.task.model.encoding()
+    self._palette = visualization.get_palette('generic',
+                                              self._encoding.num_classes)
     self._dir = os.path.join(model_dir, subdir)
     self._step = global_step
-    self._every = int(every_n_steps)
+    self._writer = None
     self._last = -1
     self._batch = None
-    self._params = params
 
   def _get_batch(self):
+    """The first `image_summary_max_outputs` validation examples."""
     if self._batch is None:
-      config = self._task.data_config(self._params.task.validation_data)
-      config = type(config)(**{**config.__dict__,
-                               'global_batch_size': self._max,
-                               'is_training': False, 'repeat': False})
-      from axial_deeplab_tf import dataloaders  # pylint: disable=g-import-not-at-top
-      self._batch = next(iter(dataloaders.build_panoptic_dataset(config)))
+      config = self._params.task.validation_data.replace(
+          global_batch_size=self._max, is_training=False)
+      self._batch = next(iter(self._task.build_inputs(config)))
     return self._batch
+
+  def _colors(self, panoptic):
+    return visualization.colorize_panoptic(panoptic.numpy(), self._encoding,
+                                           self._palette)
 
   def __call__(self, output):
     del output
     step = int(self._step.numpy())
     if self._max <= 0 or step == self._last:
-      return
-    if self._every and step % self._every:
       return
     self._last = step
     try:
@@ -178,24 +170,20 @@ class PanopticImageSummary:
       return
     outputs = self._task.inference_step(batch['image'], self._model)
     processed = self._task.post_processor(outputs)
-    m = self._params.task.model
     data = self._params.task.validation_data
     mean = np.asarray(data.mean, np.float32)
     std = np.asarray(data.std, np.float32)
     image = np.clip(batch['image'].numpy() * std + mean, 0.0, 1.0)
-    colors = lambda p: colorize_panoptic(  # pylint: disable=g-long-lambda
-        p, self._task.label_divisor, m.num_classes,
-        m.post_processing.void_label)
     heat = np.clip(outputs['center_heatmap'].numpy(), 0.0, 1.0)
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self._dir)
     with self._writer.as_default(step=step):
       tf.summary.image('images/input', image, max_outputs=self._max)
       tf.summary.image('images/predicted_panoptic',
-                       colors(processed['panoptic'].numpy()),
+                       self._colors(processed['panoptic']),
                        max_outputs=self._max)
       tf.summary.image('images/groundtruth_panoptic',
-                       colors(batch['panoptic'].numpy()),
+                       self._colors(batch['panoptic']),
                        max_outputs=self._max)
       tf.summary.image('images/center_heatmap', heat, max_outputs=self._max)
     self._writer.flush()

@@ -1,0 +1,20 @@
+"""What the trainer mains (trainer/*.py) share, written once.
+
+- `experiment`: `load_experiment()`, the one way to get an experiment
+  config, with errors naming the experiment, file, key or value at fault
+  (`ConfigError`); importing it registers our experiments and tasks.
+- `preflight`: checks of input files and model_dir before a run.
+- `actions`: Orbit actions (progress log, NaN stop, metrics JSON,
+  panoptic image panels).
+- `runner`: `run(params, mode, model_dir)`, train / eval through Model
+  Garden's `train_lib.run_experiment`.
+- `cli`: absl flag definitions and parsing shared by the mains, and
+  `report_errors()`, which turns user errors into `ERROR: <message>` and
+  exit status 1 in every main.
+- `demo`: `make demo` (train, evaluate, export and predict on synthetic
+  shapes).
+
+Checkpoint path resolution and restores live in
+`axial_deeplab_tf.tasks.checkpoint_restore` (the tasks' init_checkpoint
+needs them too).
+"""

@@ -1,0 +1,91 @@
+"""Every main reports a bad config the same way: one message, exit 1."""
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+from axial_deeplab_tf.train import cli
+from axial_deeplab_tf.train import experiment
+from axial_deeplab_tf.train import runner
+import trainer_helpers
+
+
+def _main_args(tmp_path):
+  """Each main with every flag it requires, except the experiment's."""
+  return {
+      trainer_helpers.TRAIN: [f'--model_dir={tmp_path / "run"}'],
+      trainer_helpers.EXPORT_SAVED_MODEL: [
+          f'--checkpoint_path={tmp_path}', f'--export_dir={tmp_path / "e"}'],
+      trainer_helpers.EXPORT_TFLITE: [
+          f'--checkpoint_path={tmp_path}', f'--output_path={tmp_path / "t"}',
+          '--input_image_size=33,33'],
+      trainer_helpers.EXPORT_ONNX: [
+          f'--checkpoint_path={tmp_path}', f'--output_path={tmp_path / "o"}'],
+      trainer_helpers.PREDICT: [
+          f'--checkpoint_path={tmp_path}', f'--inputs={__file__}',
+          f'--output_dir={tmp_path / "p"}'],
+  }
+
+
+def test_mains_report_an_unknown_key_the_same_way(tmp_path):
+  """The five mains, side by side, with one unknown config key."""
+  bad = ['--experiment=axial_deeplab_shapes',
+         '--params_override=task.model.num_clases=3']
+  processes = {
+      main: subprocess.Popen([sys.executable, main] + bad + args,
+                             env=trainer_helpers.env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+      for main, args in _main_args(tmp_path).items()}
+  expected = ('ERROR: --params_override: config keys that do not exist: '
+              'task.model.num_clases.')
+  for main, process in processes.items():
+    _, err = process.communicate(timeout=400)
+    assert process.returncode == 1, (main, err[-3000:])
+    assert 'Traceback' not in err, (main, err[-3000:])
+    assert [l for l in err.splitlines() if l.startswith('ERROR')] == [
+        expected], (main, err[-3000:])
+
+
+def _flags(tmp_path, **kwargs):
+  values = dict(experiment='axial_deeplab_nope', config_file=None,
+                params_override='', tpu=None, checkpoint_path=str(tmp_path),
+                saved_model_dir=None, inputs=[__file__],
+                output_dir=str(tmp_path / 'p'))
+  values.update(kwargs)
+  return types.SimpleNamespace(**values)
+
+
+@pytest.mark.parametrize('overrides', [
+    {},                                                  # unknown experiment
+    {'experiment': 'axial_deeplab_shapes',               # unknown key
+     'params_override': 'task.model.num_clases=3'},
+    {'experiment': 'axial_deeplab_shapes',               # wrong value type
+     'params_override': 'task.model.num_classes=many'},
+])
+def test_entry_functions_report_the_same_message(tmp_path, capsys,
+                                                 overrides):
+  """train, export and predict through the package, in process."""
+  values = _flags(tmp_path, **overrides)
+  with pytest.raises(experiment.ConfigError) as raised:
+    cli.params_from_flags(values)
+  bodies = {
+      'train': lambda: runner.run(cli.params_from_flags(values), 'train',
+                                  str(tmp_path / 'run')),
+      'export': lambda: cli.export_module_from_flags(values),
+      'predict': lambda: cli.predict_from_flags(values),
+  }
+  for name, body in bodies.items():
+    assert cli.report_errors(body) == 1, name
+    assert capsys.readouterr().err == f'ERROR: {raised.value}\n', name
+
+
+def test_missing_checkpoint_is_reported_naming_the_flag(tmp_path, capsys):
+  values = _flags(tmp_path, experiment='axial_deeplab_shapes',
+                  params_override=trainer_helpers.TINY)
+  assert cli.report_errors(lambda: cli.export_module_from_flags(values)) == 1
+  assert capsys.readouterr().err == (
+      f'ERROR: --checkpoint_path: folder {str(tmp_path)!r} holds no '
+      f'checkpoint.\n')
