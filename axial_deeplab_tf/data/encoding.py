@@ -29,6 +29,10 @@ CONFIG_KEYS = {
 }
 
 
+class DatasetError(ValueError):
+  """A dataset's metadata is unreadable or disagrees with the config."""
+
+
 def validate_thing_class_ids(thing_class_ids: Sequence[int],
                              num_classes: int) -> List[int]:
   """The thing class ids as ints, checked to be distinct and in range.
@@ -114,11 +118,11 @@ class PanopticEncoding:
     keys = ('num_classes', 'thing_class_ids', 'label_divisor', 'void_label')
     missing = [k for k in keys if k not in metadata]
     if missing:
-      raise ValueError(f'{source}: "{ENCODING_KEY}" lacks {missing}.')
+      raise DatasetError(f'{source}: "{ENCODING_KEY}" lacks {missing}.')
     try:
       return cls(**{k: metadata[k] for k in keys})
     except (TypeError, ValueError) as e:
-      raise ValueError(f'{source}: invalid "{ENCODING_KEY}": {e}') from e
+      raise DatasetError(f'{source}: invalid "{ENCODING_KEY}": {e}') from e
 
   @classmethod
   def from_classes(cls, classes: Sequence[Mapping[str, Any]],
@@ -142,7 +146,7 @@ def check_matches(dataset: PanopticEncoding, config: PanopticEncoding,
     source: where `dataset` was read (named in the error).
 
   Raises:
-    ValueError: listing every differing field with both values and the
+    DatasetError: listing every differing field with both values and the
       override that makes the config match the data.
   """
   lines = []
@@ -153,7 +157,8 @@ def check_matches(dataset: PanopticEncoding, config: PanopticEncoding,
                    f'{_show(have)}; set {CONFIG_KEYS[field.name]}='
                    f'{_show(want)}')
   if lines:
-    raise ValueError(f'{source}: the dataset\'s panoptic encoding differs '
+    raise DatasetError(
+        f'{source}: the dataset\'s panoptic encoding differs '
                      f'from the config\'s:\n' + '\n'.join(lines))
 
 

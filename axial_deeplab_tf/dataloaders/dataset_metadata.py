@@ -32,8 +32,8 @@ def read_encoding(dataset_dir: str
   file or its "encoding" entry is missing.
 
   Raises:
-    ValueError: naming the file when it is unreadable or its encoding is
-      invalid.
+    encoding_lib.DatasetError: naming the file when it is unreadable or
+      its encoding is invalid.
   """
   path = os.path.join(dataset_dir, schema.CLASSES_FILE)
   if not tf.io.gfile.exists(path):
@@ -42,7 +42,8 @@ def read_encoding(dataset_dir: str
     with tf.io.gfile.GFile(path) as f:
       metadata = json.load(f)
   except (OSError, ValueError) as e:
-    raise ValueError(f'{path}: not a readable JSON file ({e})') from e
+    raise encoding_lib.DatasetError(
+        f'{path}: not a readable JSON file ({e})') from e
   if encoding_lib.ENCODING_KEY not in metadata:
     return None
   return encoding_lib.PanopticEncoding.from_metadata(
@@ -78,7 +79,7 @@ def _check_tfds(params: cfg.DataConfig,
     return
   if num_classes != encoding.num_classes:
     key = encoding_lib.CONFIG_KEYS['num_classes']
-    raise ValueError(
+    raise encoding_lib.DatasetError(
         f'tfds_name {params.tfds_name!r}: the dataset has {num_classes} '
         f'classes, the config {encoding.num_classes}; set '
         f'{key}={num_classes}.')
@@ -89,7 +90,8 @@ def _check_tfds(params: cfg.DataConfig,
 
 def check_dataset_encoding(params: cfg.DataConfig,
                            encoding: encoding_lib.PanopticEncoding) -> None:
-  """Raises ValueError when the data of `params` disagrees with `encoding`.
+  """Raises `encoding_lib.DatasetError` when the data of `params` disagrees
+  with `encoding` (or its metadata cannot be read).
 
   Args:
     params: a panoptic data config (input_path or tfds_name).

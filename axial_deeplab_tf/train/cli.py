@@ -26,6 +26,7 @@ from absl import flags
 from official.core import config_definitions as cfg
 
 from axial_deeplab_tf import visualization
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.serving import coco_panoptic_format
 from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import image_files
@@ -36,7 +37,7 @@ from axial_deeplab_tf.train import experiment
 
 # Errors a main reports as one message with exit status 1.
 USER_ERRORS = (experiment.ConfigError, checkpoint_restore.CheckpointError,
-               actions.TrainingStopped)
+               encoding_lib.DatasetError, actions.TrainingStopped)
 
 # --input_type values of the SavedModel export -> signature keys.
 INPUT_TYPES = {'image_tensor': 'serving_default',

@@ -1,18 +1,15 @@
-"""pytest setup for the dataloaders tests: quiet TF logging, helper imports.
+"""pytest setup for the dataloaders tests: quiet TF logging, a seeded rng.
 
-The helpers (`dl_reference`, `dl_folders`) sit beside the tests; this
-directory is put on sys.path so they import the same way whether or not
-tests/ becomes a package.
+The helpers (`dl_reference`, `dl_folders`) sit beside the tests, and
+pytest's default (prepend) import mode puts this folder on the path.
 """
 
 import os
-import sys
+
+import numpy as np
+import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
-import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture

@@ -14,11 +14,13 @@ from official.core import task_factory
 import pytest
 
 from axial_deeplab_tf import tasks  # pylint: disable=unused-import
+from axial_deeplab_tf.data.encoding import DatasetError
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import inference
 from axial_deeplab_tf.tasks import panoptic
 from axial_deeplab_tf.tasks import train_utils
+from axial_deeplab_tf.train import cli
 import tasks_helpers
 
 
@@ -55,7 +57,7 @@ def test_dataset_encoding_mismatch_fails_before_reading(
   params.override({'task': {'model': override}})
   task = task_factory.get_task(params.task)
   for data in (params.task.train_data, params.task.validation_data):
-    with pytest.raises(ValueError, match=re.escape(message)) as error:
+    with pytest.raises(DatasetError, match=re.escape(message)) as error:
       task.build_inputs(data)
     assert 'classes.json' in str(error.value)
   # The synthetic dataset's own metadata says the same (5 classes, 256).
@@ -64,6 +66,18 @@ def test_dataset_encoding_mismatch_fails_before_reading(
     assert json.load(f)['encoding'] == {
         'num_classes': 5, 'thing_class_ids': [2, 3, 4],
         'label_divisor': 256, 'void_label': 255}
+
+
+def test_dataset_mismatch_is_a_user_error_of_the_mains(tiny_synthetic,
+                                                       capsys):
+  params = tasks_helpers.tiny_panoptic_params(tiny_synthetic, num_classes=6)
+  task = task_factory.get_task(params.task)
+  status = cli.report_errors(
+      lambda: task.build_inputs(params.task.train_data))
+  assert status == 1
+  error = capsys.readouterr().err
+  assert error.startswith('ERROR: ') and 'Traceback' not in error
+  assert 'set task.model.num_classes=5' in error
 
 
 def test_dataset_without_metadata_is_not_checked(tiny_synthetic, tmp_path):

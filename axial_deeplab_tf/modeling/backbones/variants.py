@@ -53,7 +53,7 @@ class Variant:
   stage_blocks: Tuple[int, int, int, int] = (3, 4, 6, 3)
   width_multiplier: float = 1.0
   span: Optional[int] = None
-  max_distance: Union[int, Tuple[int, ...]] = 254
+  max_distance: Union[int, Tuple[int, ...]] = attention.DEFAULT_MAX_DISTANCE
   output_stride: int = 32
   stem_width: Optional[int] = None
   stride_mode: str = 'subsample'
