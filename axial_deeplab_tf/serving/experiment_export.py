@@ -8,8 +8,8 @@ Used by trainer/export_*.py and trainer/predict.py, after
 The experiment's task builds the model (`task_factory.get_task(params.task)
 .build_model()`), so this module sits above the tasks; the checkpoint is
 read as Model Garden's trainer writes it (`tf.train.Checkpoint(model=...)`,
-every model variable matched) through `tasks.checkpoint_restore`. A task
-whose `model` config has `thing_class_ids` gives a `PanopticExportModule`
+every model variable matched) through `tasks.checkpoint_restore`. A
+`configs.panoptic.PanopticTask` gives a `PanopticExportModule`
 (options from `task.model.post_processing`, normalization from
 `task.validation_data.mean/std`); any other gives a
 `ClassificationExportModule`.
@@ -20,6 +20,7 @@ from typing import Optional
 from official.core import task_factory
 import tensorflow as tf
 
+from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import panoptic_module
@@ -43,7 +44,8 @@ def restore_checkpoint(model, checkpoint_path: str) -> str:
 
 
 def is_panoptic(params) -> bool:
-  return hasattr(params.task.model, 'thing_class_ids')
+  """Whether the experiment's task config is a panoptic one."""
+  return isinstance(params.task, pcfg.PanopticTask)
 
 
 def build_export_module(params, checkpoint_path: Optional[str] = None,
