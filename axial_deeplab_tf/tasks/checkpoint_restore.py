@@ -17,9 +17,9 @@ config key `name`.
   shape (a head with another class count), is left as initialised; one
   log line lists what was restored and what was not.
 - `init_from_checkpoint(model, task_config, all_modules)` is both tasks'
-  `initialize`: `task.init_checkpoint_modules` 'all' restores
+  `initialize`: `task.init_checkpoint_modules` 'all' restores the task's
   `all_modules`, 'backbone' the backbone only (`init_checkpoint_modules`
-  reads the key; any other value is an error naming it).
+  maps the value; any other is an error naming the key).
 - `check_model_dir(model, model_dir)` raises when model_dir's latest
   checkpoint belongs to another model.
 """
