@@ -8,10 +8,10 @@ Used by trainer/export_*.py and trainer/predict.py, after
 The experiment's task builds the model (`task_factory.get_task(params.task)
 .build_model()`), so this module sits above the tasks; the checkpoint is
 read as Model Garden's trainer writes it (`tf.train.Checkpoint(model=...)`,
-every model variable matched) through `tasks.checkpoint_restore`. A
-`configs.panoptic.PanopticTask` gives a `PanopticExportModule`
-(options from `task.model.post_processing`, normalization from
-`task.validation_data.mean/std`); any other gives a
+every model variable matched) through `tasks.checkpoint_restore`. A task
+whose `model` config is a `configs.panoptic.PanopticModel` gives a
+`PanopticExportModule` (options from `task.model.post_processing`,
+normalization from `task.validation_data.mean/std`); any other gives a
 `ClassificationExportModule`.
 """
 
@@ -44,8 +44,10 @@ def restore_checkpoint(model, checkpoint_path: str) -> str:
 
 
 def is_panoptic(params) -> bool:
-  """Whether the experiment's task config is a panoptic one."""
-  return isinstance(params.task, pcfg.PanopticTask)
+  """Whether the experiment's model config is a `configs.panoptic.
+  PanopticModel` (the panoptic export reads its `encoding()` and
+  `post_processing`)."""
+  return isinstance(params.task.model, pcfg.PanopticModel)
 
 
 def build_export_module(params, checkpoint_path: Optional[str] = None,
