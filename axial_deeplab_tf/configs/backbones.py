@@ -21,6 +21,8 @@ value) make a custom table row (`modeling.backbones.variants.resolve`),
 e.g. the tiny demo model.
 
 Batch-norm settings come from the model's `norm_activation` config.
+`axial_resnet(variant)` is the backbone config of one table row, as the
+registered experiments use it.
 """
 
 import dataclasses
@@ -52,3 +54,9 @@ class Backbone(backbones.Backbone):
   Set `type: axial_resnet` to use it.
   """
   axial_resnet: AxialResNet = dataclasses.field(default_factory=AxialResNet)
+
+
+def axial_resnet(variant: str) -> Backbone:
+  """The `type: axial_resnet` backbone config of table row `variant`."""
+  return Backbone(type='axial_resnet',
+                  axial_resnet=AxialResNet(variant=variant))

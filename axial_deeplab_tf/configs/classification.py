@@ -12,13 +12,30 @@ from official.modeling import hyperparams
 from official.vision.configs import common
 
 from axial_deeplab_tf.configs import backbones
-from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.data import normalization
 
 
 @dataclasses.dataclass
 class ClassificationDataConfig(cfg.DataConfig):
-  """`dataloaders.ClassificationDataConfig` as a Model Garden data config."""
+  """The classification data config, read by
+  `dataloaders.build_classification_dataset`.
+
+  Model Garden's `DataConfig` keys are read by its `InputReader`
+  (input_path, tfds_name, tfds_split, tfds_data_dir, global_batch_size,
+  is_training, shuffle_buffer_size, cache, cycle_length, block_length,
+  sharding, deterministic, seed, ...; training repeats, evaluation does
+  not and keeps the record order). `drop_remainder` None means "when
+  training". The rest are classification options (docs/data.md):
+
+  Attributes:
+    image_size: side S of the square model input.
+    area_range: area fraction of the random resized crop (training).
+    aspect_ratio_range: aspect ratio of the random resized crop.
+    center_crop_fraction: side of the evaluation crop, as a fraction of
+      the shorter image side.
+    flip: random horizontal flip (training).
+    mean, std: normalization of images in [0, 1] (ImageNet RGB).
+  """
   input_path: Union[Sequence[str], str] = ''
   tfds_name: str = ''
   tfds_split: str = ''
@@ -28,7 +45,6 @@ class ClassificationDataConfig(cfg.DataConfig):
   shuffle_buffer_size: int = 10000
   cycle_length: Optional[int] = 8
   deterministic: Optional[bool] = False
-  repeat: Optional[bool] = None
   image_size: int = 224
   area_range: List[float] = dataclasses.field(
       default_factory=lambda: [0.08, 1.0])
@@ -47,7 +63,7 @@ class ClassificationModel(hyperparams.Config):
   """Axial-ResNet classifier: backbone, pooling, dropout, dense."""
   num_classes: int = 1000
   backbone: backbones.Backbone = dataclasses.field(
-      default_factory=lambda: pcfg._paper_backbone('axial_resnet_s'))  # pylint: disable=protected-access
+      default_factory=lambda: backbones.axial_resnet('axial_resnet_s'))
   dropout_rate: float = 0.0
   norm_activation: common.NormActivation = dataclasses.field(
       default_factory=lambda: common.NormActivation(

@@ -14,8 +14,8 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import optimization
 
+from axial_deeplab_tf.configs import backbones
 from axial_deeplab_tf.configs import classification as ccfg
-from axial_deeplab_tf.configs import panoptic as pcfg
 
 IMAGENET_TRAIN_EXAMPLES = 1281167
 IMAGENET_VAL_EXAMPLES = 50000
@@ -29,7 +29,7 @@ def imagenet(variant: str, batch_size: int = 1024, epochs: int = 90,
   task = ccfg.ClassificationTask(
       model=ccfg.ClassificationModel(
           num_classes=1000,
-          backbone=pcfg._paper_backbone(variant)),  # pylint: disable=protected-access
+          backbone=backbones.axial_resnet(variant)),
       train_data=ccfg.ClassificationDataConfig(
           tfds_name='imagenet2012', tfds_split='train', is_training=True,
           global_batch_size=batch_size),

@@ -110,19 +110,13 @@ class Decoder(hyperparams.Config):
       default_factory=lambda: [6, 12, 18])
 
 
-def _paper_backbone(variant='axial_deeplab_l') -> backbones.Backbone:
-  return backbones.Backbone(
-      type='axial_resnet',
-      axial_resnet=backbones.AxialResNet(variant=variant))
-
-
 @dataclasses.dataclass
 class PanopticModel(hyperparams.Config):
   """Axial-DeepLab model options."""
   num_classes: int = 19
   thing_class_ids: List[int] = dataclasses.field(default_factory=list)
   backbone: backbones.Backbone = dataclasses.field(
-      default_factory=_paper_backbone)
+      default_factory=lambda: backbones.axial_resnet('axial_deeplab_l'))
   output_stride: int = 16
   use_aspp: bool = False
   decoder: Decoder = dataclasses.field(default_factory=Decoder)

@@ -60,7 +60,7 @@ def cityscapes(size: str) -> cfg.ExperimentConfig:
   task = pcfg.PanopticTask(
       model=pcfg.PanopticModel(
           num_classes=19, thing_class_ids=list(CITYSCAPES_THINGS),
-          backbone=pcfg._paper_backbone(f'axial_deeplab_{size}'),  # pylint: disable=protected-access
+          backbone=backbones.axial_resnet(f'axial_deeplab_{size}'),
           post_processing=pcfg.PostProcessing(
               center_threshold=0.1, nms_kernel=7, top_k=200,
               stuff_area_limit=2048, label_divisor=1000)),
@@ -82,7 +82,7 @@ def coco(size: str) -> cfg.ExperimentConfig:
   task = pcfg.PanopticTask(
       model=pcfg.PanopticModel(
           num_classes=133, thing_class_ids=list(COCO_THINGS),
-          backbone=pcfg._paper_backbone(f'axial_deeplab_{size}'),  # pylint: disable=protected-access
+          backbone=backbones.axial_resnet(f'axial_deeplab_{size}'),
           post_processing=pcfg.PostProcessing(
               center_threshold=0.1, nms_kernel=7, top_k=200,
               stuff_area_limit=4096, label_divisor=256)),

@@ -8,15 +8,16 @@ Public entry points:
     Model Garden's InputReader.
   check_dataset_encoding(params, encoding): the dataset's recorded
     panoptic encoding must match the config's.
-  build_classification_dataset(ClassificationDataConfig, input_context) ->
-    batches of image / label.
+  build_classification_dataset(params, input_context) -> batches of
+    image / label, read from the task's
+    `configs.classification.ClassificationDataConfig` through Model
+    Garden's InputReader.
   write_synthetic_dataset(output_dir, ...): the synthetic shapes dataset;
   ensure_synthetic_dataset(...) writes it only when missing.
 See docs/data.md.
 """
 
 from axial_deeplab_tf.dataloaders.classification_input import build_classification_dataset
-from axial_deeplab_tf.dataloaders.classification_input import ClassificationDataConfig
 from axial_deeplab_tf.dataloaders.dataset_metadata import check_dataset_encoding
 from axial_deeplab_tf.dataloaders.panoptic_input import build_panoptic_dataset
 from axial_deeplab_tf.dataloaders.synthetic import ensure_synthetic_dataset

@@ -1,44 +1,39 @@
 """Classification input pipeline (ImageNet-style).
 
-`build_classification_dataset(config, input_context)` gives batches
-{'image': float32 [B, S, S, 3] normalized, 'label': int32 [B]}.
+`build_classification_dataset(params, input_context)` gives batches
+{'image': float32 [B, S, S, 3] normalized, 'label': int32 [B]} (B =
+per-replica batch size, S = `image_size`). `params` is the task's data
+config (`configs.classification.ClassificationDataConfig`, a Model Garden
+`DataConfig`), read through Model Garden's `InputReader` by
+`seeded_reader` (TFRecord files in sorted order or TFDS, sharding per
+input pipeline, shuffling and repeating when training, caching;
+evaluation keeps the record order).
 
 Training: Inception-style random resized crop (area fraction in
-`area_range`, aspect ratio in `aspect_ratio_range`), random flip, resize to
-S x S. Evaluation: central crop of `center_crop_fraction` of the shorter
-side, resized to S x S.
+`area_range`, aspect ratio in `aspect_ratio_range`), random flip (`flip`),
+resize to S x S, drawn from each example's stateless seed, so
+`deterministic` runs with a fixed `seed` repeat exactly. Evaluation:
+central crop of `center_crop_fraction` of the shorter side, resized to
+S x S. Both normalize with `mean` and `std`.
 
-Sources: our classification TFRecords (see `schema`) or TFDS builders with
-'image' and 'label' features (`imagenet2012`, `imagenette`, ...).
+Sources: our classification TFRecords (see `data.schema`) or TFDS builders
+with 'image' and 'label' features (`imagenet2012`, `imagenette`, ...).
 
-Not Model Garden's `dataloaders.classification_input`: its TFDS decoders
-cover only cifar10, cifar100 and imagenet2012, its crops use stateful
-random ops (ours draw from per-element seeds, so `deterministic` runs
-repeat exactly), and its mean and std are fixed to ImageNet's.
+Not Model Garden's `dataloaders.classification_input` parser: its TFDS
+decoders cover only cifar10, cifar100 and imagenet2012, its crops use
+stateful random ops, and its mean and std are fixed to ImageNet's.
 """
 
-import dataclasses
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
+from official.core import config_definitions as cfg
+
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
-from axial_deeplab_tf.dataloaders import pipeline
+from axial_deeplab_tf.dataloaders import seeded_reader
 from axial_deeplab_tf.dataloaders import tfds_adapters
-from axial_deeplab_tf.data import normalization
-
-
-@dataclasses.dataclass
-class ClassificationDataConfig(pipeline.SourceConfig):
-  """Classification options (plus `pipeline.SourceConfig`'s)."""
-  image_size: int = 224
-  area_range: Tuple[float, float] = (0.08, 1.0)
-  aspect_ratio_range: Tuple[float, float] = (3 / 4, 4 / 3)
-  center_crop_fraction: float = 0.875
-  flip: bool = True
-  mean: Sequence[float] = normalization.IMAGENET_MEAN
-  std: Sequence[float] = normalization.IMAGENET_STD
 
 
 def random_resized_crop(image: tf.Tensor, seed: tf.Tensor, size: int,
@@ -66,12 +61,18 @@ def center_crop(image: tf.Tensor, size: int, fraction: float) -> tf.Tensor:
 
 
 class ClassificationParser:
-  """Decoded {'image' uint8 [H, W, 3], 'label'} -> model inputs."""
+  """Decoded {'image' uint8 [H, W, 3], 'label'} -> model inputs.
 
-  def __init__(self, config: ClassificationDataConfig):
-    self._c = config
+  Reads image_size, area_range, aspect_ratio_range, flip,
+  center_crop_fraction, mean and std of the data config.
+  """
 
-  def parse_train(self, decoded: Dict[str, tf.Tensor], seed: tf.Tensor):
+  def __init__(self, params: cfg.DataConfig):
+    self._c = params
+
+  def parse_train(self, decoded: Dict[str, tf.Tensor], seed: tf.Tensor
+                  ) -> Dict[str, tf.Tensor]:
+    """Random resized crop and flip of one example; seed int64 [2]."""
     c = self._c
     seeds = tf.random.experimental.stateless_split(seed, 2)
     image = random_resized_crop(decoded['image'], seeds[0], c.image_size,
@@ -81,7 +82,9 @@ class ClassificationParser:
     return {'image': augment.normalize_image(image, c.mean, c.std),
             'label': tf.cast(decoded['label'], tf.int32)}
 
-  def parse_eval(self, decoded: Dict[str, tf.Tensor]):
+  def parse_eval(self, decoded: Dict[str, tf.Tensor]
+                 ) -> Dict[str, tf.Tensor]:
+    """Central crop of one example."""
     c = self._c
     image = center_crop(decoded['image'], c.image_size,
                         c.center_crop_fraction)
@@ -89,23 +92,30 @@ class ClassificationParser:
             'label': tf.cast(decoded['label'], tf.int32)}
 
 
-def decode_fn(config: ClassificationDataConfig):
+def decoder_fn(params: cfg.DataConfig) -> Callable:
   """Returns element -> {'image', 'label'} for the configured source."""
-  if config.tfds_name is not None:
+  if params.tfds_name:
     return tfds_adapters.classification_adapter
   return panoptic_decoder.ClassificationDecoder().decode
 
 
 def build_classification_dataset(
-    config: ClassificationDataConfig,
+    params: cfg.DataConfig,
     input_context: Optional[tf.distribute.InputContext] = None
 ) -> tf.data.Dataset:
-  """Builds batches {'image' float32 [B, S, S, 3], 'label' int32 [B]}."""
-  decode = decode_fn(config)
-  parser = ClassificationParser(config)
-  ds = pipeline.source_dataset(config, input_context)
-  if config.is_training:
-    map_fn = lambda element, seed: parser.parse_train(decode(element), seed)
-  else:
-    map_fn = lambda element, seed: parser.parse_eval(decode(element))
-  return pipeline.finish(ds, config, map_fn, input_context)
+  """Builds batches {'image' float32 [B, S, S, 3], 'label' int32 [B]}.
+
+  Args:
+    params: the task's classification data config (input_path or
+      tfds_name with tfds_split, is_training, global_batch_size, image_size,
+      ...; docs/data.md).
+    input_context: from `strategy.distribute_datasets_from_function`; the
+      dataset is sharded per input pipeline and batched per replica.
+
+  Raises:
+    ValueError: none or both of input_path and tfds_name are set, or
+      input_path matches no file.
+  """
+  parser = ClassificationParser(params)
+  return seeded_reader.read(params, decoder_fn(params), parser.parse_train,
+                            parser.parse_eval, input_context)

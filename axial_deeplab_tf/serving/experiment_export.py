@@ -9,9 +9,9 @@ The experiment's task builds the model (`task_factory.get_task(params.task)
 .build_model()`), so this module sits above the tasks; the checkpoint is
 read as Model Garden's trainer writes it (`tf.train.Checkpoint(model=...)`,
 every model variable matched) through `tasks.checkpoint_restore`. A task
-whose `model` config has `thing_class_ids` gives a `PanopticExportModule`
-(options from `task.model.post_processing`, normalization from
-`task.validation_data.mean/std`); any other gives a
+whose `model` config is a `configs.panoptic.PanopticModel` gives a
+`PanopticExportModule` (options from `task.model.post_processing`,
+normalization from `task.validation_data.mean/std`); any other gives a
 `ClassificationExportModule`.
 """
 
@@ -20,6 +20,7 @@ from typing import Optional
 from official.core import task_factory
 import tensorflow as tf
 
+from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import panoptic_module
@@ -43,7 +44,10 @@ def restore_checkpoint(model, checkpoint_path: str) -> str:
 
 
 def is_panoptic(params) -> bool:
-  return hasattr(params.task.model, 'thing_class_ids')
+  """Whether the experiment's model config is a `configs.panoptic.
+  PanopticModel` (the panoptic export reads its `encoding()` and
+  `post_processing`)."""
+  return isinstance(params.task.model, pcfg.PanopticModel)
 
 
 def build_export_module(params, checkpoint_path: Optional[str] = None,

@@ -16,6 +16,10 @@ config key `name`.
   module whose variables are absent from the checkpoint, or differ in
   shape (a head with another class count), is left as initialised; one
   log line lists what was restored and what was not.
+- `init_from_checkpoint(model, task_config, all_modules)` is both tasks'
+  `initialize`: `task.init_checkpoint_modules` 'all' restores the task's
+  `all_modules`, 'backbone' the backbone only (`init_checkpoint_modules`
+  maps the value; any other is an error naming the key).
 - `check_model_dir(model, model_dir)` raises when model_dir's latest
   checkpoint belongs to another model.
 """
@@ -28,6 +32,8 @@ import tensorflow as tf
 PANOPTIC_MODULES = ('backbone', 'semantic_decoder', 'instance_decoder',
                     'semantic_head', 'center_head', 'offset_head')
 CLASSIFICATION_MODULES = ('backbone', 'head')
+# Values of `task.init_checkpoint_modules`.
+INIT_CHECKPOINT_MODULES = ('all', 'backbone')
 
 # Errors while reading a checkpoint into objects that do not fit it.
 _MISMATCH_ERRORS = (AssertionError, ValueError,
@@ -147,6 +153,46 @@ def restore_modules(model, path: str, modules: Sequence[str]
   print(f'init_checkpoint {path}: restored {restored or "nothing"}; '
         f'not restored {not_restored or "nothing"}', flush=True)
   return {'restored': restored, 'not_restored': not_restored}
+
+
+def init_checkpoint_modules(which: str, all_modules: Sequence[str]
+                            ) -> Tuple[str, ...]:
+  """The modules `task.init_checkpoint_modules` (`which`) names.
+
+  Args:
+    which: 'all' (every module of `all_modules`) or 'backbone'.
+    all_modules: the task's modules (e.g. `PANOPTIC_MODULES`).
+
+  Raises:
+    ValueError: `which` is neither, naming `task.init_checkpoint_modules`.
+  """
+  if which == 'all':
+    return tuple(all_modules)
+  if which == 'backbone':
+    return ('backbone',)
+  raise ValueError(f'task.init_checkpoint_modules: expected one of '
+                   f'{list(INIT_CHECKPOINT_MODULES)}, got {which!r}.')
+
+
+def init_from_checkpoint(model, task_config, all_modules: Sequence[str]
+                         ) -> Optional[Dict[str, List[str]]]:
+  """A task's `initialize`: restores the modules `task_config.
+  init_checkpoint_modules` names from `task_config.init_checkpoint`.
+
+  Returns:
+    None without `init_checkpoint`, else `restore_modules`' summary.
+
+  Raises:
+    ValueError: an unknown `task.init_checkpoint_modules`, even without
+      `init_checkpoint`.
+    CheckpointError: naming `task.init_checkpoint` when it holds no
+      checkpoint.
+  """
+  modules = init_checkpoint_modules(task_config.init_checkpoint_modules,
+                                    all_modules)
+  if not task_config.init_checkpoint:
+    return None
+  return restore_modules(model, task_config.init_checkpoint, modules)
 
 
 def check_model_dir(model, model_dir: str) -> None:

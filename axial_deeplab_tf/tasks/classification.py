@@ -18,7 +18,6 @@ non-finite-loss step metric; docs/training.md lists what each Model
 Garden classification piece lacks.
 """
 
-import dataclasses
 from typing import Optional
 
 import tensorflow as tf
@@ -35,25 +34,6 @@ from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import train_utils
 
 
-def data_config(params: ccfg.ClassificationDataConfig
-                ) -> dataloaders.ClassificationDataConfig:
-  """The dataloader config for a Model Garden data config."""
-  fields = {f.name for f in
-            dataclasses.fields(dataloaders.ClassificationDataConfig)}
-  values = {k: v for k, v in params.as_dict().items() if k in fields}
-  for key in ('input_path', 'tfds_name', 'tfds_data_dir'):
-    if values.get(key) in ('', None, []):
-      values[key] = None
-  if not values.get('tfds_split'):
-    values.pop('tfds_split', None)
-  if values.get('cycle_length') is None:
-    values.pop('cycle_length', None)
-  values['deterministic'] = bool(values.get('deterministic'))
-  for key in ('area_range', 'aspect_ratio_range', 'mean', 'std'):
-    values[key] = tuple(values[key])
-  return dataloaders.ClassificationDataConfig(**values)
-
-
 @task_factory.register_task_cls(ccfg.ClassificationTask)
 class ClassificationTask(base_task.Task):
   """Axial-ResNet image classification."""
@@ -62,24 +42,17 @@ class ClassificationTask(base_task.Task):
     return factory.build_model(self.task_config.model,
                                self.task_config.losses.l2_weight_decay)
 
-  def data_config(self, params):
-    return data_config(params)
+  def build_inputs(self, params: ccfg.ClassificationDataConfig,
+                   input_context: Optional[tf.distribute.InputContext] = None
+                   ) -> tf.data.Dataset:
+    """Batches {'image', 'label'}, per replica under a strategy."""
+    return dataloaders.build_classification_dataset(params, input_context)
 
-  def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
-    return dataloaders.build_classification_dataset(data_config(params),
-                                                    input_context)
-
-  def initialize(self, model):
-    path = self.task_config.init_checkpoint
-    if not path:
-      return
-    which = self.task_config.init_checkpoint_modules
-    if which not in ('all', 'backbone'):
-      raise ValueError(f"init_checkpoint_modules: expected 'all' or "
-                       f"'backbone', got {which!r}.")
-    modules = (('backbone',) if which == 'backbone'
-               else checkpoint_restore.CLASSIFICATION_MODULES)
-    checkpoint_restore.restore_modules(model, path, modules)
+  def initialize(self, model: tf_keras.Model):
+    """Partial restore from `init_checkpoint` (only without a checkpoint in
+    model_dir): backbone and head where they fit, or the backbone only."""
+    checkpoint_restore.init_from_checkpoint(
+        model, self.task_config, checkpoint_restore.CLASSIFICATION_MODULES)
 
   def build_losses(self, labels, model_outputs, aux_losses=None):
     num_classes = self.task_config.model.num_classes

@@ -81,18 +81,8 @@ class PanopticTask(base_task.Task):
   def initialize(self, model: tf_keras.Model):
     """Partial restore from `init_checkpoint` (only without a checkpoint in
     model_dir): all modules whose shapes fit, or the backbone only."""
-    path = self.task_config.init_checkpoint
-    if not path:
-      return
-    which = self.task_config.init_checkpoint_modules
-    if which == 'backbone':
-      modules = ('backbone',)
-    elif which == 'all':
-      modules = checkpoint_restore.PANOPTIC_MODULES
-    else:
-      raise ValueError(f"init_checkpoint_modules: expected 'all' or "
-                       f"'backbone', got {which!r}.")
-    checkpoint_restore.restore_modules(model, path, modules)
+    checkpoint_restore.init_from_checkpoint(
+        model, self.task_config, checkpoint_restore.PANOPTIC_MODULES)
 
   # Losses and metrics.
 

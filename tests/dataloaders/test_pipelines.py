@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf import dataloaders
+from axial_deeplab_tf.configs.classification import ClassificationDataConfig
 from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
 from axial_deeplab_tf.dataloaders import classification_input
 from axial_deeplab_tf.data import schema
@@ -136,19 +137,87 @@ def _write_classification(path, n, rng):
 def test_classification_train_and_eval(tmp_path, rng):
   path = str(tmp_path / 'cls.tfrecord')
   _write_classification(path, 5, rng)
-  train = dataloaders.ClassificationDataConfig(
+  train = ClassificationDataConfig(
       input_path=path, image_size=16, global_batch_size=2, seed=0,
       deterministic=True)
   b = _take(dataloaders.build_classification_dataset(train), 3)
   assert b[0]['image'].shape == (2, 16, 16, 3)
   assert b[0]['label'].dtype == np.int32
-  evaluation = dataloaders.ClassificationDataConfig(
+  evaluation = ClassificationDataConfig(
       input_path=path, image_size=16, global_batch_size=2, is_training=False,
       deterministic=True)
   b = _take(dataloaders.build_classification_dataset(evaluation), 5)
   assert [len(x['label']) for x in b] == [2, 2, 1]
   np.testing.assert_array_equal(np.concatenate([x['label'] for x in b]),
                                 [0, 1, 2, 0, 1])
+
+
+def _classification_files(folder, rng, num_files=2, per_file=3):
+  """Files of distinct labels: file f holds labels f * per_file + i."""
+  paths = []
+  for f in range(num_files):
+    path = str(folder / f'cls-{f}.tfrecord')
+    with tf.io.TFRecordWriter(path) as writer:
+      for i in range(per_file):
+        image = rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)
+        writer.write(schema.make_classification_example(
+            schema.encode_png(image), f * per_file + i).SerializeToString())
+    paths.append(path)
+  return paths
+
+
+def test_classification_seed_reproduces_and_cache_augments_afresh(
+    tmp_path, rng):
+  paths = _classification_files(tmp_path, rng)
+
+  def run(seed, **kwargs):
+    config = ClassificationDataConfig(
+        input_path=paths, image_size=8, global_batch_size=3, seed=seed,
+        deterministic=True, **kwargs)
+    return _take(dataloaders.build_classification_dataset(config), 4)
+  a, b, c = run(5), run(5), run(6)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x['image'], y['image'])
+    np.testing.assert_array_equal(x['label'], y['label'])
+  assert any(not np.array_equal(x['image'], z['image']) for x, z in zip(a, c))
+  # Cached: 6 examples, 2 batches an epoch; each epoch has all labels once
+  # and new crops of each example.
+  cached = run(5, cache=True, shuffle_buffer_size=1)
+  epochs = [np.concatenate([b['label'] for b in cached[i:i + 2]])
+            for i in (0, 2)]
+  for labels in epochs:
+    assert sorted(labels) == list(range(6))
+  first = {l: im for b in cached[:2] for l, im in zip(b['label'], b['image'])}
+  second = {l: im for b in cached[2:] for l, im in zip(b['label'],
+                                                      b['image'])}
+  assert any(not np.array_equal(first[l], second[l]) for l in range(6))
+
+
+def test_classification_shards_per_pipeline_in_record_order(tmp_path, rng):
+  paths = _classification_files(tmp_path, rng)
+  labels = []
+  for pipeline_id in range(2):
+    context = tf.distribute.InputContext(
+        num_input_pipelines=2, input_pipeline_id=pipeline_id,
+        num_replicas_in_sync=2)
+    config = ClassificationDataConfig(
+        input_path=paths[::-1], image_size=8, global_batch_size=4,
+        is_training=False)
+    batches = _take(
+        dataloaders.build_classification_dataset(config, context), 10)
+    assert [len(b['label']) for b in batches] == [2, 1]  # per replica
+    labels.append(np.concatenate([b['label'] for b in batches]).tolist())
+  # One sorted file per pipeline, its records in order.
+  assert labels == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_classification_source_errors_name_the_key(tmp_path):
+  with pytest.raises(ValueError,
+                     match=r"input_path: .*no-\*.*does not match any files"):
+    dataloaders.build_classification_dataset(
+        ClassificationDataConfig(input_path=str(tmp_path / 'no-*')))
+  with pytest.raises(ValueError, match='exactly one of input_path'):
+    dataloaders.build_classification_dataset(ClassificationDataConfig())
 
 
 def test_classification_center_crop_matches_numpy():

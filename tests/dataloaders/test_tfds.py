@@ -5,6 +5,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from axial_deeplab_tf import dataloaders
+from axial_deeplab_tf.configs.classification import ClassificationDataConfig
 from axial_deeplab_tf.configs.panoptic import PanopticDataConfig
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.data import schema
@@ -126,15 +127,15 @@ def test_classification_tfds_matches_tfrecord_path(tmp_path):
       common = dict(is_training=False, global_batch_size=2, image_size=16,
                     deterministic=True)
       from_tfds = _batches(dataloaders.build_classification_dataset(
-          dataloaders.ClassificationDataConfig(tfds_name=name,
-                                               tfds_split='train', **common)))
+          ClassificationDataConfig(tfds_name=name, tfds_split='train',
+                                   **common)))
     path = str(tmp_path / f'{name}.tfrecord')
     with tf.io.TFRecordWriter(path) as writer:
       for e in raw:
         writer.write(schema.make_classification_example(
             schema.encode_png(e['image']), int(e['label'])).SerializeToString())
     from_files = _batches(dataloaders.build_classification_dataset(
-        dataloaders.ClassificationDataConfig(input_path=path, **common)))
+        ClassificationDataConfig(input_path=path, **common)))
     assert len(from_tfds) == 2
     for a, b in zip(from_tfds, from_files):
       np.testing.assert_array_equal(a['label'], b['label'])

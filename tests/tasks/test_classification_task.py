@@ -1,6 +1,8 @@
-"""The classification task on TFDS mock data: steps, top-k, restore."""
+"""The classification task on TFDS mock data: steps, top-k, restore; the
+init_checkpoint_modules check both tasks share."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -87,3 +89,15 @@ def test_panoptic_task_starts_from_a_classification_backbone(tmp_path):
   for a, b in zip(classifier.backbone.variables, model.backbone.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   np.testing.assert_array_equal(head, model.semantic_head.variables[0])
+
+
+@pytest.mark.parametrize('experiment', ['axial_resnet_26s_imagenet',
+                                        'axial_deeplab_shapes'])
+def test_init_checkpoint_modules_is_checked_by_both_tasks(experiment):
+  """An unknown value is an error naming the key, before any restore."""
+  params = exp_factory.get_exp_config(experiment)
+  params.override({'task': {'init_checkpoint_modules': 'heads'}})
+  task = task_factory.get_task(params.task)
+  with pytest.raises(ValueError, match=r"task\.init_checkpoint_modules: "
+                     r"expected one of \['all', 'backbone'\], got 'heads'"):
+    task.initialize(None)
