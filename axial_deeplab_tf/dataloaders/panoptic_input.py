@@ -4,10 +4,10 @@
 entry point: `params` is the task's data config
 (`configs.panoptic.PanopticDataConfig`, a Model Garden `DataConfig`), read
 through Model Garden's `InputReader` (TFRecord files or TFDS, sharding per
-input pipeline, shuffling, repeating, caching); `encoding` is the
-dataset's `data.encoding.PanopticEncoding`. Each batch is a dict (B =
-per-replica batch size; H, W = crop size when training, padded size in
-evaluation). Files are read in sorted order:
+input pipeline, shuffling, repeating, caching; see `seeded_reader`);
+`encoding` is the dataset's `data.encoding.PanopticEncoding`. Each batch
+is a dict (B = per-replica batch size; H, W = crop size when training,
+padded size in evaluation). Files are read in sorted order:
 
   image:            float32 [B, H, W, 3], (x / 255 - mean) / std; padding
                     is the mean pixel, i.e. 0.
@@ -33,7 +33,7 @@ Evaluation: original resolution, padded at bottom/right to `eval_pad_size`
 (fixed) or to the next size of the form k * pad_size_divisor + pad_size_offset
 (batches then padded to their largest element).
 
-The reader decodes (and caches, with `cache`); `transform_and_batch_fn`
+`seeded_reader` reads (InputReader decodes, and caches with `cache`),
 then parses and batches. Augmentation is stateless: every decoded training
 example is paired with a seed int64 [2] drawn from `params.seed` (offset
 per input pipeline), so `deterministic` runs with a fixed seed reproduce
@@ -46,17 +46,14 @@ from typing import Callable, Dict, Optional
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
-from official.core import input_reader
 
 from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.dataloaders import augment
 from axial_deeplab_tf.dataloaders import panoptic_decoder
+from axial_deeplab_tf.dataloaders import seeded_reader
 from axial_deeplab_tf.dataloaders import targets as targets_lib
 from axial_deeplab_tf.dataloaders import tfds_adapters
 
-AUTOTUNE = tf.data.AUTOTUNE
-# Seeds of different input pipelines are this far apart.
-_PIPELINE_SEED_STRIDE = 1000003
 
 
 class PanopticParser:
@@ -180,59 +177,19 @@ def _padded_shapes_and_values(ignore_label: int):
   return shapes, values
 
 
-def transform_and_batch_fn(params: cfg.DataConfig, parser: PanopticParser
-                           ) -> Callable[[tf.data.Dataset, Optional[
-                               tf.distribute.InputContext]], tf.data.Dataset]:
-  """The `InputReader` step after decoding (and caching): parse, batch.
+def batch_fn(params: cfg.DataConfig) -> seeded_reader.BatchFn:
+  """Batches parsed examples; evaluation without `eval_pad_size` pads
+  each batch to its largest image."""
+  if params.is_training or params.eval_pad_size is not None:
+    return seeded_reader.batch
+  shapes, values = _padded_shapes_and_values(params.ignore_label)
 
-  Training pairs each example with a stateless seed (see the module
-  docstring); evaluation pads to a common size when `eval_pad_size` is
-  unset. Batches hold the per-replica batch size of `input_context`.
-  """
-  ordered = bool(params.deterministic)
-  drop = (params.is_training if params.drop_remainder is None
-          else params.drop_remainder)
-
-  def apply(ds: tf.data.Dataset,
-            input_context: Optional[tf.distribute.InputContext] = None
-            ) -> tf.data.Dataset:
-    batch_size = params.global_batch_size
-    seed = params.seed
-    if input_context is not None:
-      batch_size = input_context.get_per_replica_batch_size(batch_size)
-      if seed is not None:
-        seed += _PIPELINE_SEED_STRIDE * input_context.input_pipeline_id
-    if params.is_training:
-      seeds = tf.data.Dataset.random(seed=seed).batch(2)
-      ds = tf.data.Dataset.zip((ds, seeds)).map(
-          parser.parse_train, num_parallel_calls=AUTOTUNE,
-          deterministic=ordered)
-    else:
-      ds = ds.map(parser.parse_eval, num_parallel_calls=AUTOTUNE,
-                  deterministic=ordered)
-    if params.is_training or params.eval_pad_size is not None:
-      return ds.batch(batch_size, drop_remainder=drop,
-                      num_parallel_calls=AUTOTUNE, deterministic=ordered)
-    shapes, values = _padded_shapes_and_values(params.ignore_label)
+  def padded(ds, batch_size, drop_remainder, deterministic):
+    del deterministic  # padded_batch keeps the order
     return ds.padded_batch(batch_size, padded_shapes=shapes,
-                           padding_values=values, drop_remainder=drop)
-  return apply
-
-
-def _check_source(params: cfg.DataConfig) -> None:
-  if bool(params.input_path) == bool(params.tfds_name):
-    raise ValueError('exactly one of input_path and tfds_name must be set; '
-                     f'got input_path={params.input_path!r}, '
-                     f'tfds_name={params.tfds_name!r}')
-
-
-def _sorted_files(input_path) -> list:
-  """The files of `input_path`'s patterns, sorted (InputReader keeps the
-  glob's order, which the file system decides)."""
-  try:
-    return sorted(input_reader.match_files(input_path))
-  except ValueError as e:
-    raise ValueError(f'input_path: {e}') from e
+                           padding_values=values,
+                           drop_remainder=drop_remainder)
+  return padded
 
 
 def build_panoptic_dataset(
@@ -253,13 +210,7 @@ def build_panoptic_dataset(
   Returns:
     tf.data.Dataset of dicts.
   """
-  _check_source(params)
-  if params.input_path:
-    params = params.replace(input_path=_sorted_files(params.input_path))
-  if not params.is_training:
-    params = params.replace(deterministic=True)
   parser = PanopticParser(params, encoding)
-  reader = input_reader.InputReader(
-      params, decoder_fn=decoder_fn(params, encoding),
-      transform_and_batch_fn=transform_and_batch_fn(params, parser))
-  return reader.read(input_context=input_context)
+  return seeded_reader.read(params, decoder_fn(params, encoding),
+                            parser.parse_train, parser.parse_eval,
+                            input_context, batch_fn(params))

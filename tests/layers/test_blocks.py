@@ -4,10 +4,10 @@ whole-block inference and config round trips."""
 
 import numpy as np
 import pytest
-import tf_keras
 
 import attention_reference as attention_ref
 import conv_reference as ref
+import keras_checks
 from axial_deeplab_tf.layers import blocks
 
 HEADS, SPAN, MAX_DISTANCE = 2, 3, 3
@@ -139,16 +139,7 @@ def test_block_matches_reference(cls, channels, strides):
 ])
 def test_config_round_trip(cls, kwargs):
   x = _input((2, 8, 6, 8), seed=5)
-  block = cls(4, 2, **kwargs)
-  y = block(x, training=False)
-  clone = tf_keras.utils.deserialize_keras_object(
-      tf_keras.utils.serialize_keras_object(block))
-  assert type(clone) is cls
-  clone(x)
-  clone.set_weights(block.get_weights())
-  assert clone.get_config() == block.get_config()
-  np.testing.assert_allclose(clone(x, training=False).numpy(), y.numpy(),
-                             atol=1e-6)
+  keras_checks.assert_serialization_round_trip(cls(4, 2, **kwargs), x)
 
 
 @pytest.mark.parametrize('kwargs,message', [

@@ -6,6 +6,7 @@ import pytest
 import tf_keras
 
 import conv_reference as ref
+import keras_checks
 from axial_deeplab_tf.layers import stems
 
 
@@ -95,16 +96,7 @@ def test_axial_stem_default_table_is_the_attention_default():
 ])
 def test_config_round_trip(cls, args):
   x = _input(16, 16, seed=5)
-  stem = cls(**args)
-  y = stem(x, training=False)
-  clone = tf_keras.utils.deserialize_keras_object(
-      tf_keras.utils.serialize_keras_object(stem))
-  assert type(clone) is cls
-  clone(x)
-  clone.set_weights(stem.get_weights())
-  assert clone.get_config() == stem.get_config()
-  np.testing.assert_allclose(clone(x, training=False).numpy(), y.numpy(),
-                             atol=1e-6)
+  keras_checks.assert_serialization_round_trip(cls(**args), x)
 
 
 def test_three_conv_stem_needs_three_widths():

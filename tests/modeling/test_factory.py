@@ -32,21 +32,14 @@ from axial_deeplab_tf.configs import classification_experiments  # pylint: disab
 from axial_deeplab_tf.configs import panoptic_experiments  # pylint: disable=unused-import
 from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.train import experiment
+import tasks_helpers
 
-EXPERIMENTS = sorted(
-    name for name in exp_factory._REGISTERED_CONFIGS  # pylint: disable=protected-access
-    if name.startswith(('axial_', 'full_axial_')))
+EXPERIMENTS = experiment.our_experiments()
 DEMO = 'axial_deeplab_shapes'
 # Global attention (span 0) traces fastest.
 TINY_BACKBONE = {'width_multiplier': 0.125, 'stage_blocks': [1, 1, 1, 1],
                  'max_distance': 4, 'stem_width': 8, 'span': 0}
-TINY_DECODER = {'semantic_aspp_channels': 8,
-                'semantic_low_level_channels': [8, 8],
-                'semantic_decoder_channels': 8, 'semantic_head_channels': 8,
-                'instance_aspp_channels': 8,
-                'instance_low_level_channels': [8, 8],
-                'instance_decoder_channels': 8, 'center_head_channels': 8,
-                'offset_head_channels': 8}
 
 
 def _params(name):
@@ -56,7 +49,7 @@ def _params(name):
     return params
   model = {'backbone': {'axial_resnet': TINY_BACKBONE}}
   if hasattr(params.task.model, 'decoder'):
-    model['decoder'] = TINY_DECODER
+    model['decoder'] = tasks_helpers.TINY_DECODER
   params.override({'task': {'model': model,
                             'losses': {'l2_weight_decay': 1e-4}}},
                   is_strict=True)

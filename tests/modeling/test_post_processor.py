@@ -9,16 +9,9 @@ from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.modeling import PanopticPostProcessor
 from axial_deeplab_tf.ops import panoptic_merge as pp
 from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
+from test_panoptic_merge import random_case
 
 KEYS = ('semantic_logits', 'center_heatmap', 'center_offsets')
-
-
-def random_case(seed, batch, h, w, k=5):
-  rng = np.random.default_rng(seed)
-  logits = rng.normal(size=(batch, h, w, k)).astype(np.float32)
-  heat = rng.random((batch, h, w, 1)).astype(np.float32) * 0.4
-  off = rng.normal(size=(batch, h, w, 2)).astype(np.float32) * 6
-  return logits, heat, off
 
 
 def test_layer_config_round_trip_and_mixed_precision_inputs():
