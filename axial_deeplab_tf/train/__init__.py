@@ -11,6 +11,8 @@
 - `cli`: absl flag definitions and parsing shared by the mains, and
   `report_errors()`, which turns user errors into `ERROR: <message>` and
   exit status 1 in every main.
+- `export`: `build_export_module()`, the experiment's model restored from
+  a checkpoint and wrapped by a `serving` export module.
 - `demo`: `make demo` (train, evaluate, export and predict on synthetic
   shapes).
 

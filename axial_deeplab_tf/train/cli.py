@@ -28,12 +28,12 @@ from official.core import config_definitions as cfg
 from axial_deeplab_tf import visualization
 from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.serving import coco_panoptic_format
-from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import image_files
 from axial_deeplab_tf.serving import predictor as predictor_lib
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.train import actions
 from axial_deeplab_tf.train import experiment
+from axial_deeplab_tf.train import export as experiment_export
 
 # Errors a main reports as one message with exit status 1.
 USER_ERRORS = (experiment.ConfigError, checkpoint_restore.CheckpointError,

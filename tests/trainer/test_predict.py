@@ -16,9 +16,9 @@ import pytest
 import tensorflow as tf
 
 from axial_deeplab_tf.data import schema
-from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import saved_model_export
 from axial_deeplab_tf.train import experiment
+from axial_deeplab_tf.train import export as experiment_export
 import serving_models as sm
 import trainer_helpers
 

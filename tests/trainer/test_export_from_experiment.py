@@ -14,10 +14,10 @@ from official.core import task_factory
 
 from axial_deeplab_tf.configs.panoptic import PanopticModel
 from axial_deeplab_tf.configs.panoptic import PostProcessing
-from axial_deeplab_tf.serving import experiment_export
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.train import experiment
+from axial_deeplab_tf.train import export as experiment_export
 
 import serving_models as sm
 
