@@ -18,7 +18,6 @@ normalization from `task.validation_data.mean/std`); any other gives a
 from typing import Optional
 
 from official.core import task_factory
-import tensorflow as tf
 
 from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.ops import panoptic_merge
@@ -69,16 +68,15 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
     A `PanopticExportModule` or `ClassificationExportModule`.
   """
   task = task_factory.get_task(params.task)
-  model = task.build_model()
+  model = task.build_model()  # built: the factory runs it once
+  if checkpoint_path:
+    restore_checkpoint(model, checkpoint_path)
   data = params.task.validation_data
   norm = {}
   for key in ('mean', 'std'):
     if getattr(data, key, None):
       norm[key] = tuple(getattr(data, key))
   if is_panoptic(params):
-    model(tf.zeros([1, 33, 33, 3]), training=False)
-    if checkpoint_path:
-      restore_checkpoint(model, checkpoint_path)
     config = params.task.model
     return panoptic_module.PanopticExportModule(
         model, config.encoding(),
@@ -86,9 +84,6 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
             config.post_processing),
         output_semantic_probabilities=output_semantic_probabilities,
         output_instance_masks=output_instance_masks, **norm)
-  model(tf.zeros([1, 32, 32, 3]), training=False)
-  if checkpoint_path:
-    restore_checkpoint(model, checkpoint_path)
   if image_size is None:
     image_size = getattr(data, 'image_size', None) or 224
   return classification_module.ClassificationExportModule(
