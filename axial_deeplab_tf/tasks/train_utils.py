@@ -59,3 +59,24 @@ class NonFiniteStep(tf_keras.metrics.Metric):
 
   def reset_state(self):
     self.step.assign(-1.0)
+
+
+def create_optimizer_slots(optimizer, variables):
+  """Creates the optimizer's slot and hyperparameter variables now.
+
+  A tf_keras optimizer creates them lazily, in its first
+  `apply_gradients`. Inside a `tf.function` (Orbit's train loop) variables
+  created on the first call make TensorFlow trace the function a second
+  time, so the whole train step would be traced twice. Call this in the
+  strategy's scope after building the model and before the first step.
+
+  Args:
+    optimizer: a tf_keras optimizer (legacy or new, loss-scaled or not).
+    variables: the variables it will update (`model.trainable_variables`).
+  """
+  if hasattr(optimizer, '_create_all_weights'):  # legacy OptimizerV2 / LSO
+    with tf.name_scope(optimizer._name):  # pylint: disable=protected-access
+      with tf.init_scope():
+        optimizer._create_all_weights(variables)  # pylint: disable=protected-access
+  else:
+    optimizer.build(variables)

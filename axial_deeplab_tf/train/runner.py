@@ -18,6 +18,7 @@ from official.core import train_utils
 from official.modeling import performance
 import tensorflow as tf
 
+from axial_deeplab_tf.tasks import train_utils as train_utils_lib
 from axial_deeplab_tf.train import actions
 from axial_deeplab_tf.train import experiment
 from axial_deeplab_tf.train import preflight
@@ -64,6 +65,9 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str
         params, task, train='train' in mode, evaluate='eval' in mode,
         checkpoint_exporter=train_lib.maybe_create_best_ckpt_exporter(
             params, model_dir))
+    if 'train' in mode:
+      train_utils_lib.create_optimizer_slots(
+          trainer.optimizer, trainer.model.trainable_variables)
   train_actions, eval_actions = [], []
   if 'train' in mode:
     train_actions = [
