@@ -106,10 +106,8 @@ class PanopticEncoding:
     """The experiment overrides that configure this encoding, as printed
     by the converters: a header, then one 'key=value' per line (joined by
     commas they form a `--params_override`)."""
-    lines = [f'  {CONFIG_KEYS[k]}={_show(v)}'
-             for k, v in self.to_metadata().items()]
-    return '\n'.join(['config values for this dataset (--params_override, '
-                      'joined by commas):'] + lines)
+    return overrides_text({CONFIG_KEYS[k]: v
+                           for k, v in self.to_metadata().items()})
 
   @classmethod
   def from_metadata(cls, metadata: Mapping[str, Any],
@@ -160,6 +158,14 @@ def check_matches(dataset: PanopticEncoding, config: PanopticEncoding,
     raise DatasetError(
         f'{source}: the dataset\'s panoptic encoding differs '
                      f'from the config\'s:\n' + '\n'.join(lines))
+
+
+def overrides_text(values: Mapping[str, Any]) -> str:
+  """Config key -> value as the converters print them: a header, then one
+  'key=value' per line."""
+  lines = [f'  {key}={_show(value)}' for key, value in values.items()]
+  return '\n'.join(['config values for this dataset (--params_override, '
+                    'joined by commas):'] + lines)
 
 
 def _show(value) -> str:
