@@ -1,6 +1,7 @@
 """Converter inputs beyond the documented layouts: deeplab2-style JSONs
-with only "annotations", Cityscapes without city folders, and the splits
-of one dataset converted by separate runs into one folder."""
+with only "annotations", Cityscapes without city folders, the splits of
+one dataset converted by separate runs into one folder, and images with
+more instances than the label divisor allows."""
 
 import json
 import os
@@ -12,6 +13,7 @@ from axial_deeplab_tf.data.converters import cityscapes_panoptic
 from axial_deeplab_tf.data.converters import coco_panoptic
 from axial_deeplab_tf.data.converters import driver
 from axial_deeplab_tf.data.converters import generic_folder
+from axial_deeplab_tf.data.converters import panoptic_json
 import dl_folders
 import dl_records
 
@@ -122,3 +124,30 @@ def test_splits_by_separate_runs_share_one_classes_json(tmp_path, rng):
           'split) with other classes: 3 classes there, 4 here') in str(
               info.value)
   assert sorted(os.listdir(out)) == written
+
+
+def test_more_instances_than_the_label_divisor_allows(tmp_path, rng):
+  # dl_folders: every generic image has 2 tree instances (plus a crowd
+  # region); COCO image 1 has 2 persons, images 0 and 2 one (cars: crowd).
+  generic = str(tmp_path / 'g')
+  dl_folders.write_generic(generic, rng)
+  report = generic_folder.convert_generic_folder(
+      generic, str(tmp_path / 'ok'), label_divisor=3, **QUIET)
+  assert report.num_written == 3
+  with pytest.raises(driver.InvalidDatasetError) as info:
+    generic_folder.convert_generic_folder(
+        generic, str(tmp_path / 'o1'), label_divisor=2, **QUIET)
+  for i in range(3):
+    assert (f'instance/img{i}.png: 2 instances in one image; the label '
+            'divisor 2 allows at most 1') in str(info.value)
+  coco = str(tmp_path / 'c')
+  dl_folders.write_coco(coco, rng)
+  with pytest.raises(driver.InvalidDatasetError) as info:
+    panoptic_json.convert_panoptic_json(
+        os.path.join(coco, 'panoptic_val2017.json'),
+        coco_panoptic.coco_layout(os.path.join(coco, 'val2017'),
+                                  os.path.join(coco, 'panoptic_val2017')),
+        str(tmp_path / 'o2'), 'val', 'coco_panoptic', 2, **QUIET)
+  assert str(info.value).startswith('1 problem(s)')
+  assert ('panoptic_val2017/000000000001.png: 2 instances in one image; the '
+          'label divisor 2 allows at most 1') in str(info.value)

@@ -95,6 +95,17 @@ class ConversionReport:
     return '\n'.join(lines)
 
 
+def instance_count_problems(path: str, num_instances: int,
+                            label_divisor: int) -> List[Problem]:
+  """A problem when an image has too many instances for label_divisor:
+  panoptic ids are class * label_divisor + instance number (1, 2, ... per
+  image), so an image holds at most label_divisor - 1 instances."""
+  if num_instances < label_divisor:
+    return []
+  return [(path, f'{num_instances} instances in one image; the label divisor '
+           f'{label_divisor} allows at most {label_divisor - 1}')]
+
+
 def file_size(path: str) -> int:
   try:
     return os.path.getsize(path)

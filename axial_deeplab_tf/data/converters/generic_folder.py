@@ -146,7 +146,8 @@ def _load(item: FolderItem):
 
 
 def validate_item(item: FolderItem, class_list: ClassList,
-                  class_file: str) -> List[driver.Problem]:
+                  class_file: str, label_divisor: int = LABEL_DIVISOR
+                  ) -> List[driver.Problem]:
   image, semantic, instance, problems = _load(item)
   if image is None or semantic is None or instance is None:
     return problems
@@ -163,6 +164,11 @@ def validate_item(item: FolderItem, class_list: ClassList,
     problems.append((item.semantic_path, f'class id(s) '
                      f'{sorted(unknown)[:10]} not in the class list '
                      f'{class_file} (ignore_label {class_list.ignore_label})'))
+  if not problems:
+    _, _, _, is_crowd, is_thing = segment_map(semantic, instance, class_list)
+    problems += driver.instance_count_problems(
+        item.instance_path,
+        sum(t and not c for t, c in zip(is_thing, is_crowd)), label_divisor)
   return problems
 
 
@@ -231,7 +237,8 @@ def convert_generic_folder(root: str, output_dir: str, split: str = 'train',
                             os.path.join(root, instance_dir))
   return driver.convert(
       items,
-      validate=lambda item: validate_item(item, class_list, class_file),
+      validate=lambda item: validate_item(item, class_list, class_file,
+                                          label_divisor),
       serialize=lambda item: serialize_item(item, class_list),
       source_files=lambda item: [item.image_path, item.semantic_path,
                                  item.instance_path],

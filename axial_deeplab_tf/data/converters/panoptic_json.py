@@ -195,10 +195,12 @@ def _looked_elsewhere(problem: str, alternatives: Sequence[str]) -> str:
 
 
 def validate_item(item: PanopticItem, category_map: Dict[int, int],
-                  json_name: str, categories_name: str
+                  json_name: str, categories_name: str,
+                  encoding: encoding_lib.PanopticEncoding
                   ) -> List[driver.Problem]:
   """All problems of one item (empty list when it converts cleanly);
-  json_name and categories_name: the files quoted in the messages."""
+  json_name and categories_name: the files quoted in the messages;
+  encoding: its thing classes and label divisor bound the instances."""
   problems = []
   image, problem = file_checks.load_array(item.image_path, 'RGB')
   if problem:
@@ -237,7 +239,12 @@ def validate_item(item: PanopticItem, category_map: Dict[int, int],
       problems.append((item.label_path, f'segment {s["id"]} has category_id '
                        f'{s.get("category_id")!r}, not in the categories of '
                        f'{categories_name}'))
-  return problems
+  things = set(encoding.thing_class_ids)
+  num_instances = sum(1 for s in item.segments
+                      if category_map.get(s.get('category_id')) in things
+                      and not s.get('iscrowd', 0))
+  return problems + driver.instance_count_problems(
+      item.label_path, num_instances, encoding.label_divisor)
 
 
 def serialize_item(item: PanopticItem, category_map: Dict[int, int],
@@ -286,14 +293,14 @@ def convert_panoptic_json(json_path: str, layout: Layout, output_dir: str,
   items, early = collect_items(data, json_path, layout)
   json_name = os.path.basename(json_path)
   categories_name = os.path.basename(categories_json or json_path)
+  encoding = encoding_lib.PanopticEncoding.from_classes(classes,
+                                                        label_divisor)
   return driver.convert(
       items,
       validate=lambda item: validate_item(item, category_map, json_name,
-                                          categories_name),
+                                          categories_name, encoding),
       serialize=lambda item: serialize_item(item, category_map, isthing),
       source_files=lambda item: [item.image_path, item.label_path],
       output_dir=output_dir, split=split, classes=classes,
       early_problems=early, classes_extra={'dataset': dataset_name},
-      encoding=encoding_lib.PanopticEncoding.from_classes(classes,
-                                                          label_divisor),
-      **convert_kwargs)
+      encoding=encoding, **convert_kwargs)
