@@ -30,7 +30,9 @@ CONFIG_KEYS = {
 
 
 class DatasetError(ValueError):
-  """A dataset's metadata is unreadable or disagrees with the config."""
+  """A dataset's metadata is unreadable or disagrees with the config, or a
+  converter's input is invalid: a user error, which the mains report as
+  one `ERROR:` message."""
 
 
 def validate_thing_class_ids(thing_class_ids: Sequence[int],

@@ -115,6 +115,7 @@ def test_classification_round_trip(tmp_path, rng):
   report = classification_folder.convert_classification_folder(
       root, str(tmp_path / 'out'), **QUIET)
   assert report.num_written == 6
+  assert 'task.model.num_classes=3' in report.summary()  # cat, dog, eel
   decoder = panoptic_decoder.ClassificationDecoder()
   seen = {}
   for path in glob.glob(str(tmp_path / 'out' / 'train-*')):

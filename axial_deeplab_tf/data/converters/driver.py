@@ -56,8 +56,6 @@ class ConversionReport:
     shards: final shard paths.
     source_bytes: bytes of the source files of the written examples.
     output_bytes: bytes of the written shards.
-    encoding: the panoptic encoding recorded in classes.json (None for
-      classification datasets).
     config_values: the experiment overrides the dataset needs, as printed
       (`encoding_lib.overrides_text`).
     requested_shards: num_shards as asked (more than `shards` when there
@@ -69,7 +67,6 @@ class ConversionReport:
   shards: List[str] = dataclasses.field(default_factory=list)
   source_bytes: int = 0
   output_bytes: int = 0
-  encoding: Optional[encoding_lib.PanopticEncoding] = None
   requested_shards: int = 0
   config_values: str = ''
 
@@ -184,7 +181,7 @@ def convert(items: Sequence,
     raise InvalidDatasetError(problems)
   report = ConversionReport(problems=problems,
                             num_skipped=len(items) - len(valid),
-                            encoding=encoding, requested_shards=num_shards,
+                            requested_shards=num_shards,
                             config_values=config_values(classes, encoding))
   report.shards = shard_writer.write_shards(
       valid, serialize, output_dir, split, num_shards,
