@@ -113,8 +113,7 @@ def test_coco_panoptic_tfds_training_batches(rng):
   with tfds.testing.mock_data(as_dataset_fn=_mock_as_dataset(elements)):
     config = PanopticDataConfig(
         tfds_name='coco/2017_panoptic', tfds_split='train',
-        crop_size=(16, 16), global_batch_size=2, seed=0, deterministic=True,
-        shuffle_buffer_size=4)
+        crop_size=(16, 16), global_batch_size=2, seed=0, deterministic=True)
     batch = next(iter(dataloaders.build_panoptic_dataset(config, COCO)))
   assert batch['image'].shape == (2, 16, 16, 3)
   assert batch['center_offsets'].shape == (2, 16, 16, 2)
