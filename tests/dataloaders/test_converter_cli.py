@@ -131,6 +131,10 @@ def test_num_shards_capped_with_a_message_or_refused(tmp_path, rng, capsys):
           'there are 3.') in stdout
   assert sorted(os.listdir(out)) == ['classes.json'] + [
       f'val-0000{i}-of-00003.tfrecord' for i in range(3)]
+  status, _, _ = run_main('make_synthetic_dataset.py',
+                          [f'--output_dir={tmp_path}/syn', '--num_shards=0'])
+  assert status == 1
+  assert 'ERROR: num_shards=0' in capsys.readouterr().err
   # The library refuses the same way, before writing anything.
   with pytest.raises(encoding_lib.DatasetError, match='num_shards=0'):
     shard_writer.write_shards([1], lambda i: b'x', str(tmp_path / 'w'),
