@@ -14,19 +14,25 @@ from absl import app
 from absl import flags
 
 from axial_deeplab_tf.dataloaders import synthetic
+from axial_deeplab_tf.train import cli
 
 flags.DEFINE_string('output_dir', None, 'Output folder.')
 flags.DEFINE_integer('num_train', 400, 'Training images.')
 flags.DEFINE_integer('num_val', 100, 'Validation images.')
 flags.DEFINE_integer('image_size', 96, 'Side of the square images.')
 flags.DEFINE_integer('seed', 0, 'Random seed; same seed, same dataset.')
-flags.DEFINE_integer('num_shards', 4, 'Shards per split.')
+flags.DEFINE_integer('num_shards', 4,
+                     'Shards per split (at least 1; capped to the images).')
 flags.DEFINE_integer('num_workers', 2, 'Writer threads.')
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   del argv
+  return cli.report_errors(write)
+
+
+def write():
   start = time.time()
   written = synthetic.write_synthetic_dataset(
       FLAGS.output_dir, num_train=FLAGS.num_train, num_val=FLAGS.num_val,

@@ -30,7 +30,9 @@ CONFIG_KEYS = {
 
 
 class DatasetError(ValueError):
-  """A dataset's metadata is unreadable or disagrees with the config."""
+  """A dataset's metadata is unreadable or disagrees with the config, or a
+  converter's input is invalid: a user error, which the mains report as
+  one `ERROR:` message."""
 
 
 def validate_thing_class_ids(thing_class_ids: Sequence[int],
@@ -106,10 +108,8 @@ class PanopticEncoding:
     """The experiment overrides that configure this encoding, as printed
     by the converters: a header, then one 'key=value' per line (joined by
     commas they form a `--params_override`)."""
-    lines = [f'  {CONFIG_KEYS[k]}={_show(v)}'
-             for k, v in self.to_metadata().items()]
-    return '\n'.join(['config values for this dataset (--params_override, '
-                      'joined by commas):'] + lines)
+    return overrides_text({CONFIG_KEYS[k]: v
+                           for k, v in self.to_metadata().items()})
 
   @classmethod
   def from_metadata(cls, metadata: Mapping[str, Any],
@@ -160,6 +160,14 @@ def check_matches(dataset: PanopticEncoding, config: PanopticEncoding,
     raise DatasetError(
         f'{source}: the dataset\'s panoptic encoding differs '
                      f'from the config\'s:\n' + '\n'.join(lines))
+
+
+def overrides_text(values: Mapping[str, Any]) -> str:
+  """Config key -> value as the converters print them: a header, then one
+  'key=value' per line."""
+  lines = [f'  {key}={_show(value)}' for key, value in values.items()]
+  return '\n'.join(['config values for this dataset (--params_override, '
+                    'joined by commas):'] + lines)
 
 
 def _show(value) -> str:

@@ -117,7 +117,10 @@ def write_cityscapes(root, rng, h=16, w=32):
                           image_id + '_leftImg8bit.png'), image)
     save_png(os.path.join(root, 'gtFine', 'cityscapes_panoptic_val',
                           image_id + '_gtFine_panoptic.png'), ids_to_rgb(ids))
-    images.append({'id': image_id, 'file_name': image_id + '_leftImg8bit.png',
+    # createPanopticImgs names the image '<id>_gtFine_leftImg8bit.png',
+    # which is no file: the image is found from its id.
+    images.append({'id': image_id,
+                   'file_name': image_id + '_gtFine_leftImg8bit.png',
                    'height': h, 'width': w})
     annotations.append({'image_id': image_id,
                         'file_name': image_id + '_gtFine_panoptic.png',

@@ -4,8 +4,6 @@ import glob
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,51 +19,9 @@ from axial_deeplab_tf.data.converters import driver
 from axial_deeplab_tf.data.converters import generic_folder
 from axial_deeplab_tf.data.converters import shard_writer
 import dl_folders
+import dl_records
 
-QUIET = {'show_progress': False, 'num_workers': 2}
-
-
-def _records(output_dir, split='val'):
-  """{source_id: (tf.train.Example, decoded dict)} of every shard."""
-  decoder = panoptic_decoder.PanopticDecoder()
-  out = {}
-  for path in sorted(glob.glob(os.path.join(output_dir, f'{split}-*'))):
-    for record in tf.data.TFRecordDataset(path):
-      example = tf.train.Example.FromString(record.numpy())
-      decoded = {k: v.numpy() for k, v in decoder.decode(record).items()}
-      out[decoded['source_id'].decode()] = (example, decoded)
-  return out
-
-
-def _feature(example, key):
-  f = example.features.feature[key]
-  return list(f.bytes_list.value) or list(f.int64_list.value)
-
-
-def _check_panoptic(decoded, ids, segments, category_to_class):
-  """Decoded labels equal the source id map and segment table exactly."""
-  segment_ids = np.concatenate([[0], decoded_ids(decoded)])
-  np.testing.assert_array_equal(segment_ids[decoded['segments']], ids)
-  by_id = {s['id']: s for s in segments}
-  want_class = np.full(ids.shape, -1)
-  want_crowd = np.zeros(ids.shape, bool)
-  for sid, s in by_id.items():
-    want_class[ids == sid] = category_to_class[s['category_id']]
-    want_crowd[ids == sid] = bool(s['iscrowd'])
-  classes = np.concatenate([[-1], decoded['class_ids']])
-  crowd = np.concatenate([[False], decoded['is_crowd']])
-  np.testing.assert_array_equal(classes[decoded['segments']], want_class)
-  np.testing.assert_array_equal(crowd[decoded['segments']], want_crowd)
-
-
-def decoded_ids(decoded):
-  return decoded['_segment_ids']
-
-
-def _attach_ids(records):
-  for example, decoded in records.values():
-    decoded['_segment_ids'] = np.array(_feature(example, schema.SEGMENT_IDS))
-  return records
+QUIET = dl_records.QUIET
 
 
 def _coco(root, output, **kwargs):
@@ -80,17 +36,17 @@ def test_coco_round_trip(tmp_path, rng):
   report = _coco(str(tmp_path / 'src'), str(tmp_path / 'out'), num_shards=2)
   assert report.num_written == 3 and report.num_skipped == 0
   assert len(report.shards) == 2
-  records = _attach_ids(_records(str(tmp_path / 'out')))
+  records = dl_records.records(str(tmp_path / 'out'))
   assert sorted(records) == sorted(truth)
   # Independent of the code: sorted category ids 1, 3, 92, 200 -> 0..3.
   category_to_class = {1: 0, 3: 1, 92: 2, 200: 3}
   for name, (image, ids, segments) in truth.items():
     example, decoded = records[name]
     source = open(tmp_path / 'src' / 'val2017' / name, 'rb').read()
-    assert _feature(example, schema.IMAGE_ENCODED) == [source]
+    assert dl_records.feature(example, schema.IMAGE_ENCODED) == [source]
     if name.endswith('.png'):
       np.testing.assert_array_equal(decoded['image'], image)
-    _check_panoptic(decoded, ids, segments, category_to_class)
+    dl_records.check_panoptic(decoded, ids, segments, category_to_class)
     thing = dict(zip(decoded['class_ids'], decoded['is_thing']))
     assert all(thing[c] == (c in (0, 1)) for c in thing)
   metadata = json.load(open(tmp_path / 'out' / 'classes.json'))
@@ -116,12 +72,12 @@ def test_cityscapes_round_trip(tmp_path, rng):
       os.path.join(root, 'gtFine', 'cityscapes_panoptic_val.json'),
       str(tmp_path / 'out'), split='val', **QUIET)
   assert report.num_written == 3
-  records = _attach_ids(_records(str(tmp_path / 'out')))
+  records = dl_records.records(str(tmp_path / 'out'))
   category_to_class = {0: 0, 2: 1, 11: 2, 13: 3}
   for name, (image, ids, segments) in truth.items():
     _, decoded = records[name]
     np.testing.assert_array_equal(decoded['image'], image)
-    _check_panoptic(decoded, ids, segments, category_to_class)
+    dl_records.check_panoptic(decoded, ids, segments, category_to_class)
   encoding = json.load(open(tmp_path / 'out' / 'classes.json'))['encoding']
   assert encoding['num_classes'] == 4 and encoding['label_divisor'] == 1000
 
@@ -133,7 +89,7 @@ def test_generic_folder_round_trip(tmp_path, rng, yaml_classes):
   report = generic_folder.convert_generic_folder(
       root, str(tmp_path / 'out'), split='val', **QUIET)
   assert report.num_written == 3
-  records = _records(str(tmp_path / 'out'))
+  records = dl_records.records(str(tmp_path / 'out'))
   user_to_class = {0: 0, 4: 1, 9: 2}  # sorted user ids -> 0..2
   for name, (_, semantic, instance) in truth.items():
     _, d = records[name]
@@ -159,14 +115,15 @@ def test_classification_round_trip(tmp_path, rng):
   report = classification_folder.convert_classification_folder(
       root, str(tmp_path / 'out'), **QUIET)
   assert report.num_written == 6
+  assert 'task.model.num_classes=3' in report.summary()  # cat, dog, eel
   decoder = panoptic_decoder.ClassificationDecoder()
   seen = {}
   for path in glob.glob(str(tmp_path / 'out' / 'train-*')):
     for record in tf.data.TFRecordDataset(path):
       example = tf.train.Example.FromString(record.numpy())
-      rel = _feature(example, schema.SOURCE_ID)[0].decode()
+      rel = dl_records.feature(example, schema.SOURCE_ID)[0].decode()
       d = decoder.decode(record)
-      seen[rel] = (_feature(example, schema.IMAGE_ENCODED)[0],
+      seen[rel] = (dl_records.feature(example, schema.IMAGE_ENCODED)[0],
                    int(d['label']), d['image'].numpy())
   assert sorted(seen) == sorted(truth)
   for rel, (image, label) in truth.items():
@@ -301,6 +258,9 @@ def test_generic_errors(tmp_path, rng):
   dl_folders.save_png(os.path.join(root, 'instance', 'img2.png'),
                       np.zeros((20, 21), np.uint16))
   dl_folders.save_png(os.path.join(root, 'semantic', 'orphan.png'), bad)
+  dl_folders.save_png(os.path.join(root, 'instance', 'stray.png'), bad)
+  shutil.copy(os.path.join(root, 'images', 'img0.jpg'),
+              os.path.join(root, 'images', 'img0.png'))
   with pytest.raises(driver.InvalidDatasetError) as info:
     generic_folder.convert_generic_folder(root, str(tmp_path / 'o'), **QUIET)
   msg = str(info.value)
@@ -308,7 +268,9 @@ def test_generic_errors(tmp_path, rng):
   assert 'instance/img1.png: file is missing' in msg
   assert 'instance/img2.png: label size 21x20 differs' in msg
   assert 'semantic/orphan.png: has no image named orphan.*' in msg
-  assert '4 problem(s)' in msg
+  assert 'instance/stray.png: has no image named stray.*' in msg
+  assert 'images/img0.png: has the name of img0.jpg' in msg
+  assert '6 problem(s)' in msg
   with open(os.path.join(root, 'classes.json'), 'w') as f:
     json.dump([{'id': 1}, {'id': 1}], f)
   with pytest.raises(ValueError, match='classes.json: class id 1 appears '
@@ -341,7 +303,7 @@ def test_skip_invalid_reports_and_skips(tmp_path, rng):
   assert len(report.problems) == 2
   summary = report.summary()
   assert 'skipped 2 invalid' in summary and '000000000001.jpg' in summary
-  assert sorted(_records(str(tmp_path / 'out'))) == ['000000000000.png']
+  assert sorted(dl_records.records(str(tmp_path / 'out'))) == ['000000000000.png']
 
 
 def test_interrupted_shard_leaves_no_final_file(tmp_path):
@@ -353,31 +315,6 @@ def test_interrupted_shard_leaves_no_final_file(tmp_path):
     shard_writer.write_shards(list(range(5)), serialize, str(tmp_path), 'val',
                               1, show_progress=False)
   assert os.listdir(tmp_path) == []
-
-
-def test_cli_stops_then_skips(tmp_path, rng):
-  root = str(tmp_path / 'src')
-  dl_folders.write_coco(root, rng)
-  os.remove(os.path.join(root, 'panoptic_val2017', '000000000002.png'))
-  repo = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
-  cmd = [sys.executable, os.path.join(repo, 'trainer',
-                                      'convert_coco_panoptic.py'),
-         f'--image_dir={root}/val2017',
-         f'--panoptic_dir={root}/panoptic_val2017',
-         f'--json_path={root}/panoptic_val2017.json',
-         f'--output_dir={tmp_path}/out', '--split=val', '--noprogress']
-  env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL='3')
-  run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-  assert run.returncode == 1
-  assert '000000000002.png: file is missing' in run.stderr
-  assert not glob.glob(f'{tmp_path}/out/*.tfrecord')
-  run = subprocess.run(cmd + ['--skip_invalid'], capture_output=True,
-                       text=True, env=env)
-  assert run.returncode == 0, run.stderr
-  assert 'wrote 2 examples' in run.stdout and 'skipped 1 invalid' in run.stdout
-  assert 'task.model.num_classes=4' in run.stdout
-  shutil.rmtree(tmp_path / 'out')
 
 
 def test_rewrite_with_fewer_shards_removes_stale_ones(tmp_path):

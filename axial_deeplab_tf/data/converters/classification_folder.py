@@ -11,6 +11,7 @@ import dataclasses
 import os
 from typing import List, Optional, Sequence
 
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.data.converters import driver
 from axial_deeplab_tf.data.converters import file_checks
@@ -28,7 +29,7 @@ class ImageItem:
 def list_items(root: str, class_names: Optional[Sequence[str]] = None):
   """Returns (items, class names, listing problems)."""
   if not os.path.isdir(root):
-    raise ValueError(f'{root}: classification folder is missing')
+    raise encoding_lib.DatasetError(f'{root}: classification folder is missing')
   found = sorted(d for d in os.listdir(root)
                  if os.path.isdir(os.path.join(root, d)))
   names = list(class_names) if class_names else found

@@ -4,13 +4,20 @@ A converter lists its items (one per output example), gives a `validate`
 function returning the problems of one item (empty when it is fine) and a
 `serialize` function returning its tf.Example bytes. `convert`:
 
+0. checks num_shards, and that a classes.json already in output_dir (an
+   earlier run, e.g. of another split) has the same classes;
 1. validates every item in parallel threads (progress bar), before anything
    is written;
 2. stops with `InvalidDatasetError` listing every problem ("<file>:
    <problem>"), or with skip_invalid drops the invalid items and lists them
    in the report;
-3. writes the valid items into atomic shards and classes.json, and measures
-   the converted size against the source files' size.
+3. writes the valid items into atomic shards (num_shards, capped to the
+   number of examples, which the report says) and classes.json, and
+   measures the converted size against the source files' size.
+
+Every error a user can fix (a bad dataset, a bad argument) is an
+`encoding_lib.DatasetError`; the trainer/convert_*.py mains print it as one
+`ERROR:` message with exit status 1.
 """
 
 import dataclasses
@@ -26,7 +33,7 @@ from axial_deeplab_tf.data.converters import shard_writer
 Problem = Tuple[str, str]  # (file, what is wrong)
 
 
-class InvalidDatasetError(ValueError):
+class InvalidDatasetError(encoding_lib.DatasetError):
   """Raised when validation finds problems and skip_invalid is off."""
 
   def __init__(self, problems: Sequence[Problem]):
@@ -49,8 +56,10 @@ class ConversionReport:
     shards: final shard paths.
     source_bytes: bytes of the source files of the written examples.
     output_bytes: bytes of the written shards.
-    encoding: the panoptic encoding recorded in classes.json (None for
-      classification datasets).
+    config_values: the experiment overrides the dataset needs, as printed
+      (`encoding_lib.overrides_text`).
+    requested_shards: num_shards as asked (more than `shards` when there
+      were fewer examples).
   """
   num_written: int = 0
   num_skipped: int = 0
@@ -58,7 +67,8 @@ class ConversionReport:
   shards: List[str] = dataclasses.field(default_factory=list)
   source_bytes: int = 0
   output_bytes: int = 0
-  encoding: Optional[encoding_lib.PanopticEncoding] = None
+  requested_shards: int = 0
+  config_values: str = ''
 
   @property
   def size_ratio(self) -> float:
@@ -70,12 +80,27 @@ class ConversionReport:
              f'size: {self.output_bytes} bytes converted / '
              f'{self.source_bytes} bytes of source files = '
              f'{self.size_ratio:.3f}x']
+    if self.requested_shards > len(self.shards):
+      lines.append(f'num_shards={self.requested_shards} capped to '
+                   f'{len(self.shards)}: a shard holds at least one example '
+                   f'and there are {self.num_written}.')
     if self.problems:
       lines.append(f'{len(self.problems)} problem(s):')
       lines += [f'  {path}: {problem}' for path, problem in self.problems]
-    if self.encoding is not None:
-      lines.append(self.encoding.config_overrides())
+    if self.config_values:
+      lines.append(self.config_values)
     return '\n'.join(lines)
+
+
+def instance_count_problems(path: str, num_instances: int,
+                            label_divisor: int) -> List[Problem]:
+  """A problem when an image has too many instances for label_divisor:
+  panoptic ids are class * label_divisor + instance number (1, 2, ... per
+  image), so an image holds at most label_divisor - 1 instances."""
+  if num_instances < label_divisor:
+    return []
+  return [(path, f'{num_instances} instances in one image; the label divisor '
+           f'{label_divisor} allows at most {label_divisor - 1}')]
 
 
 def file_size(path: str) -> int:
@@ -83,6 +108,16 @@ def file_size(path: str) -> int:
     return os.path.getsize(path)
   except OSError:
     return 0
+
+
+def config_values(classes: Sequence[dict],
+                  encoding: Optional[encoding_lib.PanopticEncoding]) -> str:
+  """The overrides a dataset needs: its panoptic encoding's, or the class
+  count of a classification dataset."""
+  if encoding is not None:
+    return encoding.config_overrides()
+  return encoding_lib.overrides_text(
+      {encoding_lib.CONFIG_KEYS['num_classes']: len(classes)})
 
 
 def convert(items: Sequence,
@@ -110,7 +145,8 @@ def convert(items: Sequence,
     output_dir: where shards and classes.json go.
     split: shard name prefix, e.g. 'train'.
     classes: the class list for classes.json.
-    num_shards: number of output shards.
+    num_shards: number of output shards (positive; capped to the number of
+      valid items).
     num_workers: validation and writing threads.
     skip_invalid: skip invalid items instead of raising.
     early_problems: problems the converter found while listing items (e.g.
@@ -118,14 +154,19 @@ def convert(items: Sequence,
     show_progress: tqdm progress bars.
     classes_extra: extra top-level keys for classes.json.
     encoding: the panoptic encoding of the labels, recorded in classes.json
-      and printed by the report's summary (panoptic datasets).
+      and printed by the report's summary (panoptic datasets; without it
+      the summary prints the number of classes).
 
   Returns:
     ConversionReport.
 
   Raises:
     InvalidDatasetError: problems found and skip_invalid is False.
+    encoding_lib.DatasetError: num_shards is not positive, or output_dir
+      holds a classes.json with other classes.
   """
+  shard_writer.check_num_shards(num_shards)
+  shard_writer.check_same_classes(output_dir, classes, encoding)
   with futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
     results = list(tqdm.tqdm(pool.map(validate, items), total=len(items),
                              desc=f'validating {split}', unit='ex',
@@ -140,7 +181,8 @@ def convert(items: Sequence,
     raise InvalidDatasetError(problems)
   report = ConversionReport(problems=problems,
                             num_skipped=len(items) - len(valid),
-                            encoding=encoding)
+                            requested_shards=num_shards,
+                            config_values=config_values(classes, encoding))
   report.shards = shard_writer.write_shards(
       valid, serialize, output_dir, split, num_shards,
       num_workers=num_workers, show_progress=show_progress)

@@ -10,7 +10,10 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import schema
+
+MISSING = 'file is missing'
 
 
 def read_bytes(path: str) -> Tuple[Optional[bytes], Optional[str]]:
@@ -18,7 +21,7 @@ def read_bytes(path: str) -> Tuple[Optional[bytes], Optional[str]]:
     with open(path, 'rb') as f:
       return f.read(), None
   except FileNotFoundError:
-    return None, 'file is missing'
+    return None, MISSING
   except OSError as e:
     return None, f'cannot be read ({e.strerror or e})'
 
@@ -58,7 +61,7 @@ def image_bytes_for_example(path: str) -> bytes:
   """Source bytes when JPEG/PNG (stored as they are), else re-encoded PNG."""
   data, problem = read_bytes(path)
   if problem:
-    raise ValueError(f'{path}: {problem}')
+    raise encoding_lib.DatasetError(f'{path}: {problem}')
   try:
     schema.sniff_format(data)
     return data
@@ -71,7 +74,7 @@ def panoptic_png_for_example(path: str) -> bytes:
   """An RGB id PNG: the source bytes when already 8-bit RGB PNG."""
   data, problem = read_bytes(path)
   if problem:
-    raise ValueError(f'{path}: {problem}')
+    raise encoding_lib.DatasetError(f'{path}: {problem}')
   with Image.open(io.BytesIO(data)) as image:
     if image.format == 'PNG' and image.mode == 'RGB':
       return data

@@ -1,6 +1,12 @@
-"""absl flags shared by the trainer/convert_*.py entry points."""
+"""absl flags shared by the trainer/convert_*.py entry points.
 
-import sys
+Each main calls `define_common_flags()` (and `define_categories_flag()`
+for the panoptic-JSON converters), then
+`flags.adopt_module_key_flags(flags_common)` so that its `--help` lists
+these flags with its own. Its main returns
+`cli.report_errors(lambda: run_converter(...))`: a dataset problem is one
+`ERROR:` message and exit status 1.
+"""
 
 from absl import flags
 
@@ -8,16 +14,31 @@ from axial_deeplab_tf.data.converters import driver
 
 
 def define_common_flags():
-  """--output_dir, --split, --num_shards, --num_workers, --skip_invalid."""
-  flags.DEFINE_string('output_dir', None, 'Output folder for the shards.')
-  flags.DEFINE_string('split', 'train', 'Split name: the shard prefix.')
-  flags.DEFINE_integer('num_shards', 8, 'Number of output shards.')
+  """--output_dir, --split, --num_shards, --num_workers, --skip_invalid,
+  --progress."""
+  flags.DEFINE_string('output_dir', None, 'Output folder for the shards '
+                      'and classes.json (one folder for all splits).')
+  flags.DEFINE_string('split', 'train',
+                      'Split name: the shard prefix. Convert each split by '
+                      'its own run into the same --output_dir.')
+  flags.DEFINE_integer('num_shards', 8,
+                       'Number of output shards (at least 1; capped to the '
+                       'number of examples, which the output says).')
   flags.DEFINE_integer('num_workers', 4,
                        'Threads for validation and writing.')
   flags.DEFINE_bool('skip_invalid', False,
                     'Skip invalid examples and list them, instead of '
                     'stopping before anything is written.')
   flags.DEFINE_bool('progress', True, 'Show progress bars.')
+
+
+def define_categories_flag():
+  """--categories_json (converters of a COCO-format panoptic JSON)."""
+  flags.DEFINE_string(
+      'categories_json', None,
+      'JSON with the categories ({"categories": [{id, name, isthing}]} or '
+      'that list), used instead of --json_path\'s own; needed when '
+      '--json_path has only "annotations" (deeplab2 style).')
 
 
 def common_kwargs() -> dict:
@@ -29,17 +50,15 @@ def common_kwargs() -> dict:
 
 
 def run_converter(convert_fn, *args, **kwargs) -> int:
-  """Calls `convert_fn(*args, **kwargs, **common_kwargs())`.
+  """Calls `convert_fn(*args, **kwargs, **common_kwargs())`, prints the
+  report's summary (with the config values of a panoptic dataset's
+  encoding) and returns exit status 0.
 
-  Prints the report's summary (with the config values of a panoptic
-  dataset's encoding) and returns exit status 0, or prints the
-  validation error (which names the file and the problem) to stderr and
-  returns 1.
+  Raises:
+    encoding_lib.DatasetError: as `convert_fn` does (validation problems
+      name each file and its problem).
   """
-  try:
-    report = convert_fn(*args, **kwargs, **common_kwargs())
-  except (driver.InvalidDatasetError, ValueError) as e:
-    print(e, file=sys.stderr)
-    return 1
+  report: driver.ConversionReport = convert_fn(*args, **kwargs,
+                                               **common_kwargs())
   print(report.summary())
   return 0

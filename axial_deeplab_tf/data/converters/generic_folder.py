@@ -53,27 +53,34 @@ def read_class_file(path: str, ignore_label: int = 255) -> ClassList:
       data = (yaml.safe_load(f) if path.endswith(('.yaml', '.yml'))
               else json.load(f))
   except FileNotFoundError as e:
-    raise ValueError(f'{path}: class list file is missing') from e
+    raise encoding_lib.DatasetError(
+        f'{path}: class list file is missing') from e
   except (OSError, ValueError, yaml.YAMLError) as e:
-    raise ValueError(f'{path}: not a readable class list ({e})') from e
+    raise encoding_lib.DatasetError(
+        f'{path}: not a readable class list ({e})') from e
   if isinstance(data, dict):
     ignore_label = int(data.get('ignore_label', ignore_label))
     data = data.get('classes')
   if not isinstance(data, list) or not data:
-    raise ValueError(f'{path}: expected a non-empty list of classes, or a '
-                     'mapping with a "classes" list')
+    raise encoding_lib.DatasetError(
+        f'{path}: expected a non-empty list of classes, or a mapping with a '
+        '"classes" list')
   seen = set()
   for i, entry in enumerate(data):
     if not isinstance(entry, dict) or 'id' not in entry:
-      raise ValueError(f'{path}: class entry {i} ({entry!r}) needs an "id"')
+      raise encoding_lib.DatasetError(
+          f'{path}: class entry {i} ({entry!r}) needs an "id"')
     if entry['id'] in seen:
-      raise ValueError(f'{path}: class id {entry["id"]} appears twice')
+      raise encoding_lib.DatasetError(
+          f'{path}: class id {entry["id"]} appears twice')
     if entry['id'] == ignore_label:
-      raise ValueError(f'{path}: class id {entry["id"]} equals the '
-                       f'ignore_label {ignore_label}')
+      raise encoding_lib.DatasetError(
+          f'{path}: class id {entry["id"]} equals the ignore_label '
+          f'{ignore_label}')
     seen.add(entry['id'])
   if len(data) > 255:
-    raise ValueError(f'{path}: {len(data)} classes; at most 255 supported')
+    raise encoding_lib.DatasetError(
+        f'{path}: {len(data)} classes; at most 255 supported')
   ordered = sorted(data, key=lambda c: c['id'])
   classes = [{'id': k, 'name': str(c.get('name', c['id'])),
               'isthing': int(bool(c.get('isthing', 0))),
@@ -92,24 +99,33 @@ class FolderItem:
 
 def list_items(image_dir: str, semantic_dir: str, instance_dir: str
                ) -> Tuple[List[FolderItem], List[driver.Problem]]:
-  """One item per image; semantic PNGs without an image are problems."""
+  """One item per image stem; label PNGs without an image, and two images
+  of one stem, are problems."""
   if not os.path.isdir(image_dir):
-    raise ValueError(f'{image_dir}: image folder is missing')
-  names = {}
+    raise encoding_lib.DatasetError(
+        f'{image_dir}: image folder is missing')
+  names, problems = {}, []
   for f in sorted(os.listdir(image_dir)):
     stem, ext = os.path.splitext(f)
-    if ext.lower() in IMAGE_EXTENSIONS:
-      names[stem] = f
+    if ext.lower() not in IMAGE_EXTENSIONS:
+      continue
+    if stem in names:
+      problems.append((os.path.join(image_dir, f), f'has the name of '
+                       f'{names[stem]} up to its extension; one image per '
+                       'name (the labels are <name>.png)'))
+      continue
+    names[stem] = f
   items = [FolderItem(stem, os.path.join(image_dir, f),
                       os.path.join(semantic_dir, stem + '.png'),
                       os.path.join(instance_dir, stem + '.png'))
            for stem, f in names.items()]
-  problems = []
-  if os.path.isdir(semantic_dir):
-    for f in sorted(os.listdir(semantic_dir)):
+  for label_dir in (semantic_dir, instance_dir):
+    if not os.path.isdir(label_dir):
+      continue
+    for f in sorted(os.listdir(label_dir)):
       stem = os.path.splitext(f)[0]
       if f.endswith('.png') and stem not in names:
-        problems.append((os.path.join(semantic_dir, f),
+        problems.append((os.path.join(label_dir, f),
                          f'has no image named {stem}.* in {image_dir}'))
   return items, problems
 
@@ -130,7 +146,8 @@ def _load(item: FolderItem):
 
 
 def validate_item(item: FolderItem, class_list: ClassList,
-                  class_file: str) -> List[driver.Problem]:
+                  class_file: str, label_divisor: int = LABEL_DIVISOR
+                  ) -> List[driver.Problem]:
   image, semantic, instance, problems = _load(item)
   if image is None or semantic is None or instance is None:
     return problems
@@ -147,6 +164,11 @@ def validate_item(item: FolderItem, class_list: ClassList,
     problems.append((item.semantic_path, f'class id(s) '
                      f'{sorted(unknown)[:10]} not in the class list '
                      f'{class_file} (ignore_label {class_list.ignore_label})'))
+  if not problems:
+    _, _, _, is_crowd, is_thing = segment_map(semantic, instance, class_list)
+    problems += driver.instance_count_problems(
+        item.instance_path,
+        sum(t and not c for t, c in zip(is_thing, is_crowd)), label_divisor)
   return problems
 
 
@@ -173,7 +195,8 @@ def segment_map(semantic: np.ndarray, instance: np.ndarray,
 def serialize_item(item: FolderItem, class_list: ClassList) -> bytes:
   image, semantic, instance, problems = _load(item)
   if problems:
-    raise ValueError(f'{problems[0][0]}: {problems[0][1]}')
+    raise encoding_lib.DatasetError(
+        f'{problems[0][0]}: {problems[0][1]}')
   ids, segment_ids, class_ids, is_crowd, is_thing = segment_map(
       semantic, instance, class_list)
   return schema.make_panoptic_example(
@@ -205,15 +228,17 @@ def convert_generic_folder(root: str, output_dir: str, split: str = 'train',
   """
   class_file = class_file or find_class_file(root)
   if class_file is None:
-    raise ValueError(f'{root}: no classes.json or classes.yaml; pass '
-                     'class_file')
+    raise encoding_lib.DatasetError(
+        f'{root}: no classes.json or classes.yaml; pass class_file '
+        '(--class_file)')
   class_list = read_class_file(class_file, ignore_label)
   items, early = list_items(os.path.join(root, image_dir),
                             os.path.join(root, semantic_dir),
                             os.path.join(root, instance_dir))
   return driver.convert(
       items,
-      validate=lambda item: validate_item(item, class_list, class_file),
+      validate=lambda item: validate_item(item, class_list, class_file,
+                                          label_divisor),
       serialize=lambda item: serialize_item(item, class_list),
       source_files=lambda item: [item.image_path, item.semantic_path,
                                  item.instance_path],

@@ -22,6 +22,21 @@ from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import schema
 
 
+def check_num_shards(num_shards: int) -> None:
+  """Raises `DatasetError` unless num_shards is a positive int."""
+  if isinstance(num_shards, bool) or not isinstance(num_shards, int) or (
+      num_shards < 1):
+    raise encoding_lib.DatasetError(
+        f'num_shards={num_shards!r}: expected a positive number of shards '
+        '(--num_shards=1 or more).')
+
+
+def shard_count(num_shards: int, num_items: int) -> int:
+  """The shards written for num_items: num_shards, capped to the items (a
+  shard holds at least one example; no items still give one empty shard)."""
+  return max(1, min(num_shards, num_items))
+
+
 def shard_path(output_dir: str, split: str, index: int, num_shards: int
                ) -> str:
   return os.path.join(output_dir,
@@ -59,14 +74,18 @@ def write_shards(items: Sequence,
   workers). Threads suffice: file reads, PNG/zlib work and TFRecord writes
   release the GIL.
 
+  num_shards must be positive; with fewer items than num_shards,
+  `shard_count` shards are written (one item each).
+
   Once all shards are written, shards of the same split left by an earlier
   run with another shard count are deleted.
 
   Returns:
     The final shard paths.
   """
+  check_num_shards(num_shards)
   tf.io.gfile.makedirs(output_dir)
-  num_shards = max(1, min(num_shards, len(items))) if items else 1
+  num_shards = shard_count(num_shards, len(items))
   paths = [shard_path(output_dir, split, i, num_shards)
            for i in range(num_shards)]
   progress = tqdm.tqdm(total=len(items), desc=desc or f'writing {split}',
@@ -92,6 +111,60 @@ def write_shards(items: Sequence,
   return paths
 
 
+def classes_payload(classes: Sequence[dict],
+                    encoding: Optional[encoding_lib.PanopticEncoding] = None,
+                    extra: Optional[dict] = None) -> dict:
+  """The content of classes.json (see `write_classes`)."""
+  payload = dict(extra or {})
+  payload['classes'] = list(classes)
+  if encoding is not None:
+    payload[encoding_lib.ENCODING_KEY] = encoding.to_metadata()
+  return payload
+
+
+def check_same_classes(output_dir: str, classes: Sequence[dict],
+                       encoding: Optional[encoding_lib.PanopticEncoding] = None
+                       ) -> None:
+  """Raises `DatasetError` when output_dir already has a classes.json (an
+  earlier run, e.g. of another split) with other classes or encoding.
+
+  Each split of a dataset is converted by its own run into one output_dir;
+  they share one classes.json, so their classes must agree.
+  """
+  path = os.path.join(output_dir, schema.CLASSES_FILE)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      existing = json.load(f)
+  except (OSError, ValueError):
+    existing = {}
+  new = json.loads(json.dumps(classes_payload(classes, encoding)))
+  if not isinstance(existing, dict):
+    existing = {}
+  difference = _difference(existing.get('classes') or [], new['classes'],
+                           existing.get(encoding_lib.ENCODING_KEY),
+                           new.get(encoding_lib.ENCODING_KEY))
+  if difference:
+    raise encoding_lib.DatasetError(
+        f'{path}: left by an earlier conversion (e.g. of another split) '
+        f'with other classes: {difference}. Every split in one output '
+        'folder must have the same classes: give another --output_dir, or '
+        'delete that classes.json and its shards to replace the dataset.')
+
+
+def _difference(old_classes, new_classes, old_encoding, new_encoding) -> str:
+  """'' when equal, else the first difference in words (old, then new)."""
+  if len(old_classes) != len(new_classes):
+    return f'{len(old_classes)} classes there, {len(new_classes)} here'
+  for old, new in zip(old_classes, new_classes):
+    if old != new:
+      return f'class {new.get("id")} is {old} there, {new} here'
+  if old_encoding != new_encoding:
+    return f'encoding {old_encoding} there, {new_encoding} here'
+  return ''
+
+
 def write_classes(output_dir: str, classes: Sequence[dict],
                   encoding: Optional[encoding_lib.PanopticEncoding] = None,
                   extra: Optional[dict] = None) -> str:
@@ -103,14 +176,10 @@ def write_classes(output_dir: str, classes: Sequence[dict],
   """
   tf.io.gfile.makedirs(output_dir)
   path = os.path.join(output_dir, schema.CLASSES_FILE)
-  payload = dict(extra or {})
-  payload['classes'] = list(classes)
-  if encoding is not None:
-    payload[encoding_lib.ENCODING_KEY] = encoding.to_metadata()
+  payload = classes_payload(classes, encoding, extra)
 
   def write(tmp: str) -> None:
     with open(tmp, 'w') as f:
       json.dump(payload, f, indent=1)
   write_atomically(path, write)
   return path
-
