@@ -22,8 +22,10 @@
 Sources (`SOURCES`): 'pytorch', the authors' PyTorch Axial-ResNets
 (`pytorch_axialnet`). A source module provides `MODELS` (name -> object
 with an `experiment`), `read(path)` (name -> numpy array),
-`check_architecture(state, name, variant)`, `mapping(model)` (entries
-with `key`, `variable`, `convert`) and `IGNORED_SUFFIXES`.
+`check_architecture(state, name, variant)`, `source(variable_name,
+num_heads)` (the foreign key of one of our variables and the function that
+converts its tensor, or None) and `IGNORED_SUFFIXES` (foreign buffers that
+hold no weights).
 
 Every error is an `ImportCheckpointError` (a
 `tasks.checkpoint_restore.CheckpointError`, so the mains report it as one
@@ -93,39 +95,39 @@ def assign(model, state, source_module, name, checkpoint):
       state, name, model.backbone.variant)
   if wrong_model:
     raise ImportCheckpointError(f'--checkpoint={checkpoint}: {wrong_model}.')
-  entries = source_module.mapping(model)
-  mapped = {e.key for e in entries}
+  heads = model.backbone.variant.num_heads
+  sources = [(v, source_module.source(v.name, heads)) for v in model.variables]
   problems = []
-  missing = [f'{e.key} (for {e.variable.name})' for e in entries
-             if e.key not in state]
+  orphans = [v.name for v, found in sources if found is None]
+  if orphans:  # a model the source cannot fill
+    problems.append(_listed('variables without a source', orphans))
+  entries = [(v, found[0], found[1]) for v, found in sources if found]
+  missing = [f'{key} (for {v.name})' for v, key, _ in entries
+             if key not in state]
   if missing:
     problems.append(_listed('missing tensors', missing))
+  mapped = {key for _, key, _ in entries}
   unmapped = [f'{k} {list(v.shape)}' for k, v in state.items()
               if k not in mapped
               and not k.endswith(source_module.IGNORED_SUFFIXES)]
   if unmapped:
     problems.append(_listed('unmapped tensors', unmapped))
   values, mismatched = [], []
-  for entry in entries:
-    if entry.key not in state:
+  for variable, key, convert in entries:
+    if key not in state:
       continue
-    source = state[entry.key]
-    target = tuple(entry.variable.shape)
+    target = tuple(variable.shape)
     try:
-      value = np.asarray(entry.convert(source), np.float32)
+      value = np.asarray(convert(state[key]), np.float32)
     except ValueError:
       value = None
     if value is None or value.shape != target:
-      mismatched.append(f'{entry.key} {list(source.shape)} does not fit '
-                        f'{entry.variable.name} {list(target)}')
+      mismatched.append(f'{key} {list(state[key].shape)} does not fit '
+                        f'{variable.name} {list(target)}')
     else:
-      values.append((entry.variable, value))
+      values.append((variable, value))
   if mismatched:
     problems.append(_listed('shape mismatches', mismatched))
-  assigned = {id(v) for v, _ in values}
-  left = [v.name for v in model.variables if id(v) not in assigned]
-  if not problems and left:
-    problems.append(_listed('variables without a source', left))
   if problems:
     raise ImportCheckpointError(f'--checkpoint={checkpoint} does not fit '
                                 f'{name}: {" | ".join(problems)}.')

@@ -6,16 +6,17 @@ github:csrhddlam/axial-deeplab, `lib/models/axialnet.py`: `axial26s`
 'avg_pool', symmetric stem padding, tables sized per block) in the
 experiments `axial_resnet_<name>_imagenet`.
 
-How each PyTorch tensor lands in our classifier (`mapping(model)`):
+Where each of our classifier's variables comes from (`source(name,
+num_heads)`, by variable name):
 
 | PyTorch | ours |
 |---|---|
-| `conv1`, `bn1` | `backbone/stem` 7x7 conv and its BN |
+| `conv1`, `bn1` | `stem/conv7x7/conv`, `stem/conv7x7/bn` |
 | `layer<s>.<b>.conv_down` / `bn1` | block `stage<s>_block<b+1>` `reduce` / `reduce_bn` |
 | `.hight_block`, `.width_block` | its `attention/height`, `attention/width` |
 | `.conv_up` / `bn2` | `expand` / `expand_bn` |
 | `.downsample.0` / `.1` | `shortcut` / `shortcut_bn` |
-| `fc` | `head` (Dense, transposed) |
+| `fc` | `logits` (the Dense head, kernel transposed) |
 
 Inside an attention module (`groups` heads G, `group_planes` P per head;
 per head q and k have P/2 channels, v has P):
@@ -40,7 +41,7 @@ moving_mean, moving_variance. `num_batches_tracked` and `flatten_index`
 
 import dataclasses
 import re
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -64,14 +65,6 @@ MODELS = {
                                 ('axial50s', (3, 4, 6, 3), 0.5),
                                 ('axial50m', (3, 4, 6, 3), 0.75),
                                 ('axial50l', (3, 4, 6, 3), 1.0))}
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-  """One of our variables, read from PyTorch tensor `key` by `convert`."""
-  key: str
-  variable: object
-  convert: Callable[[np.ndarray], np.ndarray]
 
 
 def read(path) -> Dict[str, np.ndarray]:
@@ -132,65 +125,93 @@ def _conv_kernel(w):
   return np.transpose(w, (2, 3, 1, 0))
 
 
-def _batch_norm(prefix, layer, convert=_same):
-  return [Entry(f'{prefix}.{key}', getattr(layer, attribute), convert)
-          for key, attribute in (('weight', 'gamma'), ('bias', 'beta'),
-                                 ('running_mean', 'moving_mean'),
-                                 ('running_var', 'moving_variance'))]
+def _qkv_order(channels, heads):
+  """Our channel i reads PyTorch channel `order[i]` of a qkv output of
+  `channels` = heads * (q, k, v) channels."""
+  per_head = channels // heads
+  qk, v = per_head // 4, per_head // 2
+  return np.concatenate([h * per_head + start + np.arange(size)
+                         for start, size in ((0, qk), (qk, qk), (2 * qk, v))
+                         for h in range(heads)])
 
 
-def _attention(prefix, layer) -> List[Entry]:
-  """Entries of one `PositionSensitiveAxialAttention` (module docstring)."""
-  heads = layer.num_heads
-  qk = layer.key_depth // heads
-  v = layer.value_depth // heads
-  per_head = 2 * qk + v
-  # Our channel i reads PyTorch channel perm[i].
-  perm = np.concatenate(
-      [h * per_head + start + np.arange(size)
-       for start, size in ((0, qk), (qk, qk), (2 * qk, v))
-       for h in range(heads)])
-  entries = [Entry(f'{prefix}.qkv_transform.weight',
-                   layer.qkv_projection.kernel,
-                   lambda w: _conv_kernel(w[perm]))]
-  entries += _batch_norm(f'{prefix}.bn_qkv', layer.qkv_norm,
-                         lambda x: x[perm])
-  entries += _batch_norm(f'{prefix}.bn_similarity', layer.similarity_norm,
-                         lambda x: x.reshape(3, -1))
-  entries += _batch_norm(f'{prefix}.bn_output', layer.output_norm,
-                         lambda x: x.reshape(-1, 2).T.reshape(2, heads, -1))
-  relative = f'{prefix}.relative'
-  entries += [
-      Entry(relative, layer.query_table, lambda r: r[:qk].T[::-1]),
-      Entry(relative, layer.key_table, lambda r: r[qk:2 * qk].T),
-      Entry(relative, layer.value_table, lambda r: r[2 * qk:].T[::-1])]
-  return entries
+def _table(part):
+  """Converts `relative` `[2P, 2K - 1]` to our r^q, r^k or r^v table."""
+  def convert(r):
+    qk = r.shape[0] // 4
+    rows = {'query': r[:qk], 'key': r[qk:2 * qk], 'value': r[2 * qk:]}[part]
+    return rows.T if part == 'key' else rows.T[::-1]
+  return convert
 
 
-def mapping(model) -> List[Entry]:
-  """Every variable of our built classifier with its PyTorch source."""
-  backbone = model.backbone
-  stem = backbone.get_layer('stem').stem_layers[0]
-  entries = [Entry('conv1.weight', stem.conv.kernel, _conv_kernel)]
-  entries += _batch_norm('bn1', stem.norm)
-  for stage, count in enumerate(backbone.variant.stage_blocks):
-    for index in range(count):
-      block = backbone.get_layer(f'stage{stage + 1}_block{index + 1}')
-      p = f'layer{stage + 1}.{index}'
-      entries.append(Entry(f'{p}.conv_down.weight', block.reduce.kernel,
-                           _conv_kernel))
-      entries += _batch_norm(f'{p}.bn1', block.reduce_norm)
-      entries += _attention(f'{p}.hight_block',
-                            block.attention.height_attention)
-      entries += _attention(f'{p}.width_block',
-                            block.attention.width_attention)
-      entries.append(Entry(f'{p}.conv_up.weight', block.expand.kernel,
-                           _conv_kernel))
-      entries += _batch_norm(f'{p}.bn2', block.expand_norm)
-      if block.projection is not None:
-        entries.append(Entry(f'{p}.downsample.0.weight',
-                             block.projection.kernel, _conv_kernel))
-        entries += _batch_norm(f'{p}.downsample.1', block.projection_norm)
-  entries.append(Entry('fc.weight', model.head.kernel, np.transpose))
-  entries.append(Entry('fc.bias', model.head.bias, _same))
-  return entries
+_BATCH_NORM = {'gamma': 'weight', 'beta': 'bias',
+               'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
+_BLOCK_LAYERS = {'reduce': 'conv_down', 'reduce_bn': 'bn1', 'expand': 'conv_up',
+                 'expand_bn': 'bn2', 'shortcut': 'downsample.0',
+                 'shortcut_bn': 'downsample.1'}
+_AXES = {'height': 'hight_block', 'width': 'width_block'}
+_TABLES = {'query_rpe': 'query', 'key_rpe': 'key', 'value_rpe': 'value'}
+
+
+def _attention_source(prefix, path, num_heads):
+  """`path` below `attention/<axis>/` -> (key, convert) or None."""
+  if len(path) == 1 and path[0] in _TABLES:
+    return f'{prefix}.relative', _table(_TABLES[path[0]])
+  if path == ['qkv', 'kernel']:
+    return (f'{prefix}.qkv_transform.weight',
+            lambda w: _conv_kernel(w[_qkv_order(w.shape[0], num_heads)]))
+  if len(path) != 2 or path[1] not in _BATCH_NORM:
+    return None
+  key = _BATCH_NORM[path[1]]
+  if path[0] == 'qkv_bn':
+    return (f'{prefix}.bn_qkv.{key}',
+            lambda x: x[_qkv_order(x.shape[0], num_heads)])
+  if path[0] == 'similarity_bn':
+    return f'{prefix}.bn_similarity.{key}', lambda x: x.reshape(3, -1)
+  if path[0] == 'output_bn':
+    return (f'{prefix}.bn_output.{key}',
+            lambda x: x.reshape(-1, 2).T.reshape(2, num_heads, -1))
+  return None
+
+
+def _layer_source(key, path, convolution=_conv_kernel):
+  """A conv (`kernel`) or batch norm below `key` -> (key, convert)."""
+  if path == ['kernel']:
+    return f'{key}.weight', convolution
+  if len(path) == 1 and path[0] in _BATCH_NORM:
+    return f'{key}.{_BATCH_NORM[path[0]]}', _same
+  return None
+
+
+def source(name: str, num_heads: int
+           ) -> Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]:
+  """The PyTorch key of our classifier's variable `name` and the function
+  that converts that tensor to our layout (see the module docstring);
+  None when `name` has no PyTorch counterpart.
+
+  Args:
+    name: a variable name (`stage2_block1/attention/height/qkv/kernel:0`;
+      any scope before `stem/`, `stage<s>_block<b>/` or `logits/` is
+      ignored).
+    num_heads: the attention heads (PyTorch's `groups`).
+  """
+  parts = re.sub(r':\d+$', '', name).split('/')
+  for i, part in enumerate(parts):
+    block = re.fullmatch(r'stage(\d)_block(\d+)', part)
+    path = parts[i + 1:]
+    if part == 'logits' and path == ['bias']:
+      return 'fc.bias', _same
+    if part == 'logits':
+      return _layer_source('fc', path, np.transpose)
+    if part == 'stem' and path[:1] == ['conv7x7'] and len(path) == 3:
+      return _layer_source({'conv': 'conv1', 'bn': 'bn1'}.get(path[1], '?'),
+                           path[2:])
+    if block:
+      prefix = f'layer{block[1]}.{int(block[2]) - 1}'
+      if path[:1] == ['attention'] and path[1:2] and path[1] in _AXES:
+        return _attention_source(f'{prefix}.{_AXES[path[1]]}', path[2:],
+                                 num_heads)
+      if path[:1] and path[0] in _BLOCK_LAYERS:
+        return _layer_source(f'{prefix}.{_BLOCK_LAYERS[path[0]]}', path[1:])
+      return None
+  return None
