@@ -26,14 +26,16 @@ It writes to --output:
   authors' trainer saves (`{'net': ..., 'epoch': ...}`, `module.` prefix).
 * `outputs.npz`: uint8 images (NHWC; the model input is `image / 64 - 2`)
   and the eval-mode logits of each reduced model on them.
-* `fixtures.json`: for each reduced model its file(s), input size,
+* `fixtures.json`: for each reduced model its file(s), input size and
   architecture (stage blocks, width s, groups, attention kernel size of
-  every block, classes); and for each full-size model (axial26s,
-  axial50s/m/l) the name -> shape manifest of its state dict and its
-  parameter count.
+  every block in order, classes).
+* `full_state_dicts.json.gz`: for each full-size model (axial26s,
+  axial50s/m/l, default arguments) the name -> shape manifest of its
+  state dict and its parameter count.
 """
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -112,7 +114,7 @@ def main():
   os.makedirs(args.output, exist_ok=True)
   generator = torch.Generator().manual_seed(0)
   rng = np.random.RandomState(0)
-  index = {'tiny': {}, 'full': {}}
+  index, full = {}, {}
   outputs = {}
   for size, batch in ((32, 2), (64, 1)):
     name = f'tiny{size}'
@@ -139,15 +141,18 @@ def main():
       torch.save({'net': prefixed(state), 'epoch': 3},
                  os.path.join(args.output, 'tiny64.pth'))
       entry['files'] = ['tiny64.pth']
-    index['tiny'][name] = entry
+    index[name] = entry
   np.savez_compressed(os.path.join(args.output, 'outputs.npz'), **outputs)
   for name in FULL:
     model = getattr(axialnet, name)()
-    index['full'][name] = dict(
+    full[name] = dict(
         parameters=sum(p.numel() for p in model.parameters()),
         state_dict={k: list(v.shape) for k, v in model.state_dict().items()})
   with open(os.path.join(args.output, 'fixtures.json'), 'w') as f:
-    json.dump(index, f, indent=0, sort_keys=True)
+    json.dump(index, f, indent=1, sort_keys=True)
+  with gzip.open(os.path.join(args.output, 'full_state_dicts.json.gz'),
+                 'wt') as f:
+    json.dump(full, f, sort_keys=True)
   for file in sorted(os.listdir(args.output)):
     print(file, os.path.getsize(os.path.join(args.output, file)))
 

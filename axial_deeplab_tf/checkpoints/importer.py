@@ -36,20 +36,18 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from official.core import exp_factory
-
-# Registers the experiments.
-from axial_deeplab_tf.configs import classification_experiments  # pylint: disable=unused-import
 from axial_deeplab_tf.checkpoints import pytorch_axialnet
 from axial_deeplab_tf.checkpoints import torch_pickle
 from axial_deeplab_tf.modeling import factory
+from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.tasks import checkpoint_restore
+from axial_deeplab_tf.train import experiment as experiment_lib
 
 SOURCES = {'pytorch': pytorch_axialnet}
 # Problems listed in one error message before '... and N more'.
@@ -82,19 +80,15 @@ def _listed(kind, items):
 
 
 def assign(model, state, source_module, name, checkpoint):
-  """Assigns every variable of the built `model` from `state`.
+  """Assigns every variable of the built `model` from `state`, or none.
 
   Returns:
     The number of foreign tensors read.
 
   Raises:
     ImportCheckpointError: naming the unmapped, missing or
-      shape-mismatched tensors, or the model the checkpoint looks like.
+      shape-mismatched tensors (and the file `checkpoint`, model `name`).
   """
-  wrong_model = source_module.check_architecture(
-      state, name, model.backbone.variant)
-  if wrong_model:
-    raise ImportCheckpointError(f'--checkpoint={checkpoint}: {wrong_model}.')
   heads = model.backbone.variant.num_heads
   sources = [(v, source_module.source(v.name, heads)) for v in model.variables]
   problems = []
@@ -159,9 +153,43 @@ def write_checkpoint(model, output_dir) -> str:
   return os.path.join(output_dir, name)
 
 
+def _model_source(source, model):
+  source_module = _source(source)
+  if model not in source_module.MODELS:
+    raise ImportCheckpointError(
+        f'--model={model!r} is not a {source} model; expected one of '
+        f'{", ".join(sorted(source_module.MODELS))}.')
+  return source_module
+
+
+def import_state(source: str, state: Dict[str, np.ndarray], model: str,
+                 output_dir: str, params_override: Any = None,
+                 checkpoint: str = '<state>') -> Imported:
+  """Imports a foreign state (name -> array) of model `model`; see
+  `import_checkpoint` (which reads the file, then calls this)."""
+  source_module = _model_source(source, model)
+  experiment = source_module.MODELS[model].experiment
+  try:
+    params = experiment_lib.load_experiment(
+        experiment, params_override=params_override)
+  except experiment_lib.ConfigError as e:
+    raise ImportCheckpointError(str(e)) from None
+  try:
+    variant = variants.resolve_config(
+        params.task.model.backbone.axial_resnet)
+  except ValueError as e:
+    raise ImportCheckpointError(f'model.backbone.axial_resnet: {e}') from None
+  wrong_model = source_module.check_architecture(state, model, variant)
+  if wrong_model:
+    raise ImportCheckpointError(f'--checkpoint={checkpoint}: {wrong_model}.')
+  keras_model = factory.build_model(params.task.model)
+  count = assign(keras_model, state, source_module, model, checkpoint)
+  prefix = write_checkpoint(keras_model, output_dir)
+  return Imported(experiment, prefix, keras_model, count)
+
+
 def import_checkpoint(source: str, checkpoint: str, model: str,
-                      output_dir: str,
-                      params_override: Optional[Dict[str, Any]] = None
+                      output_dir: str, params_override: Any = None
                       ) -> Imported:
   """Imports `checkpoint` of foreign model `model` into `output_dir`.
 
@@ -171,7 +199,8 @@ def import_checkpoint(source: str, checkpoint: str, model: str,
     model: the foreign model's name (for 'pytorch' the function name of
       `lib/models/axialnet.py`: axial26s, axial50s, axial50m, axial50l).
     output_dir: the checkpoint folder to write (absent or empty).
-    params_override: nested dict applied to the experiment (e.g. another
+    params_override: applied to the experiment as `--params_override` is
+      (a nested dict, YAML/JSON or `a.b=1` text; e.g. another
       `task.model.num_classes`); train, eval, export and predict then need
       the same override.
 
@@ -181,22 +210,14 @@ def import_checkpoint(source: str, checkpoint: str, model: str,
 
   Raises:
     ImportCheckpointError: see `assign`, plus an unknown source or model,
-      an unreadable (truncated, corrupt) file and an occupied output_dir.
+      a bad override, an unreadable (truncated, corrupt) file, a
+      checkpoint of another model (saying which one it looks like) and an
+      occupied output_dir.
   """
-  source_module = _source(source)
-  if model not in source_module.MODELS:
-    raise ImportCheckpointError(
-        f'--model={model!r} is not a {source} model; expected one of '
-        f'{", ".join(sorted(source_module.MODELS))}.')
+  source_module = _model_source(source, model)
   try:
     state = source_module.read(checkpoint)
   except (OSError, torch_pickle.TorchFileError) as e:
     raise ImportCheckpointError(f'--checkpoint={checkpoint}: {e}') from None
-  experiment = source_module.MODELS[model].experiment
-  params = exp_factory.get_exp_config(experiment)
-  if params_override:
-    params.override(params_override, is_strict=True)
-  keras_model = factory.build_model(params.task.model)
-  count = assign(keras_model, state, source_module, model, checkpoint)
-  prefix = write_checkpoint(keras_model, output_dir)
-  return Imported(experiment, prefix, keras_model, count)
+  return import_state(source, state, model, output_dir, params_override,
+                      checkpoint)

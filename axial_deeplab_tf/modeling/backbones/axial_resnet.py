@@ -172,8 +172,7 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
                      f"got {norm_activation_config.activation!r}.")
   config = backbone_config.get()
   try:
-    row = variants.resolve(config.variant, **{
-        key: getattr(config, key) for key in variants.OVERRIDE_KEYS})
+    row = variants.resolve_config(config)
   except ValueError as e:
     raise ValueError(f'model.backbone.axial_resnet: {e}') from e
   # The bare name when nothing is overridden keeps `get_config` short.

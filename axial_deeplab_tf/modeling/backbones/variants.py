@@ -201,3 +201,10 @@ def resolve(variant: Union[str, Variant, dict], **overrides) -> Variant:
   if 'stage_blocks' in changes:
     changes['stage_blocks'] = tuple(int(b) for b in changes['stage_blocks'])
   return dataclasses.replace(row, **changes)
+
+
+def resolve_config(config) -> Variant:
+  """The row of a `configs.backbones.AxialResNet` config, its
+  `OVERRIDE_KEYS` applied (`resolve`)."""
+  return resolve(config.variant, **{key: getattr(config, key)
+                                    for key in OVERRIDE_KEYS})
