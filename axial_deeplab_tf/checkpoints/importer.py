@@ -90,7 +90,8 @@ def assign(model, state, source_module, name, checkpoint):
       shape-mismatched tensors (and the file `checkpoint`, model `name`).
   """
   heads = model.backbone.variant.num_heads
-  sources = [(v, source_module.source(v.name, heads)) for v in model.variables]
+  sources = [(v, source_module.source(v.name, heads))
+             for v in model.variables]
   problems = []
   orphans = [v.name for v, found in sources if found is None]
   if orphans:  # a model the source cannot fill
@@ -113,7 +114,7 @@ def assign(model, state, source_module, name, checkpoint):
     target = tuple(variable.shape)
     try:
       value = np.asarray(convert(state[key]), np.float32)
-    except ValueError:
+    except (ValueError, IndexError):  # a tensor of another layout
       value = None
     if value is None or value.shape != target:
       mismatched.append(f'{key} {list(state[key].shape)} does not fit '

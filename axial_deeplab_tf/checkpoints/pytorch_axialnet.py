@@ -203,9 +203,9 @@ def source(name: str, num_heads: int
       return 'fc.bias', _same
     if part == 'logits':
       return _layer_source('fc', path, np.transpose)
-    if part == 'stem' and path[:1] == ['conv7x7'] and len(path) == 3:
-      return _layer_source({'conv': 'conv1', 'bn': 'bn1'}.get(path[1], '?'),
-                           path[2:])
+    if part == 'stem' and len(path) == 3 and path[0] == 'conv7x7':
+      key = {'conv': 'conv1', 'bn': 'bn1'}.get(path[1])
+      return key and _layer_source(key, path[2:])
     if block:
       prefix = f'layer{block[1]}.{int(block[2]) - 1}'
       if path[:1] == ['attention'] and path[1:2] and path[1] in _AXES:
