@@ -23,8 +23,8 @@ Sources (`SOURCES`): 'pytorch', the authors' PyTorch Axial-ResNets
 (`pytorch_axialnet`). A source module provides `MODELS` (name -> object
 with an `experiment`), `read(path)` (name -> numpy array),
 `check_architecture(state, name, variant)`, `source(variable_name,
-num_heads)` (the foreign key of one of our variables and the function that
-converts its tensor, or None) and `IGNORED_SUFFIXES` (foreign buffers that
+num_heads, shape)` (the foreign key of one of our variables and the
+function that converts its tensor to that shape, or None) and `IGNORED_SUFFIXES` (foreign buffers that
 hold no weights).
 
 Every error is an `ImportCheckpointError` (a
@@ -90,7 +90,7 @@ def assign(model, state, source_module, name, checkpoint):
       shape-mismatched tensors (and the file `checkpoint`, model `name`).
   """
   heads = model.backbone.variant.num_heads
-  sources = [(v, source_module.source(v.name, heads))
+  sources = [(v, source_module.source(v.name, heads, tuple(v.shape)))
              for v in model.variables]
   problems = []
   orphans = [v.name for v, found in sources if found is None]

@@ -135,12 +135,18 @@ def _qkv_order(channels, heads):
                          for h in range(heads)])
 
 
-def _table(part):
-  """Converts `relative` `[2P, 2K - 1]` to our r^q, r^k or r^v table."""
+def _table(part, rows):
+  """Converts `relative` `[2P, 2K - 1]` to our r^q, r^k or r^v table of
+  `rows` = 2 d + 1 rows (None: 2 K - 1). With d > K - 1 the extra offsets
+  repeat the edge rows, as clipping at K - 1 would."""
   def convert(r):
     qk = r.shape[0] // 4
-    rows = {'query': r[:qk], 'key': r[qk:2 * qk], 'value': r[2 * qk:]}[part]
-    return rows.T if part == 'key' else rows.T[::-1]
+    table = {'query': r[:qk], 'key': r[qk:2 * qk], 'value': r[2 * qk:]}[part]
+    table = table.T if part == 'key' else table.T[::-1]
+    extra = (rows - table.shape[0]) // 2 if rows else 0
+    if extra > 0:
+      table = np.pad(table, [(extra, extra), (0, 0)], mode='edge')
+    return table
   return convert
 
 
@@ -153,10 +159,11 @@ _AXES = {'height': 'hight_block', 'width': 'width_block'}
 _TABLES = {'query_rpe': 'query', 'key_rpe': 'key', 'value_rpe': 'value'}
 
 
-def _attention_source(prefix, path, num_heads):
+def _attention_source(prefix, path, num_heads, shape):
   """`path` below `attention/<axis>/` -> (key, convert) or None."""
   if len(path) == 1 and path[0] in _TABLES:
-    return f'{prefix}.relative', _table(_TABLES[path[0]])
+    return f'{prefix}.relative', _table(_TABLES[path[0]],
+                                        shape[0] if shape else None)
   if path == ['qkv', 'kernel']:
     return (f'{prefix}.qkv_transform.weight',
             lambda w: _conv_kernel(w[_qkv_order(w.shape[0], num_heads)]))
@@ -183,7 +190,7 @@ def _layer_source(key, path, convolution=_conv_kernel):
   return None
 
 
-def source(name: str, num_heads: int
+def source(name: str, num_heads: int, shape: Optional[Tuple[int, ...]] = None
            ) -> Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]:
   """The PyTorch key of our classifier's variable `name` and the function
   that converts that tensor to our layout (see the module docstring);
@@ -194,6 +201,9 @@ def source(name: str, num_heads: int
       any scope before `stem/`, `stage<s>_block<b>/` or `logits/` is
       ignored).
     num_heads: the attention heads (PyTorch's `groups`).
+    shape: the variable's shape; a relative-position table larger than
+      PyTorch's is filled by repeating its edge rows (the same function,
+      since larger offsets clip to the edge rows).
   """
   parts = re.sub(r':\d+$', '', name).split('/')
   for i, part in enumerate(parts):
@@ -210,7 +220,7 @@ def source(name: str, num_heads: int
       prefix = f'layer{block[1]}.{int(block[2]) - 1}'
       if path[:1] == ['attention'] and path[1:2] and path[1] in _AXES:
         return _attention_source(f'{prefix}.{_AXES[path[1]]}', path[2:],
-                                 num_heads)
+                                 num_heads, shape)
       if path[:1] and path[0] in _BLOCK_LAYERS:
         return _layer_source(f'{prefix}.{_BLOCK_LAYERS[path[0]]}', path[1:])
       return None

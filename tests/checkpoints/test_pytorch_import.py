@@ -5,10 +5,14 @@ References are data made by running the authors' code
 models with random weights and batch-norm statistics, their eval-mode
 logits, and the state-dict manifests of the full-size models. The
 authors' model runs only at the input size its tables were built for, so
-each input size (32, 64) has its own reduced model.
+each input size (32, 64) has its own reduced model; ours runs both from
+one model whose tables have tiny64's sizes (built twice in this file: by
+the tool, and by the task to restore what the tool wrote).
 """
 
+import contextlib
 import gzip
+import io
 import json
 import os
 
@@ -102,53 +106,66 @@ def _reference_variables(variant, num_classes):
 
 
 @pytest.fixture(scope='module')
-def tiny32(tmp_path_factory):
-  """tiny32.pth imported through the Python API."""
-  output = tmp_path_factory.mktemp('import32') / 'checkpoint'
-  return importer.import_checkpoint(
-      'pytorch', _path('tiny32.pth'), 'axial26s', str(output),
-      params_override=_override(TINY['tiny32']))
+def imported(tmp_path_factory):
+  """tiny64.pth (wrapped as the authors' trainer saves) imported by the
+  tool; returns (output folder, printed lines)."""
+  output = str(tmp_path_factory.mktemp('import') / 'checkpoint')
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    status = import_tool.run('pytorch', _path('tiny64.pth'), 'axial26s',
+                             output, json.dumps(_override(TINY['tiny64'])))
+  assert status == 0
+  return output, printed.getvalue().strip().splitlines()
 
 
-def test_imported_logits_match_pytorch_at_32(tiny32):
-  assert tiny32.experiment == 'axial_resnet_26s_imagenet'
-  _assert_matches_pytorch(_logits(tiny32.model, 'tiny32'), 'tiny32')
-  # The built model is the architecture the mapping was checked against.
-  reference = _reference_variables(tiny32.model.backbone.variant, 10)
-  head = 'axial_resnet_classifier/'  # the classifier's scope of its head
-  assert {v.name[:-2].replace(head, ''): tuple(v.shape)
-          for v in tiny32.model.variables} == reference
-  # Nothing half-written beside the output.
-  parent = os.path.dirname(os.path.dirname(tiny32.checkpoint))
-  assert os.listdir(parent) == ['checkpoint']
-
-
-def test_tool_import_loads_through_the_task_at_64(tmp_path, capsys):
-  output = str(tmp_path / 'checkpoint')
-  override = _override(TINY['tiny64'])
-  # tiny64.pth is wrapped as the authors' trainer saves it.
-  assert import_tool.run('pytorch', _path('tiny64.pth'), 'axial26s', output,
-                         json.dumps(override)) == 0
-  lines = capsys.readouterr().out.strip().splitlines()
-  assert lines[-1] == 'experiment=axial_resnet_26s_imagenet'
-  params = experiment.load_experiment(lines[-1].split('=')[1],
-                                      params_override=override)
-  # task.init_checkpoint, backbone only.
+@pytest.fixture(scope='module')
+def task_model(imported):
+  """The task's model, restored from the imported folder as
+  `task.init_checkpoint` (backbone only) and then as `--checkpoint_path`;
+  returns (model, init summary, {what: array} computed on the way)."""
+  output, lines = imported
+  params = experiment.load_experiment(
+      lines[-1].split('=')[1], params_override=_override(TINY['tiny64']))
   params.task.init_checkpoint = output
   params.task.init_checkpoint_modules = 'backbone'
-  task = classification.ClassificationTask(params.task)
-  model = task.build_model()
+  model = classification.ClassificationTask(params.task).build_model()
   summary = checkpoint_restore.init_from_checkpoint(
       model, params.task, checkpoint_restore.CLASSIFICATION_MODULES)
-  assert summary == {'restored': ['backbone'], 'not_restored': []}
   images = OUTPUTS['tiny64_images'].astype(np.float32) / 64 - 2
-  features = model.backbone(images, training=False)['5'].numpy()
-  # --checkpoint_path (export, predict) and --model_dir (eval) accept it.
+  seen = {'init_features': model.backbone(images, training=False)['5']}
   checkpoint_restore.restore_checkpoint(model, output, '--checkpoint_path')
-  checkpoint_restore.check_model_dir(model, output)
-  _assert_matches_pytorch(_logits(model, 'tiny64'), 'tiny64')
-  np.testing.assert_array_equal(
-      model.backbone(images, training=False)['5'].numpy(), features)
+  checkpoint_restore.check_model_dir(model, output)  # --model_dir (eval)
+  seen['features'] = model.backbone(images, training=False)['5']
+  seen['logits'] = _logits(model, 'tiny64')
+  return model, summary, seen
+
+
+def test_tool_prints_the_experiment_last(imported):
+  output, lines = imported
+  assert lines[-1] == 'experiment=axial_resnet_26s_imagenet'
+  # Nothing half-written beside the output.
+  assert os.listdir(os.path.dirname(output)) == ['checkpoint']
+
+
+def test_import_restores_through_the_task_at_64(task_model):
+  model, summary, seen = task_model
+  assert summary == {'restored': ['backbone'], 'not_restored': []}
+  np.testing.assert_array_equal(seen['init_features'], seen['features'])
+  _assert_matches_pytorch(seen['logits'], 'tiny64')
+  # The built model is the architecture the mapping is checked against.
+  reference = _reference_variables(model.backbone.variant, 10)
+  head = 'axial_resnet_classifier/'  # the classifier's scope of its head
+  assert {v.name[:-2].replace(head, ''): tuple(v.shape)
+          for v in model.variables} == reference
+
+
+def test_logits_match_pytorch_at_32_with_larger_tables(task_model):
+  # tiny32's tables (reach 7, 3, 1) fill the model's larger ones (reach
+  # 15, 7, 3): offsets past PyTorch's reach never occur at 32.
+  model = task_model[0]
+  state = pytorch_axialnet.read(_path('tiny32.pth'))
+  importer.assign(model, state, pytorch_axialnet, 'axial26s', 'tiny32.pth')
+  _assert_matches_pytorch(_logits(model, 'tiny32'), 'tiny32')
 
 
 @pytest.mark.parametrize('name', sorted(pytorch_axialnet.MODELS))
@@ -159,7 +176,8 @@ def test_full_size_state_dicts_map_completely(name):
   ours = _reference_variables(variant, 1000)
   used = set()
   for variable, shape in ours.items():
-    key, convert = pytorch_axialnet.source(variable, variant.num_heads)
+    key, convert = pytorch_axialnet.source(variable, variant.num_heads,
+                                           shape)
     assert key in manifest, (variable, key)
     placeholder = np.broadcast_to(np.float32(0), manifest[key])
     assert convert(placeholder).shape == shape, (variable, key)
@@ -169,7 +187,7 @@ def test_full_size_state_dicts_map_completely(name):
   assert not left
 
 
-def test_bad_sources_models_and_files(tmp_path):
+def test_bad_sources_models_and_files(tmp_path, capsys):
   output = str(tmp_path / 'out')
   with pytest.raises(importer.ImportCheckpointError,
                      match=r"--source='deeplab2' is not supported; "
@@ -198,14 +216,18 @@ def test_bad_sources_models_and_files(tmp_path):
     importer.import_checkpoint('pytorch', _path('tiny32.pth'), 'axial50s',
                                output)
   assert os.listdir(tmp_path) == ['cut.pth']  # nothing written
+  # The tool reports errors as one line and exit status 1.
+  assert import_tool.run('deeplab2', 'x.pth', 'axial26s', output) == 1
+  assert capsys.readouterr().err == (
+      "ERROR: --source='deeplab2' is not supported; supported: pytorch.\n")
   (tmp_path / 'occupied').mkdir()
   (tmp_path / 'occupied' / 'file').write_text('x')
   with pytest.raises(importer.ImportCheckpointError, match='not an empty'):
     importer.write_checkpoint(None, str(tmp_path / 'occupied'))
 
 
-def test_unmapped_missing_and_mismatched_tensors_are_named(tiny32):
-  model = tiny32.model
+def test_unmapped_missing_and_mismatched_tensors_are_named(task_model):
+  model = task_model[0]
   state = pytorch_axialnet.read(_path('tiny32.pth'))
   before = [v.numpy() for v in model.variables]
   def fails(changed, *patterns):
@@ -222,9 +244,9 @@ def test_unmapped_missing_and_mismatched_tensors_are_named(tiny32):
         'fc.weight [11, 64] does not fit '
         'axial_resnet_classifier/logits/kernel:0 [64, 10]')
   fails(dict(state, **{'layer1.0.hight_block.relative':
-                       np.zeros([4, 9], np.float32)}),
-        'layer1.0.hight_block.relative [4, 9] does not fit '
-        'stage1_block1/attention/height/query_rpe:0 [15, 1]')
+                       np.zeros([4, 33], np.float32)}),
+        'layer1.0.hight_block.relative [4, 33] does not fit '
+        'stage1_block1/attention/height/query_rpe:0 [31, 1]')
   # Nothing was assigned by the failed imports.
   for variable, value in zip(model.variables, before):
     np.testing.assert_array_equal(variable.numpy(), value)
