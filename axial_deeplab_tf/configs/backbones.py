@@ -6,7 +6,9 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 |---|---|
 | variant | a name of `axial_deeplab_tf.modeling.backbones.variants.VARIANTS` |
 | span | attention span override; null keeps the variant's, 0 = global |
-| max_distance | relative table reach (2d+1 rows); null keeps the variant's (254 for most rows) |
+| max_distance | relative table reach (2d+1 rows), an int or one per stage (4 ints); null keeps the variant's (254 for most rows) and clears its first_block_max_distance |
+| first_block_max_distance | 4 ints, the table reach of each stage's first block (the PyTorch rows'); null keeps the variant's |
+| num_heads | attention heads of every axial block; null keeps the variant's (8) |
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
 | recompute_attention | recompute global attention's [L, L] tensors in the backward pass: less training memory, slower step (default false) |
@@ -26,7 +28,7 @@ registered experiments use it.
 """
 
 import dataclasses
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from official.modeling import hyperparams
 from official.vision.configs import backbones
@@ -37,7 +39,7 @@ class AxialResNet(hyperparams.Config):
   """Config of `modeling.backbones.axial_resnet.AxialResNet` (see above)."""
   variant: str = 'axial_resnet_s'
   span: Optional[int] = None
-  max_distance: Optional[int] = None
+  max_distance: Optional[Union[int, List[int]]] = None
   output_stride: Optional[int] = None
   block_size: Optional[int] = None
   recompute_attention: bool = False
@@ -45,6 +47,8 @@ class AxialResNet(hyperparams.Config):
   width_multiplier: Optional[float] = None
   stem_width: Optional[int] = None
   stride_mode: Optional[str] = None
+  first_block_max_distance: Optional[List[int]] = None
+  num_heads: Optional[int] = None
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@
 |---|---|
 | `axial_resnet_{s,m,l,xl}_imagenet` | conv-stem Axial-ResNet, global span |
 | `full_axial_resnet_{s,m,l,xl}_imagenet` | stand-alone Axial-ResNet, span 15 |
-| `axial_resnet_26s_imagenet` | Axial-ResNet-26-S (PyTorch reference) |
+| `axial_resnet_{26s,50s,50m,50l}_imagenet` | the PyTorch reference's `axial26s`, `axial50s/m/l` (docs/checkpoints.md imports their weights) |
 
 Protocol: see docs/training.md (SGD Nesterov 0.9, cosine decay with linear
 warm-up, label smoothing 0.1, weight decay 1e-4, 224 crops).
@@ -67,8 +67,9 @@ def _register():
     for prefix in ('axial_resnet', 'full_axial_resnet'):
       exp_factory.register_config_factory(f'{prefix}_{size}_imagenet')(
           lambda v=f'{prefix}_{size}': imagenet(v))
-  exp_factory.register_config_factory('axial_resnet_26s_imagenet')(
-      lambda: imagenet('axial_resnet_26s'))
+  for name in ('26s', '50s', '50m', '50l'):
+    exp_factory.register_config_factory(f'axial_resnet_{name}_imagenet')(
+        lambda v=f'axial_resnet_{name}': imagenet(v))
 
 
 _register()

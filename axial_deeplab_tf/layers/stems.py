@@ -1,7 +1,10 @@
 """Stems: the layers before the first residual stage.
 
 * `ResNetStem`: 7x7/2 conv -> BN -> ReLU -> 3x3/2 max-pool (stride 4);
-  conv-stem Axial-ResNet and ResNet-50.
+  conv-stem Axial-ResNet and ResNet-50. `padding` ('same' or 'symmetric',
+  `PADDINGS`) says where the strided conv and pool sample: TF's 'same'
+  pads one less before than after at even sizes, PyTorch's padded layers
+  pad (k - 1) / 2 on both sides (the authors' PyTorch models).
 * `ThreeConvStem`: 3x3/2, 3x3, 3x3 convs, each -> BN -> ReLU (stride 2);
   Panoptic-DeepLab / Axial-DeepLab backbones.
 * `AxialStem`: three axial bottleneck blocks, the first with stride 2
@@ -19,16 +22,33 @@ from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import keras_utils
 
 
+PADDINGS = ('same', 'symmetric')
+
+
+def _symmetric_pad(kernel_size, padding):
+  """A zero padding of (k - 1) / 2 on each side for 'symmetric', else
+  None."""
+  if padding not in PADDINGS:
+    raise ValueError(f'padding: expected one of {PADDINGS}, got '
+                     f'{padding!r}.')
+  if padding == 'same':
+    return None
+  return tf_keras.layers.ZeroPadding2D((kernel_size - 1) // 2)
+
+
 class _ConvNormRelu(tf_keras.layers.Layer):
-  """Conv2D (no bias, same padding) -> BN -> ReLU."""
+  """[zero padding ->] Conv2D (no bias) -> BN -> ReLU; `padding` as in
+  `ResNetStem`."""
 
   def __init__(self, filters, kernel_size, strides=1, norm_momentum=0.99,
                norm_epsilon=1e-3, use_sync_bn=False,
                kernel_initializer='he_normal', kernel_regularizer=None,
-               **kwargs):
+               padding='same', **kwargs):
     super().__init__(**kwargs)
+    self.pad = _symmetric_pad(kernel_size, padding)
     self.conv = tf_keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding='same',
+        filters, kernel_size, strides=strides,
+        padding='same' if self.pad is None else 'valid',
         use_bias=False,
         kernel_initializer=keras_utils.fresh_initializer(kernel_initializer),
         kernel_regularizer=kernel_regularizer, name='conv')
@@ -37,8 +57,9 @@ class _ConvNormRelu(tf_keras.layers.Layer):
         synchronized=use_sync_bn, name='bn')
 
   def call(self, inputs, training=None):
+    x = inputs if self.pad is None else self.pad(inputs)
     return tf_keras.activations.relu(
-        self.norm(self.conv(inputs), training=training))
+        self.norm(self.conv(x), training=training))
 
 
 class _Stem(tf_keras.layers.Layer):
@@ -59,7 +80,8 @@ class _Stem(tf_keras.layers.Layer):
   def call(self, inputs, training=None):
     x = inputs
     for layer in self.stem_layers:
-      if isinstance(layer, tf_keras.layers.MaxPooling2D):
+      if isinstance(layer, (tf_keras.layers.MaxPooling2D,
+                            tf_keras.layers.ZeroPadding2D)):
         x = layer(x)
       else:
         x = layer(x, training=training)
@@ -77,14 +99,27 @@ class _Stem(tf_keras.layers.Layer):
 
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class ResNetStem(_Stem):
-  """7x7/2 conv with `filters` channels, BN, ReLU, 3x3/2 max-pool."""
+  """7x7/2 conv with `filters` channels, BN, ReLU, 3x3/2 max-pool;
+  `padding` 'same' or 'symmetric' (see the module docstring; zeros pad
+  the pool exactly, its inputs being non-negative after the ReLU)."""
 
-  def __init__(self, filters, **kwargs):
+  def __init__(self, filters, padding='same', **kwargs):
     super().__init__(filters, **kwargs)
     self.channels = filters
-    self.stem_layers = [
-        _ConvNormRelu(filters, 7, 2, name='conv7x7', **self.common),
-        tf_keras.layers.MaxPooling2D(3, 2, padding='same', name='max_pool')]
+    self.padding = padding
+    self.stem_layers = [_ConvNormRelu(filters, 7, 2, name='conv7x7',
+                                      padding=padding, **self.common)]
+    pool_pad = _symmetric_pad(3, padding)
+    if pool_pad is not None:
+      self.stem_layers.append(pool_pad)
+    self.stem_layers.append(tf_keras.layers.MaxPooling2D(
+        3, 2, padding='same' if pool_pad is None else 'valid',
+        name='max_pool'))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(padding=self.padding)
+    return config
 
 
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
@@ -117,6 +152,7 @@ class AxialStem(_Stem):
     max_distance: relative-position table size, as in the attention layer.
     stride_mode: how the first block's attention strides ('subsample' or
       'avg_pool', see `AxialAttention2D`).
+    num_heads: attention heads.
     recompute: recompute the attention in the backward pass (see
       `PositionSensitiveAxialAttention`).
   """
@@ -125,8 +161,10 @@ class AxialStem(_Stem):
 
   def __init__(self, filters, span=15,
                max_distance=attention.DEFAULT_MAX_DISTANCE,
-               stride_mode='subsample', recompute=False, **kwargs):
+               stride_mode='subsample', recompute=False, num_heads=8,
+               **kwargs):
     super().__init__(filters, **kwargs)
+    self.num_heads = num_heads
     self.span = span
     self.max_distance = max_distance
     self.stride_mode = stride_mode
@@ -136,11 +174,13 @@ class AxialStem(_Stem):
         blocks.AxialBottleneckBlock(
             filters, strides=2 if i == 0 else 1, span=span,
             max_distance=max_distance, stride_mode=stride_mode,
-            recompute=recompute, name=f'block{i + 1}', **self.common)
+            recompute=recompute, num_heads=num_heads, name=f'block{i + 1}',
+            **self.common)
         for i in range(3)]
 
   def get_config(self):
     config = super().get_config()
     config.update(span=self.span, max_distance=self.max_distance,
-                  stride_mode=self.stride_mode, recompute=self.recompute)
+                  stride_mode=self.stride_mode, recompute=self.recompute,
+                  num_heads=self.num_heads)
     return config

@@ -18,7 +18,8 @@ PANOPTIC = ([f'axial_deeplab_{s}_cityscapes' for s in ('s', 'm', 'l', 'xl')]
 CLASSIFICATION = ([f'axial_resnet_{s}_imagenet' for s in ('s', 'm', 'l', 'xl')]
                   + [f'full_axial_resnet_{s}_imagenet'
                      for s in ('s', 'm', 'l', 'xl')]
-                  + ['axial_resnet_26s_imagenet'])
+                  + [f'axial_resnet_{n}_imagenet'
+                     for n in ('26s', '50s', '50m', '50l')])
 
 
 @pytest.mark.parametrize('name', PANOPTIC + CLASSIFICATION)

@@ -2,23 +2,28 @@
 
 Written from the definitions (TF 'same' padding: output size
 `ceil(in / stride)`, total padding `max((out - 1) * stride + k - in, 0)`,
-the smaller half before), with explicit loops over kernel offsets.
+the smaller half before; or PyTorch's `padding=p`: p on each side, output
+size `floor((in + 2 p - k) / stride) + 1`), with explicit loops over
+kernel offsets.
 """
 
 import numpy as np
 
 
-def _same_padding(size, kernel, stride):
+def _same_padding(size, kernel, stride, padding=None):
+  if padding is not None:  # PyTorch's symmetric padding
+    return (size + 2 * padding - kernel) // stride + 1, (padding, padding)
   out = -(-size // stride)
   total = max((out - 1) * stride + kernel - size, 0)
   return out, (total // 2, total - total // 2)
 
 
-def conv2d(x, kernel, stride=1):
-  """`x [batch, H, W, C]`, `kernel [k, k, C, O]` -> `[batch, H', W', O]`."""
+def conv2d(x, kernel, stride=1, padding=None):
+  """`x [batch, H, W, C]`, `kernel [k, k, C, O]` -> `[batch, H', W', O]`;
+  `padding` None for 'same', else pixels on each side."""
   k = kernel.shape[0]
-  out_h, pad_h = _same_padding(x.shape[1], k, stride)
-  out_w, pad_w = _same_padding(x.shape[2], k, stride)
+  out_h, pad_h = _same_padding(x.shape[1], k, stride, padding)
+  out_w, pad_w = _same_padding(x.shape[2], k, stride, padding)
   padded = np.pad(x, [(0, 0), pad_h, pad_w, (0, 0)])
   out = np.zeros((x.shape[0], out_h, out_w, kernel.shape[-1]))
   for di in range(k):
@@ -29,10 +34,11 @@ def conv2d(x, kernel, stride=1):
   return out
 
 
-def max_pool(x, size, stride):
-  """Max pool with 'same' padding (padding never wins the max)."""
-  out_h, pad_h = _same_padding(x.shape[1], size, stride)
-  out_w, pad_w = _same_padding(x.shape[2], size, stride)
+def max_pool(x, size, stride, padding=None):
+  """Max pool with 'same' padding, or `padding` pixels on each side
+  (padding never wins the max)."""
+  out_h, pad_h = _same_padding(x.shape[1], size, stride, padding)
+  out_w, pad_w = _same_padding(x.shape[2], size, stride, padding)
   padded = np.pad(x, [(0, 0), pad_h, pad_w, (0, 0)],
                   constant_values=-np.inf)
   out = np.full((x.shape[0], out_h, out_w, x.shape[-1]), -np.inf)

@@ -18,7 +18,7 @@ def _input(height, width, channels=3, seed=0):
 def _set_known_weights(stem, rng):
   """Random conv kernels and batch-norm statistics on every conv unit."""
   for unit in stem.stem_layers:
-    if isinstance(unit, tf_keras.layers.MaxPooling2D):
+    if not hasattr(unit, 'conv'):  # pooling, padding
       continue
     unit.conv.kernel.assign(
         rng.normal(size=unit.conv.kernel.shape).astype(np.float32))
@@ -46,6 +46,26 @@ def test_resnet_stem_matches_reference(size, training):
   assert stem.stride == 4 and stem.channels == 8
   assert got.shape == (2, -(-size[0] // 4), -(-size[1] // 4), 8)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('size', [(32, 32), (33, 30)])
+def test_resnet_stem_symmetric_padding_matches_reference(size):
+  """PyTorch's padding: 3 on each side of the 7x7/2 conv, 1 of the pool
+  (at even sizes TF's 'same' would pad 2 / 0 before and 3 / 1 after)."""
+  x = _input(*size, seed=4)
+  stem = stems.ResNetStem(4, padding='symmetric')
+  stem(x)
+  _set_known_weights(stem, np.random.default_rng(5))
+  unit = stem.stem_layers[0]
+  y = ref.conv2d(x.astype(np.float64),
+                 unit.conv.kernel.numpy().astype(np.float64), 2, padding=3)
+  y = ref.relu(ref.batch_norm(y, ref.bn_weights(unit.norm), False))
+  want = ref.max_pool(y, 3, 2, padding=1)
+  got = stem(x, training=False).numpy()
+  assert got.shape == (2, -(-size[0] // 4), -(-size[1] // 4), 4)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match='padding'):
+    stems.ResNetStem(4, padding='valid')
 
 
 @pytest.mark.parametrize('size', [(32, 32), (33, 30)])

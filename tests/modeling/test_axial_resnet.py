@@ -165,6 +165,26 @@ def test_unknown_variant_and_bad_rows():
     variants.Variant(stem='resnet', block='conv', width_multiplier=0)
 
 
+def test_pytorch_rows_size_tables_per_block():
+  """The authors' axialnet.py attends with kernel_size 56 in stage 1, 56
+  then 28 in stage 2 (its strided first block attends before pooling), 28
+  then 14 in stage 3, 14 then 7 in stage 4: reach kernel_size - 1."""
+  for name in ('axial_resnet_26s', 'axial_resnet_50l'):
+    row = variants.get_variant(name)
+    assert [row.block_max_distance(stage, index)
+            for stage in range(4) for index in (0, 1)] == [
+                55, 55, 55, 27, 27, 13, 13, 6]
+    assert row.stride_mode == 'avg_pool' and row.stem_padding == 'symmetric'
+  # A max_distance override applies to every block.
+  row = variants.resolve('axial_resnet_26s', max_distance=8)
+  assert {row.block_max_distance(s, i) for s in range(4) for i in (0, 1)
+          } == {8}
+  with pytest.raises(ValueError, match='first_block_max_distance'):
+    variants.resolve('axial_resnet_26s', first_block_max_distance=[1, 2])
+  with pytest.raises(ValueError, match='num_heads'):
+    variants.resolve('axial_resnet_26s', num_heads=0)
+
+
 def test_overrides_make_a_row():
   row = variants.resolve('axial_resnet_s', stride_mode='avg_pool',
                          stem_width=8, span=None)

@@ -67,7 +67,7 @@ def _groups():
       # The tiny override sets every other field of the variant's row.
       row = variants.get_variant(backbone.pop('variant'))
       backbone['row'] = (row.stem, row.block, row.output_stride,
-                         row.stride_mode)
+                         row.stride_mode, row.stem_padding, row.num_heads)
     key = repr((type(params.task).__name__, model,
                 params.task.losses.l2_weight_decay))
     groups.setdefault(key, []).append(name)

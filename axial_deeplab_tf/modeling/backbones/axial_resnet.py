@@ -36,7 +36,8 @@ def _build_stem(variant, common, recompute):
   def stem_width(default):
     return variant.stem_width or _scaled(default, width)
   if variant.stem == 'resnet':
-    return stems.ResNetStem(stem_width(64), name='stem', **common)
+    return stems.ResNetStem(stem_width(64), padding=variant.stem_padding,
+                            name='stem', **common)
   if variant.stem == 'three_conv':
     first = stem_width(64)
     return stems.ThreeConvStem([first, first, 2 * first], name='stem',
@@ -45,6 +46,7 @@ def _build_stem(variant, common, recompute):
     return stems.AxialStem(stem_width(32), span=variant.span,
                            max_distance=variant.stage_max_distance(0),
                            stride_mode=variant.stride_mode,
+                           num_heads=variant.num_heads,
                            recompute=recompute, name='stem', **common)
   raise ValueError(f"Unknown stem {variant.stem!r}; expected 'resnet', "
                    f"'three_conv' or 'axial'.")
@@ -104,7 +106,8 @@ class AxialResNet(tf_keras.Model):
         if spec.block == 'axial':
           block = blocks.AxialBottleneckBlock(
               filters, stride, span=spec.span,
-              max_distance=spec.stage_max_distance(stage),
+              max_distance=spec.block_max_distance(stage, index),
+              num_heads=spec.num_heads,
               block_size=block_size, stride_mode=spec.stride_mode,
               recompute=recompute_attention, name=name, **common)
         else:
@@ -149,7 +152,8 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
       its `axial_resnet` applies (the variant's row with `span`,
       `max_distance`, `output_stride`, `stage_blocks`, `width_multiplier`,
       `stem_width` and `stride_mode` overridden where set, plus
-      `block_size` and `recompute_attention`).
+      `block_size` and `recompute_attention`; `first_block_max_distance`
+      and `num_heads` likewise).
     norm_activation_config: Model Garden `NormActivation` (activation must
       be relu, the paper's).
     l2_regularizer: kernel regularizer.
@@ -168,8 +172,7 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
                      f"got {norm_activation_config.activation!r}.")
   config = backbone_config.get()
   try:
-    row = variants.resolve(config.variant, **{
-        key: getattr(config, key) for key in variants.OVERRIDE_KEYS})
+    row = variants.resolve_config(config)
   except ValueError as e:
     raise ValueError(f'model.backbone.axial_resnet: {e}') from e
   # The bare name when nothing is overridden keeps `get_config` short.

@@ -13,7 +13,7 @@ Names (used by configs, tools and README):
 |---|---|
 | `axial_resnet_{s,m,l,xl}` | conv-stem Axial-ResNet (ImageNet), global span |
 | `full_axial_resnet_{s,m,l,xl}` | stand-alone Axial-ResNet, span 15 |
-| `axial_resnet_26s` | Axial-ResNet-26-S of the PyTorch reference |
+| `axial_resnet_26s`, `axial_resnet_50{s,m,l}` | the PyTorch reference's `axial26s`, `axial50s/m/l` |
 | `axial_deeplab_{s,m,l,xl}` | Axial-DeepLab backbones, span 65, OS 16 |
 | `resnet50` | the ResNet-50 baseline |
 """
@@ -22,6 +22,7 @@ import dataclasses
 from typing import Optional, Tuple, Union
 
 from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.layers import stems
 
 WIDTHS = {'s': 0.5, 'm': 0.75, 'l': 1.0, 'xl': 2.0}
 
@@ -38,6 +39,12 @@ class Variant:
     span: attention span, None for global (ignored by conv blocks).
     max_distance: relative-position table reach (`2 d + 1` rows); an int
       for every stage, or one per stage.
+    first_block_max_distance: None (every block of a stage uses the
+      stage's `max_distance`), or one reach per stage for the stage's
+      first block only. The PyTorch reference's strided first block
+      attends at its input resolution, so its tables have the previous
+      stage's size.
+    num_heads: attention heads of every axial block.
     output_stride: 16 or 32, the stride of the last stage.
     stem_width: channels of the ResNet stem's conv, the three-conv stem's
       first conv, or the axial stem's block base width f, at this variant's
@@ -47,6 +54,9 @@ class Variant:
       'subsample' (each axis after its attention, the paper's default) or
       'avg_pool' (2x2 average pool after both axes, as the authors' PyTorch
       reference does); see `layers.AxialAttention2D`.
+    stem_padding: 'same' (TF's, asymmetric at even sizes) or 'symmetric'
+      ((k - 1) / 2 on each side, as PyTorch's padded convs and pools):
+      where the ResNet stem's 7x7/2 conv and 3x3/2 max-pool sample.
   """
   stem: str
   block: str
@@ -57,6 +67,9 @@ class Variant:
   output_stride: int = 32
   stem_width: Optional[int] = None
   stride_mode: str = 'subsample'
+  first_block_max_distance: Optional[Tuple[int, int, int, int]] = None
+  num_heads: int = 8
+  stem_padding: str = 'same'
 
   def __post_init__(self):
     for name, value, allowed in (
@@ -64,7 +77,8 @@ class Variant:
         ('block', self.block, ('axial', 'conv')),
         ('output_stride', self.output_stride, (16, 32)),
         ('stride_mode', self.stride_mode,
-         attention.AxialAttention2D.STRIDE_MODES)):
+         attention.AxialAttention2D.STRIDE_MODES),
+        ('stem_padding', self.stem_padding, stems.PADDINGS)):
       if value not in allowed:
         raise ValueError(f'Variant.{name}: expected one of {allowed}, got '
                          f'{value!r}.')
@@ -74,14 +88,29 @@ class Variant:
     if len(self.stage_blocks) != 4:
       raise ValueError(f'Variant.stage_blocks: expected 4 stages, got '
                        f'{self.stage_blocks}.')
-    if isinstance(self.max_distance, list):
-      object.__setattr__(self, 'max_distance', tuple(self.max_distance))
+    if not isinstance(self.num_heads, int) or self.num_heads <= 0:
+      raise ValueError(f'Variant.num_heads: expected a positive int, got '
+                       f'{self.num_heads!r}.')
+    for name in ('max_distance', 'first_block_max_distance'):
+      value = getattr(self, name)
+      if isinstance(value, list):
+        value = tuple(value)
+        object.__setattr__(self, name, value)
+      if isinstance(value, tuple) and len(value) != 4:
+        raise ValueError(f'Variant.{name}: expected an int or 4 stages, '
+                         f'got {value}.')
     object.__setattr__(self, 'stage_blocks', tuple(self.stage_blocks))
 
   def stage_max_distance(self, stage):
     if isinstance(self.max_distance, int):
       return self.max_distance
     return self.max_distance[stage]
+
+  def block_max_distance(self, stage, index):
+    """Table reach of block `index` (0-based) of `stage` (0-based)."""
+    if index == 0 and self.first_block_max_distance is not None:
+      return self.first_block_max_distance[stage]
+    return self.stage_max_distance(stage)
 
 
 def _table():
@@ -100,11 +129,22 @@ def _table():
     table[f'axial_deeplab_{size}'] = Variant(
         stem='three_conv', block='axial', width_multiplier=width, span=65,
         output_stride=16)
-  # The PyTorch reference sizes each stage's tables to its 224-input
-  # feature size (56, 28, 14, 7), not 509 rows, and scales its stem to 32.
-  table['axial_resnet_26s'] = Variant(
-      stem='resnet', block='axial', stage_blocks=(1, 2, 4, 1),
-      width_multiplier=0.5, max_distance=(55, 27, 13, 6), stem_width=32)
+  # The authors' PyTorch Axial-ResNets (github:csrhddlam/axial-deeplab,
+  # lib/models/axialnet.py, `axial<depth><size>`): global attention whose
+  # tables are sized to the 224-input feature size of each block (56, 28,
+  # 14, 7; a strided first block attends at its input's size), a stem of
+  # 64 * width channels with PyTorch's symmetric padding, 2x2 average
+  # pooling after both axes of a strided block.
+  pytorch = dict(stem='resnet', block='axial', max_distance=(55, 27, 13, 6),
+                 first_block_max_distance=(55, 55, 27, 13),
+                 stride_mode='avg_pool', stem_padding='symmetric')
+  for name, blocks, width in (('26s', (1, 2, 4, 1), 0.5),
+                              ('50s', (3, 4, 6, 3), 0.5),
+                              ('50m', (3, 4, 6, 3), 0.75),
+                              ('50l', (3, 4, 6, 3), 1.0)):
+    table[f'axial_resnet_{name}'] = Variant(
+        stage_blocks=blocks, width_multiplier=width,
+        stem_width=int(64 * width), **pytorch)
   return table
 
 
@@ -122,7 +162,8 @@ def get_variant(name):
 # The row fields a config (or the Python API) may override; None keeps the
 # row's value.
 OVERRIDE_KEYS = ('span', 'max_distance', 'output_stride', 'stage_blocks',
-                 'width_multiplier', 'stem_width', 'stride_mode')
+                 'width_multiplier', 'stem_width', 'stride_mode',
+                 'first_block_max_distance', 'num_heads')
 
 
 def resolve(variant: Union[str, Variant, dict], **overrides) -> Variant:
@@ -131,7 +172,9 @@ def resolve(variant: Union[str, Variant, dict], **overrides) -> Variant:
   Args:
     variant: a name of `VARIANTS`, a `Variant`, or a `Variant`'s dict.
     **overrides: keys of `OVERRIDE_KEYS`; None keeps the row's value.
-      `span=0` means global attention (a row's `span=None`).
+      `span=0` means global attention (a row's `span=None`). A
+      `max_distance` override without `first_block_max_distance` applies
+      to every block (it clears the row's first-block reaches).
 
   Returns:
     The `Variant` (validated).
@@ -153,6 +196,15 @@ def resolve(variant: Union[str, Variant, dict], **overrides) -> Variant:
   changes = {k: v for k, v in overrides.items() if v is not None}
   if 'span' in changes:
     changes['span'] = int(changes['span']) or None
+  if 'max_distance' in changes:
+    changes.setdefault('first_block_max_distance', None)
   if 'stage_blocks' in changes:
     changes['stage_blocks'] = tuple(int(b) for b in changes['stage_blocks'])
   return dataclasses.replace(row, **changes)
+
+
+def resolve_config(config) -> Variant:
+  """The row of a `configs.backbones.AxialResNet` config, its
+  `OVERRIDE_KEYS` applied (`resolve`)."""
+  return resolve(config.variant, **{key: getattr(config, key)
+                                    for key in OVERRIDE_KEYS})
