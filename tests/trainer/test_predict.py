@@ -254,8 +254,7 @@ def test_failures_are_skipped_and_the_json_is_valid_throughout(run,
   paths = _folder_with_failures(tmp_path / 'images')
   output = tmp_path / 'out'
   json_path = output / 'panoptic.json'
-  with contextlib.redirect_stdout(io.StringIO()):
-    inner = cli.predictor_from_flags(_flags(run['folder']))  # params.yaml
+  inner = predictor_lib.ModulePredictor(run['module'])
   predictor = MemoryLimited(inner, 40 * 52, json_path)
   logged = []
   result = predictor_lib.predict_files(
