@@ -230,9 +230,9 @@ def predict_files(predictor, paths: Sequence[str], output_dir: str,
   rewritten atomically (`write_json_atomically`) after every image for
   the first 20, then whenever 5% more are done, and at the end, also when
   the run is interrupted (Ctrl-C, an exception): at any moment it is
-  valid and lists only images whose files are complete. An image whose longest side
-  exceeds `max_image_size` is predicted resized and mapped back (see
-  `size_limit`); its annotation gets "predicted_size" [h, w].
+  valid and lists only images whose files are complete. An image whose
+  longest side exceeds `max_image_size` is predicted resized and mapped
+  back (see `size_limit`); its annotation gets "predicted_size" [h, w].
 
   Args:
     predictor: callable uint8 [H, W, 3] -> output dict (see module doc),

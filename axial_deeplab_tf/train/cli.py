@@ -14,8 +14,8 @@
   module restored from --checkpoint_path (prints the checkpoint and its
   step).
 - `predictor_from_flags(values)`: a SavedModel predictor
-  (--saved_model_dir) or an in-process one (--experiment and
-  --checkpoint_path).
+  (--saved_model_dir; prints the checkpoint it was exported from) or an
+  in-process one (--experiment and --checkpoint_path).
 - `predict_from_flags(values)`: trainer/predict.py's run: image files in,
   COCO panoptic PNGs + JSON and pictures out; returns `EXIT_SKIPPED`
   when some image was skipped.
@@ -184,9 +184,14 @@ def predictor_from_flags(values: flags.FlagValues):
         '--checkpoint_path).')
   if values.saved_model_dir:
     try:
-      return predictor_lib.SavedModelPredictor(values.saved_model_dir)
+      predictor = predictor_lib.SavedModelPredictor(values.saved_model_dir)
     except ValueError as e:  # its message starts with 'saved_model_dir:'
       raise experiment.ConfigError(f'--{e}') from None
+    restored = predictor.metadata.get('checkpoint')
+    source = (f' of checkpoint {restored["path"]} (step {restored["step"]})'
+              if restored else '')
+    print(f'SavedModel {predictor.path}{source}', flush=True)
+    return predictor
   params = checkpoint_params_from_flags(values)
   if not experiment_export.is_panoptic(params):
     raise experiment.ConfigError(

@@ -24,7 +24,6 @@ checkpoint_params_from_flags`).
 """
 
 import os
-
 from typing import Optional
 
 from official.core import task_factory
@@ -71,7 +70,7 @@ def run_config_file(checkpoint_path: str) -> Optional[str]:
   """The run's params.yaml beside `checkpoint_path` (a prefix or folder),
   or in the folder above (model_dir/best_ckpt/); None when there is none."""
   path = checkpoint_path.rstrip('/')
-  folder = path if tf.io.gfile.isdir(path) else os.path.dirname(path)
+  folder = path if tf.io.gfile.isdir(path) else os.path.dirname(path) or '.'
   for candidate in (folder, os.path.dirname(folder)):
     config = os.path.join(candidate, RUN_CONFIG_FILE)
     if candidate and tf.io.gfile.exists(config):

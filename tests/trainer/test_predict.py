@@ -125,7 +125,7 @@ def cli_run(run):
       env=trainer_helpers.env(), capture_output=True, text=True, timeout=300,
       check=False)
   gray3 = np.repeat(gray[..., None], 3, -1)
-  return dict(process=process, output=output,
+  return dict(process=process, output=output, prefix=run['prefix'],
               images={'a_rgb': rgb, 'b_gray': gray3, 'c_rgba': rgba[..., :3],
                       'd_gray16': gray3, 'g_wide': wide})
 
@@ -162,6 +162,8 @@ def test_cli_reports_skipped_files_in_its_exit_status(cli_run):
   process = cli_run['process']
   assert process.returncode == cli.EXIT_SKIPPED == 3, process.stderr[-4000:]
   assert 'predicted 5 images, skipped 2' in process.stdout
+  assert (f'of checkpoint {cli_run["prefix"]} (step {STEP})'
+          in process.stdout)
   assert 'e_corrupt.jpg' in process.stderr and 'f_notes.txt' in process.stderr
   assert 'resized from 40x100 to 26x64' in process.stderr
   result = json.loads((cli_run['output'] / 'panoptic.json').read_text())
