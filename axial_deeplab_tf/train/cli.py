@@ -122,10 +122,15 @@ def _restored_module(values: flags.FlagValues, params, **options):
   the checkpoint read and its training step."""
   module = experiment_export.build_export_module(
       params, values.checkpoint_path, **options)
-  restored = module.restored_checkpoint
-  step = 'unknown' if restored['step'] is None else restored['step']
-  print(f'restored checkpoint {restored["path"]} (step {step})', flush=True)
+  print(f'restored checkpoint {_describe(module.restored_checkpoint)}',
+        flush=True)
   return module
+
+
+def _describe(checkpoint: dict) -> str:
+  """'<prefix> (step N)' of a `restored_checkpoint` dict."""
+  step = 'unknown' if checkpoint.get('step') is None else checkpoint['step']
+  return f'{checkpoint["path"]} (step {step})'
 
 
 def require(values: flags.FlagValues, *names: str) -> None:
@@ -188,8 +193,7 @@ def predictor_from_flags(values: flags.FlagValues):
     except ValueError as e:  # its message starts with 'saved_model_dir:'
       raise experiment.ConfigError(f'--{e}') from None
     restored = predictor.metadata.get('checkpoint')
-    source = (f' of checkpoint {restored["path"]} (step {restored["step"]})'
-              if restored else '')
+    source = f' of checkpoint {_describe(restored)}' if restored else ''
     print(f'SavedModel {predictor.path}{source}', flush=True)
     return predictor
   params = checkpoint_params_from_flags(values)
