@@ -13,16 +13,30 @@ or from a checkpoint of an experiment:
 
 Writes output_dir/panoptic/<name>.png (COCO panoptic id PNGs),
 output_dir/panoptic.json (COCO "annotations" with segments_info, the
-"categories" and the "skipped" files), and output_dir/vis/<name>_overlay.png
-(semantic colours + instance outlines), <name>_center.png (center heatmap)
-and <name>_offsets.png (offset field). Files that are not readable images
-are reported and skipped; grayscale, RGBA and 16-bit images are converted
-to 8-bit RGB.
+"categories" and the "skipped" files with their reasons), and
+output_dir/vis/<name>_overlay.png (semantic colours + instance outlines),
+<name>_center.png (center heatmap) and <name>_offsets.png (offset field).
+Grayscale, RGBA and 16-bit images are converted to 8-bit RGB.
+
+An image that fails (not a readable image, out of memory, any other
+error) is reported on stderr with its reason and skipped; every other
+image is written. panoptic.json is rewritten atomically as images finish,
+so it is valid and lists the finished images even if the run is killed.
+Images whose longest side exceeds --max_image_size (default 2049) are
+predicted resized to it and the outputs mapped back to the file's size
+(label maps by nearest pixel).
+
+With --experiment and --checkpoint_path but no --config_file, the
+params.yaml that training wrote beside the checkpoint is the config.
+
+Exit status: 0 every image predicted; 3 finished, some images skipped;
+1 an error (bad flag, config, model or checkpoint) stopped it first.
 """
 
 from absl import app
 from absl import flags
 
+from axial_deeplab_tf.serving import size_limit
 from axial_deeplab_tf.train import cli
 
 flags.DEFINE_string('saved_model_dir', None,
@@ -41,6 +55,11 @@ flags.DEFINE_string('classes_json', None,
                     'classes.json of the dataset: JSON category ids become '
                     'its source ids, and categories get its names.')
 flags.DEFINE_float('alpha', 0.5, 'Weight of the class colours in overlays.')
+flags.DEFINE_integer('max_image_size', size_limit.DEFAULT_MAX_IMAGE_SIZE,
+                     'Longest image side given to the model: larger images '
+                     'are resized down (aspect ratio kept) and the outputs '
+                     'mapped back to their size (label maps by nearest '
+                     'pixel); 0: no limit.')
 flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 FLAGS = flags.FLAGS

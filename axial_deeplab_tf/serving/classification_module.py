@@ -9,6 +9,7 @@ preprocessed like the evaluation pipeline
 `image_size` x `image_size`, then normalized), so images of any size can
 share one call. With `image_size=None` images are fed at their own size
 (one size per call; `image_bytes` / `tf_example` then need equal sizes).
+An empty batch gives outputs with batch 0.
 
 Not Model Garden's `serving.image_classification.ClassificationModule`: it
 builds its own `ClassificationModel` (a different checkpoint layout),
@@ -126,14 +127,21 @@ class ClassificationExportModule(serving_module.ServingModule):
     """`serving_default`: uint8 [batch, height, width, 3] -> output dict."""
     return self._classify(self._preprocess_batch(images))
 
+  def _classify_strings(self, strings: tf.Tensor, decode_fn):
+    """Decodes and classifies; an empty batch gives empty outputs."""
+    spec = self._classify.get_concrete_function().structured_outputs
+    return self.unless_empty(
+        strings, lambda: self._classify(self._preprocess_strings(
+            strings, decode_fn)),
+        {k: tf.TensorSpec(v.shape, v.dtype) for k, v in spec.items()})
+
   @tf.function(reduce_retracing=True)
   def serve_image_bytes(self, image_bytes):
     """`image_bytes`: string [batch] of encoded images -> output dict."""
-    return self._classify(self._preprocess_strings(
-        image_bytes, preprocessing.decode_image))
+    return self._classify_strings(image_bytes, preprocessing.decode_image)
 
   @tf.function(reduce_retracing=True)
   def serve_tf_example(self, serialized_examples):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
-    return self._classify(self._preprocess_strings(
-        serialized_examples, preprocessing.parse_example_image))
+    return self._classify_strings(serialized_examples,
+                                  preprocessing.parse_example_image)

@@ -21,7 +21,14 @@ from axial_deeplab_tf.serving import preprocessing
 
 
 class UnreadableImageError(ValueError):
-  """A file that is missing or cannot be decoded as an image."""
+  """A file that is missing or cannot be decoded as an image.
+
+  The message is '<path>: <reason>'; `path` and `reason` are attributes.
+  """
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f'{path}: {reason}')
+    self.path, self.reason = path, reason
 
 
 def collect_image_paths(specs: Sequence[str]) -> Tuple[List[str], List[str]]:
@@ -92,9 +99,9 @@ def read_image(path: str) -> np.ndarray:
     with tf.io.gfile.GFile(path, 'rb') as f:
       data = f.read()
   except (OSError, tf.errors.OpError) as e:
-    raise UnreadableImageError(f'{path}: cannot read ({e})') from e
+    raise UnreadableImageError(path, f'cannot read ({e})') from e
   if not data:
-    raise UnreadableImageError(f'{path}: empty file')
+    raise UnreadableImageError(path, 'empty file')
   try:
     image = preprocessing.decode_image(tf.constant(data)).numpy()
   except (tf.errors.InvalidArgumentError, tf.errors.UnknownError,
@@ -103,10 +110,10 @@ def read_image(path: str) -> np.ndarray:
       image = _read_with_pillow(data)
     except Image.UnidentifiedImageError as e:
       raise UnreadableImageError(
-          f'{path}: not a readable image (unknown or corrupt format)') from e
+          path, 'not a readable image (unknown or corrupt format)') from e
     except Exception as e:  # Pillow raises many types for bad files.
       raise UnreadableImageError(
-          f'{path}: not a readable image ({type(e).__name__}: {e})') from e
+          path, f'not a readable image ({type(e).__name__}: {e})') from e
   if image.shape[0] < 1 or image.shape[1] < 1:
-    raise UnreadableImageError(f'{path}: image has no pixels')
+    raise UnreadableImageError(path, 'image has no pixels')
   return image

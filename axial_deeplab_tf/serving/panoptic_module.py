@@ -10,7 +10,9 @@ three `tf.function`s become the SavedModel signatures:
 | `image_bytes` | `image_bytes`: string [batch], JPEG / PNG / GIF / BMP | any sizes |
 | `tf_example` | `serialized_examples`: string [batch], tf.Examples of our schema | any sizes |
 
-All three return the same dict (see `PanopticExportModule.serve`). When the
+All three return the same dict (see `PanopticExportModule.serve`); an
+empty batch gives outputs with batch 0 (and height and width 0 for the
+string signatures). When the
 images of one call differ in size, every image still goes through the
 network and the post-processing alone at its own size (so its result is
 exactly what it gives by itself); the per-image outputs are then padded at
@@ -199,7 +201,8 @@ class PanopticExportModule(serving_module.ServingModule):
     same = tf.reduce_all(tf.equal(image_sizes, image_sizes[:1]))
 
     def one_pass():
-      cropped = images[:, :image_sizes[0, 0], :image_sizes[0, 1]]
+      size = tf.reduce_max(image_sizes, axis=0)  # all equal
+      cropped = images[:, :size[0], :size[1]]
       return self._pad_maps(self._dense(cropped), height, width)
 
     def per_image():
@@ -210,12 +213,12 @@ class PanopticExportModule(serving_module.ServingModule):
         return {k: v[0] for k, v in result.items()}
 
       spec = {k: tf.TensorSpec(v.shape[1:], v.dtype)
-              for k, v in self._output_spec(images).items()}
+              for k, v in self._output_spec().items()}
       return tf.map_fn(run, (images, image_sizes), fn_output_signature=spec)
 
     return tf.cond(same, one_pass, per_image)
 
-  def _output_spec(self, images: tf.Tensor) -> Dict[str, tf.TensorSpec]:
+  def _output_spec(self) -> Dict[str, tf.TensorSpec]:
     """Static shapes and dtypes of `predict_dense` outputs (batch unknown)."""
     top_k = self.options.top_k
     maps = [None, None, None]
@@ -235,7 +238,6 @@ class PanopticExportModule(serving_module.ServingModule):
     if self.output_instance_masks:
       spec['instance_masks'] = tf.TensorSpec([None, top_k, None, None],
                                              tf.bool)
-    del images
     return spec
 
   @tf.function(reduce_retracing=True)
@@ -246,11 +248,14 @@ class PanopticExportModule(serving_module.ServingModule):
   @tf.function(reduce_retracing=True)
   def serve_image_bytes(self, image_bytes):
     """`image_bytes`: string [batch] of encoded images -> output dict."""
-    images, sizes = preprocessing.decode_image_batch(image_bytes)
-    return self.predict_padded(images, sizes)
+    return self.unless_empty(image_bytes, lambda: self.predict_padded(
+        *preprocessing.decode_image_batch(image_bytes)),
+        self._output_spec())
 
   @tf.function(reduce_retracing=True)
   def serve_tf_example(self, serialized_examples):
     """`tf_example`: string [batch] of serialized tf.Examples -> outputs."""
-    images, sizes = preprocessing.parse_example_batch(serialized_examples)
-    return self.predict_padded(images, sizes)
+    return self.unless_empty(
+        serialized_examples, lambda: self.predict_padded(
+            *preprocessing.parse_example_batch(serialized_examples)),
+        self._output_spec())

@@ -70,7 +70,10 @@ def export_saved_model(module: tf.Module, export_dir: str,
 
   Returns:
     The path of the written version directory. When the module has
-    `export_metadata()`, its dict is written to `METADATA_FILE` inside it.
+    `export_metadata()`, its dict is written to `METADATA_FILE` inside it,
+    with 'checkpoint' (the module's `restored_checkpoint`: {'path',
+    'step'} of the weights' checkpoint, or null), 'signatures',
+    'batch_size' and 'input_image_size'.
 
   Raises:
     ValueError: `version` is not positive, or export_dir/<version> exists.
@@ -93,6 +96,7 @@ def export_saved_model(module: tf.Module, export_dir: str,
     tf.saved_model.save(module, temporary, signatures=signatures)
     if hasattr(module, 'export_metadata'):
       metadata = dict(module.export_metadata(),
+                      checkpoint=getattr(module, 'restored_checkpoint', None),
                       signatures=list(signature_keys), batch_size=batch_size,
                       input_image_size=(list(input_image_size)
                                         if input_image_size else None))

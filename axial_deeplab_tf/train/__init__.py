@@ -12,7 +12,9 @@
   `report_errors()`, which turns user errors into `ERROR: <message>` and
   exit status 1 in every main.
 - `export`: `build_export_module()`, the experiment's model restored from
-  a checkpoint and wrapped by a `serving` export module.
+  a checkpoint (its path and step recorded) and wrapped by a `serving`
+  export module; `run_config_file()`, the run's params.yaml that export
+  and predict read by default.
 - `demo`: `make demo` (train, evaluate, export and predict on synthetic
   shapes).
 

@@ -12,12 +12,22 @@ every model variable matched) through `tasks.checkpoint_restore`. A task
 whose `model` config is a `configs.panoptic.PanopticModel` gives a
 `PanopticExportModule` (options from `task.model.post_processing`,
 normalization from `task.validation_data.mean/std`); any other gives a
-`ClassificationExportModule`.
+`ClassificationExportModule`. The module's `restored_checkpoint` records
+the checkpoint read, {'path': prefix, 'step': training step}
+(`checkpoint_step`), which the SavedModel export writes to its metadata.
+
+`run_config_file(checkpoint_path)` finds the `params.yaml` Model Garden's
+trainer writes into the run's `model_dir`: in the checkpoint's folder,
+or the folder above it (for `model_dir/best_ckpt/`). Export and predict
+use it as the config file when none is given (`cli.
+checkpoint_params_from_flags`).
 """
 
+import os
 from typing import Optional
 
 from official.core import task_factory
+import tensorflow as tf
 
 from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.ops import panoptic_merge
@@ -40,6 +50,32 @@ def restore_checkpoint(model, checkpoint_path: str) -> str:
   """
   return checkpoint_restore.restore_checkpoint(model, checkpoint_path,
                                                CHECKPOINT_FLAG)
+
+
+# The config file Model Garden's trainer writes into model_dir.
+RUN_CONFIG_FILE = 'params.yaml'
+# The training step in a Model Garden checkpoint.
+_STEP_KEY = 'global_step/.ATTRIBUTES/VARIABLE_VALUE'
+
+
+def checkpoint_step(prefix: str) -> Optional[int]:
+  """The training step saved in a checkpoint (`global_step`), or None."""
+  reader = tf.train.load_checkpoint(prefix)
+  if not reader.has_tensor(_STEP_KEY):
+    return None
+  return int(reader.get_tensor(_STEP_KEY))
+
+
+def run_config_file(checkpoint_path: str) -> Optional[str]:
+  """The run's params.yaml beside `checkpoint_path` (a prefix or folder),
+  or in the folder above (model_dir/best_ckpt/); None when there is none."""
+  path = checkpoint_path.rstrip('/')
+  folder = path if tf.io.gfile.isdir(path) else os.path.dirname(path) or '.'
+  for candidate in (folder, os.path.dirname(folder)):
+    config = os.path.join(candidate, RUN_CONFIG_FILE)
+    if candidate and tf.io.gfile.exists(config):
+      return config
+  return None
 
 
 def is_panoptic(params) -> bool:
@@ -65,12 +101,15 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
     image_size, top_k: classification preprocessing size and top-k.
 
   Returns:
-    A `PanopticExportModule` or `ClassificationExportModule`.
+    A `PanopticExportModule` or `ClassificationExportModule`, with
+    `restored_checkpoint` {'path', 'step'} (None without checkpoint).
   """
   task = task_factory.get_task(params.task)
   model = task.build_model()  # built: the factory runs it once
+  restored = None
   if checkpoint_path:
-    restore_checkpoint(model, checkpoint_path)
+    prefix = restore_checkpoint(model, checkpoint_path)
+    restored = {'path': prefix, 'step': checkpoint_step(prefix)}
   data = params.task.validation_data
   norm = {}
   for key in ('mean', 'std'):
@@ -78,13 +117,16 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
       norm[key] = tuple(getattr(data, key))
   if is_panoptic(params):
     config = params.task.model
-    return panoptic_module.PanopticExportModule(
+    module = panoptic_module.PanopticExportModule(
         model, config.encoding(),
         panoptic_merge.PostProcessingOptions.from_config(
             config.post_processing),
         output_semantic_probabilities=output_semantic_probabilities,
         output_instance_masks=output_instance_masks, **norm)
-  if image_size is None:
-    image_size = getattr(data, 'image_size', None) or 224
-  return classification_module.ClassificationExportModule(
-      model, image_size=image_size, top_k=top_k, **norm)
+  else:
+    if image_size is None:
+      image_size = getattr(data, 'image_size', None) or 224
+    module = classification_module.ClassificationExportModule(
+        model, image_size=image_size, top_k=top_k, **norm)
+  module.restored_checkpoint = restored
+  return module

@@ -53,3 +53,10 @@ def test_classifier_signatures_match_python(tmp_path):
   np.testing.assert_allclose(from_examples['logits'].numpy(), reference,
                              rtol=1e-4, atol=atol)
   assert saved_model_export.read_metadata(path)['task'] == 'classification'
+  for key, name in (('image_bytes', 'image_bytes'),
+                    ('tf_example', 'serialized_examples')):
+    empty = loaded.signatures[key](**{name: tf.constant([], tf.string)})
+    assert {k: (v.shape.as_list(), v.dtype) for k, v in empty.items()} == {
+        'logits': ([0, 7], tf.float32), 'probabilities': ([0, 7], tf.float32),
+        'top_k_classes': ([0, 3], tf.int32),
+        'top_k_scores': ([0, 3], tf.float32)}, key

@@ -209,6 +209,30 @@ def test_tf_example_mixed_sizes(exported):
   _check_mixed(module, {k: v.numpy() for k, v in out.items()}, images)
 
 
+def test_string_signatures_answer_an_empty_batch(exported):
+  _, loaded, _ = exported
+  k, top_k = sm.NUM_CLASSES, sm.OPTIONS.top_k
+  maps = [0, 0, 0]  # batch 0; the largest height and width of no image: 0
+  expected = {
+      'panoptic': (maps, tf.int32), 'semantic': (maps, tf.int32),
+      'category': (maps, tf.int32), 'instance': (maps, tf.int32),
+      'center_heatmap': (maps, tf.float32),
+      'center_offsets': (maps + [2], tf.float32),
+      'semantic_probabilities': (maps + [k], tf.float32),
+      'instance_masks': ([0, top_k, 0, 0], tf.bool),
+      'instance_classes': ([0, top_k], tf.int32),
+      'instance_scores': ([0, top_k], tf.float32),
+      'instance_valid': ([0, top_k], tf.bool),
+      'center_points': ([0, top_k, 2], tf.int32),
+      'center_scores': ([0, top_k], tf.float32),
+      'num_instances': ([0], tf.int32), 'image_size': ([0, 2], tf.int32)}
+  for key, name in (('image_bytes', 'image_bytes'),
+                    ('tf_example', 'serialized_examples')):
+    out = loaded.signatures[key](**{name: tf.constant([], tf.string)})
+    assert {k: (v.shape.as_list(), v.dtype) for k, v in out.items()} == (
+        expected), key
+
+
 def test_versions_follow_tf_serving_layout(exported, tmp_path):
   _, _, path = exported
   base = os.path.dirname(path)
