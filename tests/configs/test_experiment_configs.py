@@ -208,6 +208,27 @@ def test_missing_input_files_are_named(tmp_path):
     preflight.check_inputs(params, 'train')
 
 
+def test_missing_default_shapes_data_says_how_to_write_it(tmp_path,
+                                                          monkeypatch):
+  """A fresh checkout has no runs/data/synthetic_64: the message gives the
+  command that writes the dataset the demo uses (400 + 100 images of 64
+  px, seed 0)."""
+  monkeypatch.chdir(tmp_path)
+  params = _load()
+  command = ('python trainer/make_synthetic_dataset.py '
+             '--output_dir=runs/data/synthetic_64 --num_train=400 '
+             '--num_val=100 --image_size=64 --seed=0')
+  for mode, key, split in (('train', 'train_data', 'train'),
+                           ('eval', 'validation_data', 'val')):
+    with pytest.raises(experiment.ConfigError) as raised:
+      preflight.check_inputs(params, mode)
+    assert str(raised.value) == (
+        f"task.{key}.input_path: pattern 'runs/data/synthetic_64/{split}-*-"
+        f"of-*.tfrecord' matches no file. It is the default synthetic shapes "
+        f"dataset of axial_deeplab_shapes; write it from the repository root "
+        f"with: {command} (`make demo` writes it too).")
+
+
 def test_summary_interval_must_fit_steps_per_loop():
   with pytest.raises(experiment.ConfigError, match='summary_interval'):
     _load(params_override='trainer.steps_per_loop=3,'
