@@ -8,9 +8,10 @@ r"""Trains and evaluates axial_deeplab_tf experiments with Model Garden.
 `runtime.distribution_strategy` picks one_device / mirrored /
 multi_worker_mirrored (TF_CONFIG) / tpu; `runtime.mixed_precision_dtype`
 float16 (with loss scaling) or bfloat16. A bad flag or config, input
-patterns matching no file, a model_dir holding a checkpoint of another
-model, and a NaN or infinite loss end the run with `ERROR: <message>` and
-exit status 1 (see axial_deeplab_tf.train). A killed run resumes from the
+patterns matching no file, a model_dir that is a file or holds a
+checkpoint of another model, and a diverged loss (NaN, infinite, or above
+trainer.loss_upper_bound) end the run with `ERROR: <message>` and exit
+status 1 (see axial_deeplab_tf.train). A killed run resumes from the
 latest checkpoint in model_dir when rerun.
 """
 

@@ -20,6 +20,19 @@ CITYSCAPES_THINGS = list(range(11, 19))  # person .. bicycle (trainIds)
 COCO_THINGS = list(range(80))  # TFDS / converter order: 80 things first
 SHAPES_THINGS = [2, 3, 4]  # circle, square, triangle
 
+# The synthetic shapes dataset `axial_deeplab_shapes` reads by default
+# (relative to the repository root): `make demo` writes it, and so does
+# SHAPES_DATA_COMMAND.
+SHAPES_DATA_DIR = 'runs/data/synthetic_64'
+SHAPES_DATA = {'num_train': 400, 'num_val': 100, 'image_size': 64, 'seed': 0}
+SHAPES_DATA_PATHS = {
+    split: f'{SHAPES_DATA_DIR}/{split}-*-of-*.tfrecord'
+    for split in ('train', 'val')}
+SHAPES_DATA_COMMAND = ' '.join(
+    ['python trainer/make_synthetic_dataset.py',
+     f'--output_dir={SHAPES_DATA_DIR}']
+    + [f'--{k}={v}' for k, v in SHAPES_DATA.items()])
+
 
 def optimization_config(learning_rate, train_steps, warmup_steps,
                         power=0.9) -> optimization.OptimizationConfig:
@@ -115,7 +128,7 @@ def shapes() -> cfg.ExperimentConfig:
   Tuned on 2 shared CPU cores: batch 8, Adam 5e-3, BN momentum 0.9 (short
   run), 1600 steps: PQ 0.815 on the validation split in 4.8 min.
   """
-  size = 64
+  size = SHAPES_DATA['image_size']
   decoder = pcfg.Decoder(
       semantic_aspp_channels=64, semantic_low_level_channels=[32, 16],
       semantic_decoder_channels=64, semantic_head_channels=64,
@@ -133,12 +146,12 @@ def shapes() -> cfg.ExperimentConfig:
               center_threshold=0.1, nms_kernel=7, top_k=32,
               stuff_area_limit=64, label_divisor=256)),
       train_data=pcfg.PanopticDataConfig(
-          input_path='runs/data/synthetic_64/train-*-of-*.tfrecord',
+          input_path=SHAPES_DATA_PATHS['train'],
           is_training=True, global_batch_size=8, crop_size=[size, size],
           min_scale=0.75, max_scale=1.25, cache=True,
           shuffle_buffer_size=400),
       validation_data=pcfg.PanopticDataConfig(
-          input_path='runs/data/synthetic_64/val-*-of-*.tfrecord',
+          input_path=SHAPES_DATA_PATHS['val'],
           is_training=False, global_batch_size=20,
           eval_pad_size=[size, size], drop_remainder=False))
   steps = 1600

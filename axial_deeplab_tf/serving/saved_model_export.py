@@ -5,9 +5,15 @@ sub-directory: `export_dir/<version>/{saved_model.pb, variables/}`.
 `export_saved_model(module, export_dir)` writes the next free version
 (1, 2, ...) or the one asked for, and never overwrites a finished version:
 it writes to a temporary directory beside it and renames it when complete.
+TensorFlow's INFO line listing every captured variable of each signature
+as a renamed input (`Function \`serve\` contains input name(s) 19658,
+19660, ... which will be renamed to ...`, one name per variable, ~300 for
+the demo model) is left out of the log: those are not inputs a caller
+gives, and the signatures' real input names are unchanged.
 """
 
 import json
+import logging
 import os
 import shutil
 from typing import Optional, Sequence
@@ -17,6 +23,15 @@ import tensorflow as tf
 DEFAULT_SIGNATURES = ('serving_default', 'image_bytes', 'tf_example')
 # TF Serving ignores assets.extra/; predict.py reads the settings from it.
 METADATA_FILE = os.path.join('assets.extra', 'axial_deeplab_export.json')
+
+
+class _CapturedInputsLine(logging.Filter):
+  """Drops TensorFlow's 'contains input name(s) ... will be renamed' record
+  (tensorflow/python/saved_model/signature_serialization.py)."""
+
+  def filter(self, record):
+    return not str(record.msg).startswith('Function `%s` contains input '
+                                          'name(s)')
 
 
 def read_metadata(saved_model_dir: str) -> dict:
@@ -92,6 +107,8 @@ def export_saved_model(module: tf.Module, export_dir: str,
     tf.io.gfile.rmtree(temporary)
   signatures = module.signatures(tuple(signature_keys), batch_size,
                                  input_image_size)
+  quiet = _CapturedInputsLine()
+  logging.getLogger('absl').addFilter(quiet)
   try:
     tf.saved_model.save(module, temporary, signatures=signatures)
     if hasattr(module, 'export_metadata'):
@@ -106,6 +123,7 @@ def export_saved_model(module: tf.Module, export_dir: str,
         json.dump(metadata, f, indent=2)
     tf.io.gfile.rename(temporary, path)
   finally:
+    logging.getLogger('absl').removeFilter(quiet)
     if tf.io.gfile.exists(temporary):
       shutil.rmtree(temporary, ignore_errors=True)
   return path

@@ -39,8 +39,10 @@ class NonFiniteStep(tf_keras.metrics.Metric):
   """The first step (1-based global step) whose loss was NaN or infinite.
 
   -1 while every loss was finite. Reset at the end of each train loop like
-  the other train metrics; the trainer stops training when it is >= 0.
-  update_state(loss scalar, step int64 scalar).
+  the other train metrics; `train.actions.DivergenceStop` stops training
+  when it is >= 0 and removes it from the loop's output, so it is not
+  logged nor written to TensorBoard. update_state(loss scalar, step int64
+  scalar).
   """
 
   def __init__(self, name='nonfinite_loss_step', **kwargs):

@@ -4,7 +4,7 @@
   config, with errors naming the experiment, file, key or value at fault
   (`ConfigError`); importing it registers our experiments and tasks.
 - `preflight`: checks of input files and model_dir before a run.
-- `actions`: Orbit actions (progress log, NaN stop, metrics JSON,
+- `actions`: Orbit actions (progress log, divergence stop, metrics JSON,
   panoptic image panels).
 - `runner`: `run(params, mode, model_dir)`, train / eval through Model
   Garden's `train_lib.run_experiment`.

@@ -6,9 +6,11 @@ written, and eval actions with the metrics of each evaluation
 (`runner.run` attaches them).
 
 - `ProgressLogger`: one line per loop (loss terms, learning rate,
-  examples/s, ETA).
-- `NonFiniteLossStop`: raises `TrainingStopped` after a NaN or infinite
-  loss, naming the step and the last good checkpoint.
+  examples/s, ETA from the second loop on).
+- `DivergenceStop`: raises `TrainingStopped` after a NaN or infinite
+  loss or a loss above `trainer.loss_upper_bound`, naming the step, the
+  last good checkpoint (or that there is none) and the settings to
+  change; removes `nonfinite_loss_step` from the logged output.
 - `MetricsWriter`: `<model_dir>/metrics.json` and `metrics_<step>.json`.
 - `PanopticImageSummary`: TensorBoard image panels of a fixed validation
   batch (input, predicted and ground-truth panoptic maps, center heatmap).
@@ -42,25 +44,27 @@ def _duration(seconds):
 class ProgressLogger:
   """Logs loss terms, learning rate, examples/s and an ETA every loop.
 
-  Also adds 'examples_per_second' to the train output, so it is written to
-  TensorBoard with the other scalars.
+  The first loop after start (or resume) includes building the input
+  pipeline and tracing the train step, and its starting step is not known
+  (a resumed run restores the step after this action is made), so its
+  line has no rate and says "ETA after the next loop". From the second
+  loop on it adds 'examples_per_second' (of that loop) to the train output,
+  so it is written to TensorBoard with the other scalars, and the ETA is
+  the remaining steps at the mean time per step since the first loop ended
+  (evaluations and checkpoints in between included).
   """
 
-  def __init__(self, global_step, global_batch_size, train_steps):
+  def __init__(self, global_step, global_batch_size, train_steps,
+               clock=time.monotonic):
     self._step = global_step
     self._batch = int(global_batch_size)
     self._total = int(train_steps)
-    self._last_step = int(global_step.numpy())
-    self._last_time = time.time()
+    self._clock = clock
+    self._first = None  # (step, time) at the end of the first loop
+    self._last = None  # (step, time) at the end of the previous loop
 
   def __call__(self, output):
-    step = int(self._step.numpy())
-    now = time.time()
-    steps, elapsed = step - self._last_step, max(now - self._last_time, 1e-9)
-    self._last_step, self._last_time = step, now
-    rate = steps * self._batch / elapsed
-    eta = (self._total - step) * elapsed / max(steps, 1)
-    output['examples_per_second'] = rate
+    step, now = int(self._step.numpy()), self._clock()
     parts = [f'step {step}/{self._total}']
     if 'training_loss' in output:
       parts.append(f'loss {_value(output["training_loss"]):.4f}')
@@ -71,35 +75,112 @@ class ProgressLogger:
       parts.append('(' + ', '.join(terms) + ')')
     if 'learning_rate' in output:
       parts.append(f'lr {_value(output["learning_rate"]):.3g}')
-    parts.append(f'{rate:.1f} examples/s')
-    parts.append(f'ETA {_duration(eta)}')
+    if self._first is None:
+      self._first = (step, now)
+      parts.append('ETA after the next loop (this one included start-up '
+                   'and tracing)')
+    else:
+      steps, elapsed = step - self._last[0], max(now - self._last[1], 1e-9)
+      rate = steps * self._batch / elapsed
+      per_step = (now - self._first[1]) / max(step - self._first[0], 1)
+      output['examples_per_second'] = rate
+      parts.append(f'{rate:.1f} examples/s')
+      parts.append(f'ETA {_duration((self._total - step) * per_step)}')
+    self._last = (step, now)
     message = ' | '.join(parts)
     logging.info(message)
     print(message, flush=True)
 
 
-class NonFiniteLossStop:
-  """Stops training when a loop saw a NaN or infinite loss.
+def learning_rate_key(params) -> str:
+  """'<dotted key> (now <value>)' of the experiment's learning rate."""
+  prefix = 'trainer.optimizer_config.learning_rate'
+  lr = params.trainer.optimizer_config.learning_rate
+  chosen = lr.get() if lr.type else None
+  for field in ('initial_learning_rate', 'learning_rate', 'values'):
+    if chosen is not None and hasattr(chosen, field):
+      return f'{prefix}.{lr.type}.{field} (now {getattr(chosen, field)})'
+  return prefix
 
-  Runs before the loop's checkpoint is written, so the latest checkpoint
-  in model_dir is the last good one.
+
+class DivergenceStop:
+  """Stops training when the loss diverged, with one paragraph that says
+  where, the last good checkpoint and what to change.
+
+  Divergence: a NaN or infinite loss in any step of the loop (the task's
+  `nonfinite_loss_step` metric holds the first such step), or a loop's
+  mean `training_loss` above `trainer.loss_upper_bound` (from step
+  `trainer.recovery_begin_steps` on), the condition of Model Garden's
+  recovery action. Orbit calls this action with each loop's output
+  before the loop's checkpoint is written, and before Model Garden's
+  own train actions (`train_lib` appends them to ours), so the latest
+  checkpoint in model_dir is the last good one and Model Garden's
+  `RuntimeError` never comes first. With `trainer.recovery_max_trials`
+  N > 0, the first N divergences Model Garden can recover from (NaN, or
+  above the bound) are left to its recovery (restore the latest
+  checkpoint and go on); the next one stops. With N < 0 Model Garden
+  checks no bound, and only a NaN or infinite loss stops.
+
+  The action consumes `nonfinite_loss_step`: it is removed from the
+  output, so it is neither logged nor written to TensorBoard.
   """
 
-  def __init__(self, model_dir):
+  def __init__(self, params, model_dir, global_step):
+    t = params.trainer
+    self._bound = float(t.loss_upper_bound)
+    self._begin = int(t.recovery_begin_steps)
+    self._max_trials = int(t.recovery_max_trials)
+    self._checkpoint_interval = int(t.checkpoint_interval)
+    self._learning_rate = learning_rate_key(params)
     self._model_dir = model_dir
+    self._step = global_step
+    self._trials = 0
 
   def __call__(self, output):
-    first = _value(output.get('nonfinite_loss_step', -1.0))
+    first = _value(output.pop('nonfinite_loss_step', -1.0))
     loss = _value(output.get('training_loss', 0.0))
-    if first < 0 and math.isfinite(loss):
+    step = int(self._step.numpy())
+    above = step >= self._begin and loss > self._bound
+    if first < 0 and math.isfinite(loss) and not (
+        above and self._max_trials >= 0):
       return
-    where = (f'at step {int(first)}' if first >= 0
-             else 'in the last train loop')
-    last_good = tf.train.latest_checkpoint(self._model_dir) or 'none written'
-    raise TrainingStopped(
-        f'Training stopped: the loss became NaN or infinite {where}. Last '
-        f'good checkpoint: {last_good}. Lower the learning rate or check '
-        f'the data, then rerun the same command to resume from it.')
+    if self._max_trials > 0 and (math.isnan(loss) or above):
+      self._trials += 1
+      if self._trials <= self._max_trials:
+        logging.warning(
+            'loss %s at step %d: Model Garden restores the latest '
+            'checkpoint (recovery %d of trainer.recovery_max_trials=%d).',
+            loss, step, self._trials, self._max_trials)
+        return
+    raise TrainingStopped(self._message(first, loss, step))
+
+  def _message(self, first, loss, step):
+    if first >= 0 or not math.isfinite(loss):
+      what = ('the loss became NaN or infinite '
+              + (f'at step {int(first)}' if first >= 0
+                 else f'in the train loop ending at step {step}'))
+      bound = ''
+    else:
+      what = (f'the loss diverged: the mean training loss of the train '
+              f'loop ending at step {step} was {loss:.4g}, above '
+              f'trainer.loss_upper_bound ({self._bound:g})')
+      bound = (', or raise trainer.loss_upper_bound if a loss this large '
+               'is expected')
+    if self._trials:
+      what += (f', after {self._trials - 1} recoveries '
+               f'(trainer.recovery_max_trials)')
+    last_good = tf.train.latest_checkpoint(self._model_dir)
+    if last_good:
+      todo = (f'Last good checkpoint: {last_good}. Lower the learning rate '
+              f'({self._learning_rate}) or check the data{bound}, then '
+              f'rerun the same command to resume from that checkpoint.')
+    else:
+      todo = (f'No checkpoint was written before it (the first comes at '
+              f'step {self._checkpoint_interval}, '
+              f'trainer.checkpoint_interval), so there is nothing to '
+              f'resume: lower the learning rate ({self._learning_rate}) or '
+              f'check the data{bound}, then start the run over.')
+    return f'Training stopped: {what}. {todo}'
 
 
 class MetricsWriter:

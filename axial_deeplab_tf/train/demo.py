@@ -31,6 +31,7 @@ from typing import Dict, List, Optional
 import tensorflow as tf
 
 from axial_deeplab_tf import dataloaders
+from axial_deeplab_tf.configs import panoptic_experiments
 from axial_deeplab_tf.data import schema
 
 EXPERIMENT = 'axial_deeplab_shapes'
@@ -49,9 +50,12 @@ class DemoFailed(RuntimeError):
 
 
 def _write_dataset(data_dir: str) -> Dict[str, str]:
+  """The experiment's default synthetic dataset (SHAPES_DATA), written to
+  data_dir unless it is already there."""
+  data = dict(panoptic_experiments.SHAPES_DATA)
+  size = data.pop('image_size')
   return dataloaders.ensure_synthetic_dataset(
-      data_dir, num_train=400, num_val=100, seed=0,
-      config=dataloaders.SyntheticConfig(image_size=64))
+      data_dir, config=dataloaders.SyntheticConfig(image_size=size), **data)
 
 
 def _run(command: List[str], env: Dict[str, str], what: str) -> None:
@@ -111,7 +115,8 @@ def run_demo(root: str, run_dir: Optional[str], data_dir: Optional[str],
   start = time.time()
   run_dir = os.path.abspath(run_dir or os.path.join(
       root, 'runs', time.strftime('demo-%Y%m%d-%H%M%S', time.gmtime())))
-  data_dir = data_dir or os.path.join(root, 'runs', 'data', 'synthetic_64')
+  data_dir = data_dir or os.path.join(root,
+                                      panoptic_experiments.SHAPES_DATA_DIR)
   os.makedirs(run_dir, exist_ok=True)
   print(f'[demo] run folder: {run_dir}', flush=True)
   paths = _write_dataset(data_dir)

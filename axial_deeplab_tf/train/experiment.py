@@ -14,7 +14,10 @@ on:
 - keys that do not exist, named by their full dotted path and the file or
   flag holding them;
 - values of the wrong type (Model Garden does not check them), named by
-  key, expected type and value;
+  key, expected type and value; an int or a numeric string (YAML reads
+  `1e7` as one) where a float is expected is converted to that float
+  instead (Model Garden would keep the int, and a learning-rate schedule
+  would then fail inside TensorFlow with `Pow ... int32`);
 - a failed `validate()` and a `trainer.summary_interval` that is not a
   multiple of `trainer.steps_per_loop`.
 
@@ -24,7 +27,7 @@ Importing this module registers our experiments and tasks.
 import collections.abc
 import dataclasses
 import typing
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
@@ -82,39 +85,80 @@ def unknown_keys(config: params_dict.ParamsDict, override: Dict[str, Any],
   return bad
 
 
-def _fits(value: Any, annotation: Any) -> bool:
-  """Whether `value` (parsed YAML) fits a dataclass field annotation.
+class _Mismatch(Exception):
+  """A parsed value that does not fit a config field's annotation."""
 
-  Annotations other than bool, int, float, str, sequences, unions and
-  configs are not checked.
+
+def _conform(value: Any, annotation: Any) -> Any:
+  """`value` (parsed YAML) made to fit a dataclass field annotation.
+
+  An int, or a string float() reads (YAML reads `1e7` as a string), where
+  a float is expected becomes that float: Model Garden would keep the int
+  and fail later inside TensorFlow (`Pow ... int32` in a learning-rate
+  schedule). Annotations other than bool, int, float, str, sequences,
+  unions and configs are not checked.
+
+  Raises:
+    _Mismatch: the value does not fit.
   """
   origin = typing.get_origin(annotation)
   args = typing.get_args(annotation)
   if origin is typing.Union:
-    return any(_fits(value, a) for a in args)
+    fitted = []
+    for option in args:
+      try:
+        fitted.append(_conform(value, option))
+      except _Mismatch:
+        continue
+      if fitted[-1] is value:  # fits unchanged: no conversion wanted
+        return value
+    if fitted:
+      return fitted[0]
+    raise _Mismatch
   if annotation is type(None):
-    return value is None
+    if value is None:
+      return value
+    raise _Mismatch
   if value is None:
-    return False
-  if annotation is bool:
-    return isinstance(value, bool)
-  if annotation is int:
-    return isinstance(value, int) and not isinstance(value, bool)
+    raise _Mismatch
+  if annotation is bool and isinstance(value, bool):
+    return value
+  if annotation is int and isinstance(value, int) and not isinstance(
+      value, bool):
+    return value
   if annotation is float:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-  if annotation is str:
-    return isinstance(value, str)
+    if isinstance(value, float):
+      return value
+    if isinstance(value, int) and not isinstance(value, bool):
+      return float(value)
+    if isinstance(value, str):
+      try:
+        return float(value)
+      except ValueError:
+        raise _Mismatch from None
+    raise _Mismatch
+  if annotation is str and isinstance(value, str):
+    return value
+  if annotation in (bool, int, str):
+    raise _Mismatch
   if origin in (list, tuple, collections.abc.Sequence):
     if not isinstance(value, (list, tuple)):
-      return False
+      raise _Mismatch
     if origin is tuple and args and args[-1] is not Ellipsis:
-      return len(value) == len(args) and all(
-          _fits(v, a) for v, a in zip(value, args))
-    return not args or all(_fits(v, args[0]) for v in value)
+      if len(value) != len(args):
+        raise _Mismatch
+      items = [_conform(v, a) for v, a in zip(value, args)]
+    else:
+      items = [_conform(v, args[0]) for v in value] if args else value
+    if all(a is b for a, b in zip(items, value)):
+      return value
+    return type(value)(items)
   if isinstance(annotation, type) and issubclass(annotation,
                                                  hyperparams.Config):
-    return isinstance(value, dict)
-  return True
+    if isinstance(value, dict):
+      return value
+    raise _Mismatch
+  return value
 
 
 def _type_name(annotation: Any) -> str:
@@ -124,25 +168,31 @@ def _type_name(annotation: Any) -> str:
   return str(annotation).replace('typing.', '')
 
 
-def type_errors(config: hyperparams.Config, override: Dict[str, Any],
-                prefix: str = '') -> List[str]:
-  """'path: expected T, got value' for every override value whose type
-  does not fit the config field it sets (nested)."""
+def conform_types(config: hyperparams.Config, override: Dict[str, Any],
+                  prefix: str = '') -> Tuple[Dict[str, Any], List[str]]:
+  """`override` with values made to fit the config fields they set (ints
+  and numeric strings to floats where floats are expected, nested), and
+  'path: expected T, got value' for every value that does not fit."""
   try:
     hints = typing.get_type_hints(type(config))
   except (NameError, TypeError):
     hints = {}
   fields = {f.name for f in dataclasses.fields(config)}
-  bad = []
+  conformed, bad = {}, []
   for key, value in (override or {}).items():
     path = f'{prefix}{key}'
     current = getattr(config, key, None)
     if isinstance(current, hyperparams.Config) and isinstance(value, dict):
-      bad.extend(type_errors(current, value, path + '.'))
-    elif key in fields and key in hints and not _fits(value, hints[key]):
-      bad.append(f'{path}: expected {_type_name(hints[key])}, got '
-                 f'{value!r}')
-  return bad
+      value, wrong = conform_types(current, value, path + '.')
+      bad.extend(wrong)
+    elif key in fields and key in hints:
+      try:
+        value = _conform(value, hints[key])
+      except _Mismatch:
+        bad.append(f'{path}: expected {_type_name(hints[key])}, got '
+                   f'{value!r}')
+    conformed[key] = value
+  return conformed, bad
 
 
 def _apply(params: cfg.ExperimentConfig, name: str,
@@ -159,7 +209,7 @@ def _apply(params: cfg.ExperimentConfig, name: str,
   if unknown:
     raise ConfigError(f'{name}: config keys that do not exist: '
                       f'{", ".join(unknown)}.')
-  wrong = type_errors(params, override)
+  override, wrong = conform_types(params, override)
   if wrong:
     raise ConfigError(f'{name}: wrong value types: {"; ".join(wrong)}.')
   try:

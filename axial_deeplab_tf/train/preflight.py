@@ -4,9 +4,13 @@ Config problems are caught when the experiment is loaded
 (`experiment.load_experiment`); these checks need the files and folders
 the run reads:
 
+- `check_model_dir_path(model_dir)`: model_dir is given and is not a
+  file.
 - `check_inputs(params, mode)`: every input pattern of the data the mode
   reads (`task.train_data` for training, `task.validation_data` for
-  evaluation) matches at least one file, unless the data comes from TFDS.
+  evaluation) matches at least one file, unless the data comes from TFDS;
+  for the default paths of `axial_deeplab_shapes` the message gives the
+  command that writes that dataset.
 - `check_model_dir(task, model_dir)`: model_dir's latest checkpoint (if
   any) is one of this experiment's model.
 
@@ -22,6 +26,7 @@ from official.core import base_task
 from official.core import config_definitions as cfg
 import tensorflow as tf
 
+from axial_deeplab_tf.configs import panoptic_experiments
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.train import experiment
 
@@ -30,6 +35,26 @@ def _patterns(input_path: Union[str, Sequence[str]]) -> List[str]:
   if isinstance(input_path, str):
     return [p.strip() for p in input_path.split(',') if p.strip()]
   return [p for item in input_path or [] for p in _patterns(item)]
+
+
+def check_model_dir_path(model_dir: str) -> None:
+  """--model_dir is set and, if it exists, is a folder."""
+  if not model_dir:
+    raise experiment.ConfigError('--model_dir is required.')
+  if tf.io.gfile.exists(model_dir) and not tf.io.gfile.isdir(model_dir):
+    raise experiment.ConfigError(
+        f'--model_dir={model_dir} is a file; give a folder (new or '
+        f'holding an earlier run of this experiment).')
+
+
+def _missing(key: str, pattern: str) -> str:
+  message = f'task.{key}.input_path: pattern {pattern!r} matches no file.'
+  if pattern in panoptic_experiments.SHAPES_DATA_PATHS.values():
+    message += (f' It is the default synthetic shapes dataset of '
+                f'axial_deeplab_shapes; write it from the repository root '
+                f'with: {panoptic_experiments.SHAPES_DATA_COMMAND} (`make '
+                f'demo` writes it too).')
+  return message
 
 
 def check_inputs(params: cfg.ExperimentConfig, mode: str) -> None:
@@ -50,8 +75,7 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str) -> None:
           f'set).')
     for pattern in patterns:
       if not tf.io.gfile.glob(pattern):
-        raise experiment.ConfigError(
-            f'task.{key}.input_path: pattern {pattern!r} matches no file.')
+        raise experiment.ConfigError(_missing(key, pattern))
 
 
 def check_model_dir(task: base_task.Task, model_dir: str) -> None:

@@ -2,8 +2,8 @@
 
 `run(params, mode, model_dir)` checks the run (`preflight`), builds the
 distribution strategy from `params.runtime`, the task and Model Garden's
-trainer, attaches our Orbit actions (`actions`: progress log, NaN stop,
-metrics JSON, panoptic image panels) and calls
+trainer, attaches our Orbit actions (`actions`: progress log, divergence
+stop, metrics JSON, panoptic image panels) and calls
 `official.core.train_lib.run_experiment`. It returns the last evaluation's
 metrics.
 """
@@ -40,15 +40,16 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str
   """Checks, then runs the experiment; returns the eval metrics.
 
   Raises:
-    experiment.ConfigError: a bad --mode, --model_dir or input pattern.
+    experiment.ConfigError: a bad --mode, a --model_dir missing or a
+      file, or an input pattern matching no file.
     checkpoint_restore.CheckpointError: model_dir holds another model.
-    actions.TrainingStopped: the loss became NaN or infinite.
+    actions.TrainingStopped: the loss diverged (NaN, infinite, or above
+      `trainer.loss_upper_bound`).
   """
   if mode not in MODES:
     raise experiment.ConfigError(f'--mode={mode!r}: expected one of '
                                  f'{", ".join(MODES)}.')
-  if not model_dir:
-    raise experiment.ConfigError('--model_dir is required.')
+  preflight.check_model_dir_path(model_dir)
   preflight.check_inputs(params, mode)
   if params.runtime.mixed_precision_dtype:
     performance.set_mixed_precision_policy(
@@ -71,7 +72,7 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str
   train_actions, eval_actions = [], []
   if 'train' in mode:
     train_actions = [
-        actions.NonFiniteLossStop(model_dir),
+        actions.DivergenceStop(params, model_dir, trainer.global_step),
         actions.ProgressLogger(
             trainer.global_step, params.task.train_data.global_batch_size,
             params.trainer.train_steps)]

@@ -1,10 +1,12 @@
 """Registered experiments validate; YAML files and overrides round-trip."""
 
 import glob
+import math
 import os
 
 from official.core import exp_factory
 from official.modeling import hyperparams
+from official.modeling import optimization
 import pytest
 
 from axial_deeplab_tf.train import experiment
@@ -150,6 +152,35 @@ def test_values_of_the_right_type_pass():
   assert params.task.train_data.input_path == ['a', 'b']
 
 
+def test_numbers_where_floats_are_expected_become_floats(tmp_path):
+  """An int (or YAML's string `1e7`) where a float is expected: Model
+  Garden would keep it, and a cosine schedule fed the int 30 fails inside
+  TensorFlow (`Pow ... int32`); the loader converts it, from the flag and
+  from a YAML file alike."""
+  cosine = ('trainer.optimizer_config.learning_rate.type=cosine,'
+            'trainer.optimizer_config.learning_rate.cosine.decay_steps=1000')
+  path = tmp_path / 'lr.yaml'
+  path.write_text('trainer:\n  loss_upper_bound: 1e7\n  optimizer_config:\n'
+                  '    learning_rate: {cosine: {initial_learning_rate: 30}}\n'
+                  'task: {train_data: {mean: [0, 1, 0]}}\n')
+  from_flag = _load(params_override=(
+      cosine + ',trainer.optimizer_config.learning_rate.cosine.'
+      'initial_learning_rate=30,trainer.loss_upper_bound=1.0e7,'
+      'task.train_data.mean=[0,1,0]'))
+  from_file = _load(config_files=[str(path)], params_override=cosine)
+  for params in (from_flag, from_file):
+    lr = params.trainer.optimizer_config.learning_rate
+    assert type(lr.cosine.initial_learning_rate) is float
+    assert type(params.trainer.loss_upper_bound) is float
+    assert params.trainer.loss_upper_bound == 1e7
+    assert [type(v) for v in params.task.train_data.mean] == [float] * 3
+    schedule = optimization.OptimizerFactory(
+        params.trainer.optimizer_config).build_learning_rate()
+    # Past the 100 warm-up steps: 30 * (1 + cos(pi * 500 / 1000)) / 2.
+    assert float(schedule(500)) == pytest.approx(
+        30 * (1 + math.cos(math.pi * 0.5)) / 2)
+
+
 def test_unreadable_override_is_named():
   for text in ('{bad: [', 'no_such_file.yaml'):
     with pytest.raises(experiment.ConfigError,
@@ -176,6 +207,27 @@ def test_missing_input_files_are_named(tmp_path):
   with pytest.raises(experiment.ConfigError,
                      match=r'task\.train_data\.input_path.*nothing-\*'):
     preflight.check_inputs(params, 'train')
+
+
+def test_missing_default_shapes_data_says_how_to_write_it(tmp_path,
+                                                          monkeypatch):
+  """A fresh checkout has no runs/data/synthetic_64: the message gives the
+  command that writes the dataset the demo uses (400 + 100 images of 64
+  px, seed 0)."""
+  monkeypatch.chdir(tmp_path)
+  params = _load()
+  command = ('python trainer/make_synthetic_dataset.py '
+             '--output_dir=runs/data/synthetic_64 --num_train=400 '
+             '--num_val=100 --image_size=64 --seed=0')
+  for mode, key, split in (('train', 'train_data', 'train'),
+                           ('eval', 'validation_data', 'val')):
+    with pytest.raises(experiment.ConfigError) as raised:
+      preflight.check_inputs(params, mode)
+    assert str(raised.value) == (
+        f"task.{key}.input_path: pattern 'runs/data/synthetic_64/{split}-*-"
+        f"of-*.tfrecord' matches no file. It is the default synthetic shapes "
+        f"dataset of axial_deeplab_shapes; write it from the repository root "
+        f"with: {command} (`make demo` writes it too).")
 
 
 def test_summary_interval_must_fit_steps_per_loop():

@@ -245,6 +245,19 @@ def test_versions_follow_tf_serving_layout(exported, tmp_path):
   assert not [n for n in os.listdir(base) if n.startswith('.tmp')]
 
 
+def test_export_log_lists_no_captured_variables(exported, tmp_path,
+                                                caplog):
+  """TensorFlow logs each signature's captured variables as renamed inputs
+  (one name per variable, ~300 for the demo model); export drops that
+  line and nothing else."""
+  caplog.set_level('INFO')
+  caplog.set_level('INFO', logger='absl')  # TensorFlow logs it through absl
+  saved_model_export.export_saved_model(exported[0], str(tmp_path))
+  assert os.path.isfile(tmp_path / '1' / 'saved_model.pb')
+  assert caplog.records  # TensorFlow's other INFO lines still come through
+  assert not [r for r in caplog.records if 'input name(s)' in r.getMessage()]
+
+
 def test_fresh_process_with_only_tensorflow(exported, tmp_path):
   module, _, path = exported
   image = images_of([(36, 44)], seed=3)[0]

@@ -89,3 +89,17 @@ def test_missing_checkpoint_is_reported_naming_the_flag(tmp_path, capsys):
   assert capsys.readouterr().err == (
       f'ERROR: --checkpoint_path: folder {str(tmp_path)!r} holds no '
       f'checkpoint.\n')
+
+
+def test_model_dir_that_is_a_file(tmp_path, monkeypatch, capsys):
+  """One message before anything else is read (the default data of the
+  experiment does not exist here), exit status 1, no traceback."""
+  monkeypatch.chdir(tmp_path)
+  path = tmp_path / 'run'
+  path.write_text('not a folder')
+  params = experiment.load_experiment('axial_deeplab_shapes')
+  for mode in ('train', 'eval'):
+    assert cli.report_errors(lambda: runner.run(params, mode, str(path))) == 1
+    assert capsys.readouterr().err == (
+        f'ERROR: --model_dir={path} is a file; give a folder (new or holding '
+        f'an earlier run of this experiment).\n')
