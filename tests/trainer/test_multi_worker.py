@@ -1,18 +1,43 @@
-"""Two workers on 127.0.0.1 (MultiWorkerMirroredStrategy) vs one process."""
+"""trainer/train.py on 1, 2 and 3 workers (MultiWorkerMirroredStrategy on
+127.0.0.1) of the panoptic task, train_and_eval with default panels.
 
+The three runs go side by side. They start from the same checkpoint
+(`task.init_checkpoint`) and train on copies of one example without
+augmentation (crop = image), so every global batch holds the same
+examples whatever the sharding: the chief's checkpoints must equal the
+one-process run's, and its metrics too (the 4 validation images are split
+across workers and merged by `tasks.cross_worker`). Only the chief writes
+to model_dir; the other workers' temporary folders are removed.
+"""
+
+import glob
 import json
 import os
 import socket
 import subprocess
-import sys
 
 import numpy as np
+import tensorflow as tf
 
-import mw_worker
+from official.core import task_factory
+
+from axial_deeplab_tf.train import experiment
 import trainer_helpers
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      'mw_worker.py')
+STEPS = 2
+# Evaluations after each step; global batch 6 splits over 1, 2, 3 workers.
+SETTINGS = ('runtime.distribution_strategy={strategy},'
+            'task.model.norm_activation.use_sync_bn=true,'
+            'task.train_data.sharding=false,'
+            'task.train_data.crop_size=[48,48],'
+            'task.train_data.min_scale=1.0,task.train_data.max_scale=1.0,'
+            'task.train_data.flip=false,'
+            'task.train_data.global_batch_size=6,'
+            'task.validation_data.global_batch_size=6,'
+            'trainer.optimizer_config.warmup.linear.warmup_steps=1,'
+            'trainer.steps_per_loop=1,trainer.summary_interval=1,'
+            'trainer.checkpoint_interval=1,trainer.validation_interval=1,'
+            'task.init_checkpoint={init}')
 
 
 def _free_ports(n):
@@ -25,47 +50,107 @@ def _free_ports(n):
   return ports
 
 
-def _load(path):
-  data = np.load(path)
-  return [data[f'arr_{i}'] for i in range(len(data.files))]
-
-
-def test_two_workers_match_one_process(tmp_path):
-  env = trainer_helpers.env()
-  init, single = str(tmp_path / 'init.npz'), str(tmp_path / 'single.npz')
-  mw_worker.write_initial_weights(init)
-  ports = _free_ports(2)
-  cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
-  # The one-process reference and the two workers run side by side.
-  processes, outputs = [subprocess.Popen(
-      [sys.executable, WORKER, 'single', init, single], env=env,
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)], []
-  for index in range(2):
-    worker_env = dict(env)
-    worker_env['TF_CONFIG'] = json.dumps(
-        {'cluster': cluster, 'task': {'type': 'worker', 'index': index}})
-    outputs.append(str(tmp_path / f'worker{index}.npz'))
+def _start(root, workers, paths, init):
+  """The `workers` processes of one run; model_dir root/run<workers>."""
+  model_dir = str(root / f'run{workers}')
+  strategy = 'multi_worker_mirrored' if workers > 1 else 'one_device'
+  args = trainer_helpers.train_args(
+      model_dir, paths, steps=STEPS,
+      extra=SETTINGS.format(strategy=strategy, init=init))
+  cluster = {'worker': [f'127.0.0.1:{p}' for p in _free_ports(workers)]}
+  processes = []
+  for index in range(workers):
+    env = trainer_helpers.env()
+    env['TMPDIR'] = str(root / f'tmp{workers}_{index}')
+    os.makedirs(env['TMPDIR'])
+    if workers > 1:
+      env['TF_CONFIG'] = json.dumps(
+          {'cluster': cluster, 'task': {'type': 'worker', 'index': index}})
     processes.append(subprocess.Popen(
-        [sys.executable, WORKER, 'worker', init, outputs[-1]],
-        env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True))
-  logs = []
+  return model_dir, processes
+
+
+def _variables(prefix):
+  reader = tf.train.load_checkpoint(prefix)
+  return {k: reader.get_tensor(k)
+          for k in reader.get_variable_to_shape_map()
+          if k.startswith('model/') and 'OPTIMIZER_SLOT' not in k}
+
+
+def _events(folder):
+  """{file name: {tag: [steps]}} of the event files in folder."""
+  out = {}
+  for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
+    tags = out.setdefault(os.path.basename(path), {})
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.setdefault(value.tag, []).append(event.step)
+  return out
+
+
+def _metrics(model_dir, step):
+  with open(os.path.join(model_dir, f'metrics_{step}.json')) as f:
+    return json.load(f)
+
+
+def test_workers_match_one_process(tmp_path, synthetic48):
+  example = sorted(glob.glob(synthetic48['val']))[0]
+  assert sum(1 for _ in tf.data.TFRecordDataset(example)) == 1
+  paths = {'train': example, 'val': synthetic48['val']}
+  params = experiment.load_experiment('axial_deeplab_shapes',
+                                      params_override=trainer_helpers.TINY)
+  model = task_factory.get_task(params.task).build_model()
+  init = tf.train.Checkpoint(model=model).write(str(tmp_path / 'init'))
+
+  runs = {n: _start(tmp_path, n, paths, init) for n in (1, 2, 3)}
+  logs = {}
   try:
-    for process in processes:
-      out, err = process.communicate(timeout=400)
-      logs.append(out + err[-3000:])
+    for n, (_, processes) in runs.items():
+      logs[n] = [p.communicate(timeout=1200)[0] for p in processes]
   finally:
-    for process in processes:
-      if process.poll() is None:
-        process.kill()
-  for process, log in zip(processes, logs):
-    assert process.returncode == 0, log
-  assert '1 replicas' in logs[0]
-  assert '2 replicas' in logs[1] and '2 replicas' in logs[2]
-  reference = _load(single)
-  first, second = _load(outputs[0]), _load(outputs[1])
-  initial = _load(init)
-  assert any(not np.allclose(a, b) for a, b in zip(initial, reference))
-  for a, b, r in zip(first, second, reference):
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5)
+    for _, processes in runs.values():
+      for p in processes:
+        if p.poll() is None:
+          p.kill()
+  for n, (_, processes) in runs.items():
+    for p, log in zip(processes, logs[n]):
+      assert p.returncode == 0, log[-5000:]
+  assert 'num_workers = 3' in logs[3][2]
+
+  single = runs[1][0]
+  reference = _variables(os.path.join(single, f'ckpt-{STEPS}'))
+  initial = _variables(init)
+  assert reference.keys() == initial.keys()
+  assert any(not np.allclose(reference[k], initial[k]) for k in reference)
+  listing = sorted(os.listdir(single))
+  for n in (2, 3):
+    model_dir, processes = runs[n]
+    # The chief alone writes to model_dir: the same files as one process,
+    # events only from the chief's process id; the other workers' temporary
+    # checkpoint folders are gone.
+    assert sorted(os.listdir(model_dir)) == listing
+    for index in range(n):
+      assert not os.listdir(tmp_path / f'tmp{n}_{index}')
+    for sub in ('train', 'validation'):
+      events = _events(os.path.join(model_dir, sub))
+      assert [name.split('.')[-3] for name in events] == [
+          str(processes[0].pid)], events.keys()
+    panels = next(iter(events.values()))
+    for tag in ('images/input', 'images/predicted_panoptic',
+                'images/groundtruth_panoptic', 'images/center_heatmap',
+                'All_pq'):
+      assert panels[tag] == [1, 2], (tag, panels.get(tag))
+    # Same weights and metrics as one process.
+    variables = _variables(os.path.join(model_dir, f'ckpt-{STEPS}'))
+    assert variables.keys() == reference.keys()
+    for k in reference:
+      np.testing.assert_allclose(variables[k], reference[k], rtol=1e-4,
+                                 atol=1e-5, err_msg=k)
+    for step in (1, STEPS):
+      got, want = _metrics(model_dir, step), _metrics(single, step)
+      assert got.keys() == want.keys()
+      for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-3, atol=1e-4,
+                                   err_msg=f'{n} workers, step {step}: {k}')
