@@ -82,6 +82,32 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str
       shutil.rmtree(scratch, ignore_errors=True)
 
 
+class _ExperimentRunner(train_lib.OrbitExperimentRunner):
+  """Model Garden's runner whose non-chief workers resume from model_dir.
+
+  Model Garden gives a non-chief worker a checkpoint manager on an empty
+  temporary folder, so when a run is resumed it would start from fresh
+  weights at step 0 while the chief restores the latest checkpoint of
+  model_dir (restoring is local, not broadcast): the weights diverge and
+  the workers run different numbers of steps. Here a non-chief worker
+  restores that same checkpoint instead of initializing, and still saves
+  into its temporary folder.
+  """
+
+  def _maybe_build_checkpoint_manager(self):
+    manager = super()._maybe_build_checkpoint_manager()
+    latest = tf.train.latest_checkpoint(self.model_dir)
+    if (manager is None or self.strategy.extended.should_checkpoint
+        or not latest):
+      return manager
+    checkpoint = self.trainer.checkpoint
+    return tf.train.CheckpointManager(
+        checkpoint, directory=manager.directory, max_to_keep=1,
+        step_counter=self.trainer.global_step,
+        checkpoint_interval=self.params.trainer.checkpoint_interval,
+        init_fn=lambda: checkpoint.restore(latest))
+
+
 def _run_experiment(params, mode, model_dir, strategy, task, chief,
                     scratch):
   """Builds the trainer and actions and runs Orbit (see `run`).
@@ -108,7 +134,7 @@ def _run_experiment(params, mode, model_dir, strategy, task, chief,
     eval_actions.append(actions.PanopticImageSummary(
         task, trainer.model, params, model_dir, trainer.global_step,
         subdir=params.trainer.validation_summary_subdir, write=chief))
-  experiment_runner = train_lib.OrbitExperimentRunner(
+  experiment_runner = _ExperimentRunner(
       distribution_strategy=strategy, task=task, mode=mode, params=params,
       model_dir=model_dir, save_summary=chief, trainer=trainer,
       train_actions=train_actions, eval_actions=eval_actions)

@@ -1,13 +1,14 @@
 """trainer/train.py on 1, 2 and 3 workers (MultiWorkerMirroredStrategy on
 127.0.0.1) of the panoptic task, train_and_eval with default panels.
 
-The three runs go side by side. They start from the same checkpoint
-(`task.init_checkpoint`) and train on copies of one example without
-augmentation (crop = image), so every global batch holds the same
-examples whatever the sharding: the chief's checkpoints must equal the
-one-process run's, and its metrics too (the 4 validation images are split
-across workers and merged by `tasks.cross_worker`). Only the chief writes
-to model_dir; the other workers' temporary folders are removed.
+The three runs go side by side. Each resumes from the same checkpoint
+`ckpt-0` in its model_dir (so the non-chief workers must restore it too)
+and trains on copies of one example without augmentation (crop = image),
+so every global batch holds the same examples whatever the sharding: the
+chief's checkpoint must equal the one-process run's, and its metrics too
+(the 4 validation images are split across workers and merged by
+`tasks.cross_worker`). Only the chief writes to model_dir; the other
+workers' temporary folders are removed.
 """
 
 import glob
@@ -36,8 +37,7 @@ SETTINGS = ('runtime.distribution_strategy={strategy},'
             'task.validation_data.global_batch_size=6,'
             'trainer.optimizer_config.warmup.linear.warmup_steps=1,'
             'trainer.steps_per_loop=1,trainer.summary_interval=1,'
-            'trainer.checkpoint_interval=1,trainer.validation_interval=1,'
-            'task.init_checkpoint={init}')
+            'trainer.checkpoint_interval=1,trainer.validation_interval=1')
 
 
 def _free_ports(n):
@@ -50,13 +50,15 @@ def _free_ports(n):
   return ports
 
 
-def _start(root, workers, paths, init):
-  """The `workers` processes of one run; model_dir root/run<workers>."""
+def _start(root, workers, paths, model):
+  """The `workers` processes of one run, model_dir root/run<workers>
+  holding `model` as ckpt-0."""
   model_dir = str(root / f'run{workers}')
+  tf.train.CheckpointManager(tf.train.Checkpoint(model=model), model_dir,
+                             max_to_keep=None).save(checkpoint_number=0)
   strategy = 'multi_worker_mirrored' if workers > 1 else 'one_device'
   args = trainer_helpers.train_args(
-      model_dir, paths, steps=STEPS,
-      extra=SETTINGS.format(strategy=strategy, init=init))
+      model_dir, paths, steps=STEPS, extra=SETTINGS.format(strategy=strategy))
   cluster = {'worker': [f'127.0.0.1:{p}' for p in _free_ports(workers)]}
   processes = []
   for index in range(workers):
@@ -102,9 +104,7 @@ def test_workers_match_one_process(tmp_path, synthetic48):
   params = experiment.load_experiment('axial_deeplab_shapes',
                                       params_override=trainer_helpers.TINY)
   model = task_factory.get_task(params.task).build_model()
-  init = tf.train.Checkpoint(model=model).write(str(tmp_path / 'init'))
-
-  runs = {n: _start(tmp_path, n, paths, init) for n in (1, 2, 3)}
+  runs = {n: _start(tmp_path, n, paths, model) for n in (1, 2, 3)}
   logs = {}
   try:
     for n, (_, processes) in runs.items():
@@ -121,7 +121,7 @@ def test_workers_match_one_process(tmp_path, synthetic48):
 
   single = runs[1][0]
   reference = _variables(os.path.join(single, f'ckpt-{STEPS}'))
-  initial = _variables(init)
+  initial = _variables(os.path.join(single, 'ckpt-0'))
   assert reference.keys() == initial.keys()
   assert any(not np.allclose(reference[k], initial[k]) for k in reference)
   listing = sorted(os.listdir(single))
