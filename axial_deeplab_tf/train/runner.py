@@ -32,7 +32,7 @@ from axial_deeplab_tf.train import actions
 from axial_deeplab_tf.train import experiment
 from axial_deeplab_tf.train import preflight
 
-# The --mode values train_lib.run_experiment runs.
+# The --mode values Model Garden's OrbitExperimentRunner runs.
 MODES = ('train', 'eval', 'train_and_eval', 'continuous_eval')
 
 
