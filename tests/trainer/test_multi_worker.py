@@ -82,14 +82,15 @@ def _variables(prefix):
 
 
 def _events(folder):
-  """{file name: {tag: [steps]}} of the event files in folder."""
-  out = {}
+  """({process ids in the event file names}, {tag: sorted steps}) of the
+  event files in folder."""
+  pids, tags = set(), {}
   for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
-    tags = out.setdefault(os.path.basename(path), {})
+    pids.add(int(os.path.basename(path).split('.')[-3]))
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         tags.setdefault(value.tag, []).append(event.step)
-  return out
+  return pids, {k: sorted(v) for k, v in tags.items()}
 
 
 def _metrics(model_dir, step):
@@ -134,14 +135,12 @@ def test_workers_match_one_process(tmp_path, synthetic48):
     for index in range(n):
       assert not os.listdir(tmp_path / f'tmp{n}_{index}')
     for sub in ('train', 'validation'):
-      events = _events(os.path.join(model_dir, sub))
-      assert [name.split('.')[-3] for name in events] == [
-          str(processes[0].pid)], events.keys()
-    panels = next(iter(events.values()))
+      pids, tags = _events(os.path.join(model_dir, sub))
+      assert pids == {processes[0].pid}, (sub, pids)
     for tag in ('images/input', 'images/predicted_panoptic',
                 'images/groundtruth_panoptic', 'images/center_heatmap',
                 'All_pq'):
-      assert panels[tag] == [1, 2], (tag, panels.get(tag))
+      assert tags[tag] == [1, 2], (tag, tags.get(tag))
     # Same weights and metrics as one process.
     variables = _variables(os.path.join(model_dir, f'ckpt-{STEPS}'))
     assert variables.keys() == reference.keys()
