@@ -148,12 +148,20 @@ def test_workers_match_one_process(tmp_path, synthetic48):
     # Same weights and metrics as one process.
     variables = _variables(os.path.join(model_dir, f'ckpt-{STEPS}'))
     assert variables.keys() == reference.keys()
+    # Summation order differs (gradients, sync batch norm); Adam divides
+    # by sqrt(v), so a tiny gradient's last bits show: one weight of 1200
+    # differed by 3.6e-5 once. A step moves weights by ~lr = 5e-3.
     for k in reference:
       np.testing.assert_allclose(variables[k], reference[k], rtol=1e-4,
-                                 atol=1e-5, err_msg=k)
+                                 atol=2e-4, err_msg=k)
+    # The host metrics (PQ, mIoU, AP: every validation image, merged over
+    # the workers). Not the '*_loss' means: Keras averages per-replica
+    # batch means, which depend on how the batch is split (e.g. the
+    # offset loss is normalized per replica batch).
     for step in (1, STEPS):
       got, want = _metrics(model_dir, step), _metrics(single, step)
       assert got.keys() == want.keys()
       for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=1e-3, atol=1e-4,
-                                   err_msg=f'{n} workers, step {step}: {k}')
+        if not k.endswith('_loss'):
+          np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6,
+                                     err_msg=f'{n} workers, step {step}: {k}')
