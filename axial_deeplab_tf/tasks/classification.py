@@ -31,6 +31,7 @@ from axial_deeplab_tf import evaluation
 from axial_deeplab_tf.configs import classification as ccfg
 from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.tasks import checkpoint_restore
+from axial_deeplab_tf.tasks import cross_worker
 from axial_deeplab_tf.tasks import train_utils
 
 
@@ -111,4 +112,4 @@ class ClassificationTask(base_task.Task):
   def reduce_aggregated_logs(self, aggregated_logs,
                              global_step: Optional[tf.Tensor] = None):
     del global_step
-    return {k: float(v) for k, v in aggregated_logs.result().items()}
+    return cross_worker.results(aggregated_logs)

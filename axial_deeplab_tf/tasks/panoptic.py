@@ -3,7 +3,8 @@
 `PanopticTask` (registered for `configs.panoptic.PanopticTask`) builds the
 Axial-DeepLab model, the panoptic input pipeline (TFRecords or TFDS), the
 Panoptic-DeepLab loss, and evaluates PQ / SQ / RQ (All, Things, Stuff),
-mIoU and mask AP on the host from per-replica step outputs.
+mIoU and mask AP on the host from per-replica step outputs (merged over
+the workers of a multi-worker run: `cross_worker`).
 
 `task.encoding` (the config's `PanopticEncoding`) is the one panoptic id
 encoding of the data pipeline, the post-processor and the evaluator;
@@ -29,6 +30,7 @@ from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.tasks import checkpoint_restore
+from axial_deeplab_tf.tasks import cross_worker
 from axial_deeplab_tf.tasks import inference
 from axial_deeplab_tf.tasks import train_utils
 
@@ -158,4 +160,4 @@ class PanopticTask(base_task.Task):
                              global_step: Optional[tf.Tensor] = None
                              ) -> Dict[str, Any]:
     del global_step
-    return {k: float(v) for k, v in aggregated_logs.result().items()}
+    return cross_worker.results(aggregated_logs)

@@ -7,7 +7,8 @@
 - `actions`: Orbit actions (progress log, divergence stop, metrics JSON,
   panoptic image panels).
 - `runner`: `run(params, mode, model_dir)`, train / eval through Model
-  Garden's `train_lib.run_experiment`.
+  Garden's `train_lib.OrbitExperimentRunner` (under several workers, the
+  chief alone writes to model_dir).
 - `cli`: absl flag definitions and parsing shared by the mains, and
   `report_errors()`, which turns user errors into `ERROR: <message>` and
   exit status 1 in every main.

@@ -210,21 +210,40 @@ class PanopticImageSummary:
   'images/groundtruth_panoptic' (`visualization.colorize_panoptic` with the
   generic palette) and 'images/center_heatmap', of the first
   `task.image_summary_max_outputs` validation images, written to
-  `<model_dir>/<subdir>` after each evaluation.
+  `<model_dir>/<subdir>` after each evaluation when `write` is true.
+
+  Every worker of a run attaches this action (`runner.run`); the chief
+  alone passes `write=True`. The model call goes through the strategy:
+  `strategy.run` in a `tf.function`, each replica of each worker given the
+  same (not distributed) batch, so variables are read in replica context
+  as in any train or eval step. The other path, calling the model eagerly
+  in cross-replica context, reads each synchronized batch-norm statistic
+  (a sync-on-read variable) with a cross-replica reduction: under
+  `MultiWorkerMirroredStrategy` that is a collective the other workers
+  never join (the run hangs or crashes with a shape mismatch in the
+  collective), and under `TPUStrategy` eager model calls outside
+  `strategy.run` are not supported. Running on every worker keeps all
+  workers on the same program, so a collective any layer might add is
+  joined by all. Each replica computes the same few images (a duplicate
+  cost of `image_summary_max_outputs` forward passes per replica per
+  evaluation); the first local replica's outputs are post-processed and
+  written on the chief only.
   """
 
   def __init__(self, task, model, params, model_dir, global_step,
-               subdir='validation'):
+               subdir='validation', write=True):
     self._task, self._model, self._params = task, model, params
     self._max = int(params.task.image_summary_max_outputs)
     self._encoding = params.task.model.encoding()
     self._palette = visualization.get_palette('generic',
                                               self._encoding.num_classes)
     self._dir = os.path.join(model_dir, subdir)
+    self._write = write
     self._step = global_step
     self._writer = None
     self._last = -1
     self._batch = None
+    self._infer = None
 
   def _get_batch(self):
     """The first `image_summary_max_outputs` validation examples."""
@@ -233,6 +252,21 @@ class PanopticImageSummary:
           global_batch_size=self._max, is_training=False)
       self._batch = next(iter(self._task.build_inputs(config)))
     return self._batch
+
+  def _inference(self, images):
+    """The task's inference on every replica; the first local replica's
+    outputs."""
+    if self._infer is None:
+      strategy = tf.distribute.get_strategy()
+
+      @tf.function
+      def infer(x):
+        return strategy.run(
+            lambda y: self._task.inference_step(y, self._model), args=(x,))
+      self._infer = (strategy, infer)
+    strategy, infer = self._infer
+    return tf.nest.map_structure(
+        lambda v: strategy.experimental_local_results(v)[0], infer(images))
 
   def _colors(self, panoptic):
     return visualization.colorize_panoptic(panoptic.numpy(), self._encoding,
@@ -249,7 +283,9 @@ class PanopticImageSummary:
     except (ValueError, tf.errors.OpError) as e:
       logging.warning('image summary skipped: %s', e)
       return
-    outputs = self._task.inference_step(batch['image'], self._model)
+    outputs = self._inference(batch['image'])
+    if not self._write:
+      return
     processed = self._task.post_processor(outputs)
     data = self._params.task.validation_data
     mean = np.asarray(data.mean, np.float32)

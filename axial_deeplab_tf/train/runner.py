@@ -3,11 +3,21 @@
 `run(params, mode, model_dir)` checks the run (`preflight`), builds the
 distribution strategy from `params.runtime`, the task and Model Garden's
 trainer, attaches our Orbit actions (`actions`: progress log, divergence
-stop, metrics JSON, panoptic image panels) and calls
-`official.core.train_lib.run_experiment`. It returns the last evaluation's
+stop, metrics JSON, panoptic image panels) and runs Model Garden's
+`train_lib.OrbitExperimentRunner`. It returns the last evaluation's
 metrics.
+
+Under `MultiWorkerMirroredStrategy` every worker runs the same program
+(train steps, evaluations, checkpoint saves, image-panel inference: each
+holds collectives all workers must join), but only the chief writes to
+model_dir: checkpoints, `params.yaml`, `train/` and `validation/`
+TensorBoard events, `best_ckpt/`, metrics JSON. The others write no
+summaries and save their checkpoints into temporary folders removed when
+the run ends.
 """
 
+import shutil
+import tempfile
 from typing import Dict
 
 from official.common import distribute_utils
@@ -23,7 +33,7 @@ from axial_deeplab_tf.train import actions
 from axial_deeplab_tf.train import experiment
 from axial_deeplab_tf.train import preflight
 
-# The --mode values train_lib.run_experiment runs.
+# The --mode values Model Garden's OrbitExperimentRunner runs.
 MODES = ('train', 'eval', 'train_and_eval', 'continuous_eval')
 
 
@@ -58,14 +68,61 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str
   with strategy.scope():
     task = task_factory.get_task(params.task, logging_dir=model_dir)
     preflight.check_model_dir(task, model_dir)
-  if 'train' in mode and strategy.extended.should_checkpoint:
+  chief = strategy.extended.should_checkpoint
+  if 'train' in mode and chief:
     train_utils.serialize_config(params, model_dir)
+  # Non-chief workers run every step and save every checkpoint with the
+  # chief (saving reads synchronized variables, a collective), into
+  # throw-away folders: Model Garden's own temporary checkpoint folder and
+  # `scratch` for the best checkpoint; both are removed at the end.
+  scratch = None if chief else tempfile.mkdtemp(prefix='axial_deeplab_')
+  try:
+    return _run_experiment(params, mode, model_dir, strategy, task, chief,
+                           scratch)
+  finally:
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
 
+
+class _ExperimentRunner(train_lib.OrbitExperimentRunner):
+  """Model Garden's runner whose non-chief workers resume from model_dir.
+
+  Model Garden gives a non-chief worker a checkpoint manager on an empty
+  temporary folder, so when a run is resumed it would start from fresh
+  weights at step 0 while the chief restores the latest checkpoint of
+  model_dir (restoring is local, not broadcast): the weights diverge and
+  the workers run different numbers of steps. Here a non-chief worker
+  restores that same checkpoint instead of initializing, and still saves
+  into its temporary folder.
+  """
+
+  def _maybe_build_checkpoint_manager(self):
+    manager = super()._maybe_build_checkpoint_manager()
+    latest = tf.train.latest_checkpoint(self.model_dir)
+    if (manager is None or self.strategy.extended.should_checkpoint
+        or not latest):
+      return manager
+    checkpoint = self.trainer.checkpoint
+    return tf.train.CheckpointManager(
+        checkpoint, directory=manager.directory, max_to_keep=1,
+        step_counter=self.trainer.global_step,
+        checkpoint_interval=self.params.trainer.checkpoint_interval,
+        init_fn=lambda: checkpoint.restore(latest))
+
+
+def _run_experiment(params, mode, model_dir, strategy, task, chief,
+                    scratch):
+  """Builds the trainer and actions and runs Orbit (see `run`).
+
+  The chief writes checkpoints, TensorBoard events, best_ckpt/ and metrics
+  JSON to model_dir; the other workers write no summaries and save their
+  checkpoints under `scratch`.
+  """
   with strategy.scope():
     trainer = train_utils.create_trainer(
         params, task, train='train' in mode, evaluate='eval' in mode,
         checkpoint_exporter=train_lib.maybe_create_best_ckpt_exporter(
-            params, model_dir))
+            params, model_dir if chief else scratch))
     if 'train' in mode:
       train_utils_lib.create_optimizer_slots(
           trainer.optimizer, trainer.model.trainable_variables)
@@ -76,14 +133,20 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str
         actions.ProgressLogger(
             trainer.global_step, params.task.train_data.global_batch_size,
             params.trainer.train_steps)]
-  if strategy.extended.should_checkpoint:
+  if chief:
     eval_actions.append(actions.MetricsWriter(model_dir, trainer.global_step))
-    if hasattr(task, 'post_processor') and 'eval' in mode:
-      eval_actions.append(actions.PanopticImageSummary(
-          task, trainer.model, params, model_dir, trainer.global_step,
-          subdir=params.trainer.validation_summary_subdir))
-  _, eval_logs = train_lib.run_experiment(
+  if hasattr(task, 'post_processor') and 'eval' in mode:
+    eval_actions.append(actions.PanopticImageSummary(
+        task, trainer.model, params, model_dir, trainer.global_step,
+        subdir=params.trainer.validation_summary_subdir, write=chief))
+  experiment_runner = _ExperimentRunner(
       distribution_strategy=strategy, task=task, mode=mode, params=params,
-      model_dir=model_dir, trainer=trainer, train_actions=train_actions,
-      eval_actions=eval_actions)
+      model_dir=model_dir, save_summary=chief, trainer=trainer,
+      train_actions=train_actions, eval_actions=eval_actions)
+  try:
+    _, eval_logs = experiment_runner.run()
+  finally:
+    manager = experiment_runner.checkpoint_manager
+    if not chief and manager is not None:
+      shutil.rmtree(manager.directory, ignore_errors=True)
   return eval_logs
