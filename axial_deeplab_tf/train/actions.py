@@ -1,4 +1,4 @@
-"""Orbit actions of the trainer: progress log, NaN stop, images, JSON.
+"""Orbit actions of the trainer: progress log, divergence stop, images, JSON.
 
 Orbit calls train actions with the output of each train loop (every
 `trainer.steps_per_loop` steps), before the checkpoint of that loop is
