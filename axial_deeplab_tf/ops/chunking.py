@@ -116,8 +116,14 @@ def map_sequences(fn, sequences, shared, chunk, dtypes, recompute=False):
     arrays, total = _loop(recorded, sequences, shared, chunk, initial,
                           update, recompute)
     results = []
-    for array in arrays:
+    known = sequences[0].shape[0]
+    count = None if known is None or not isinstance(chunk, int) else (
+        (known + chunk - 1) // chunk)
+    for array, static in zip(arrays, static_shapes):
       stacked = array.stack()  # [count, chunk, ...]
+      stacked.set_shape(tf.TensorShape(
+          [count, chunk if isinstance(chunk, int) else None]).concatenate(
+              static))
       shape = tf.shape(stacked)
       results.append(
           tf.reshape(stacked, tf.concat([[-1], shape[2:]], 0))[:total])
