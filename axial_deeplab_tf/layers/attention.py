@@ -67,7 +67,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     memory_budget_mb: MiB allowed for the largest transient tensor of the
       attention: the `batch * other-axis` sequences are processed in chunks
       that fit it (`ops/chunking.py`), with the same result. None: the
-      automatic default, `ops.chunking.DEFAULT_BUDGET_MB` (64).
+      automatic default, `ops.chunking.DEFAULT_BUDGET_MB` (16).
   """
 
   def __init__(self, axis, key_depth, value_depth=None, num_heads=8,

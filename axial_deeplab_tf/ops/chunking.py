@@ -21,7 +21,10 @@ directly, without a loop.
 import tensorflow as tf
 
 # Largest tensor of one chunk, in MiB, when the caller gives no budget.
-DEFAULT_BUDGET_MB = 64
+# 16 keeps Axial-DeepLab-S inference at 1025x2049 under 3 GB resident
+# (2.59 GB measured; 3.11 GB with 64), in chunks big enough that the loop
+# costs little (`benchmarks/memory_benchmark.py`, docs/benchmarks.md).
+DEFAULT_BUDGET_MB = 16
 
 
 def sequences_per_chunk(budget_mb, sequence_bytes):
