@@ -22,8 +22,8 @@ import tensorflow as tf
 
 # Largest tensor of one chunk, in MiB, when the caller gives no budget.
 # 16 keeps Axial-DeepLab-S inference at 1025x2049 under 3 GB resident
-# (2.59 GB measured; 3.11 GB with 64), in chunks big enough that the loop
-# costs little (`benchmarks/memory_benchmark.py`, docs/benchmarks.md).
+# (2.59 GB measured; 3.11 GB with 64; `benchmarks/memory_benchmark.py`,
+# docs/benchmarks.md).
 DEFAULT_BUDGET_MB = 16
 
 
