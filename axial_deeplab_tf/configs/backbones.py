@@ -11,7 +11,8 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | num_heads | attention heads of every axial block; null keeps the variant's (8) |
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
-| recompute_attention | recompute global attention's [L, L] tensors in the backward pass: less training memory, slower step (default false) |
+| recompute_attention | recompute the attention's similarities and weights in the backward pass, one chunk of sequences at a time: less training memory, slower step (default false) |
+| attention_memory_budget_mb | MiB allowed for the largest transient tensor of each attention layer: its sequences run in chunks that fit (same result); null = automatic (16) |
 | stage_blocks | blocks per stage (4 ints) overriding the variant's; null keeps them |
 | width_multiplier | channel multiplier overriding the variant's; null keeps it |
 | stem_width | stem channels overriding the variant's; null keeps it |
@@ -43,6 +44,7 @@ class AxialResNet(hyperparams.Config):
   output_stride: Optional[int] = None
   block_size: Optional[int] = None
   recompute_attention: bool = False
+  attention_memory_budget_mb: Optional[float] = None
   stage_blocks: Optional[List[int]] = None
   width_multiplier: Optional[float] = None
   stem_width: Optional[int] = None

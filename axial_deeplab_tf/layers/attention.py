@@ -60,9 +60,14 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     kernel_initializer, kernel_regularizer: of the projection.
     embedding_initializer: of the relative-position tables.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
-    recompute: global layout only: in training, recompute the `[L, L]`
-      similarities and attention weights in the backward pass instead of
-      keeping them (`tf.recompute_grad`); less peak memory, a slower step.
+    recompute: in training, recompute the similarities and attention
+      weights in the backward pass, one chunk of sequences at a time,
+      instead of keeping them (`tf.recompute_grad` per chunk); less peak
+      memory, a slower step.
+    memory_budget_mb: MiB allowed for the largest transient tensor of the
+      attention: the `batch * other-axis` sequences are processed in chunks
+      that fit it (`ops/chunking.py`), with the same result. None: the
+      automatic default, `ops.chunking.DEFAULT_BUDGET_MB` (16).
   """
 
   def __init__(self, axis, key_depth, value_depth=None, num_heads=8,
@@ -72,7 +77,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
                kernel_initializer='he_normal', kernel_regularizer=None,
                embedding_initializer=None, norm_momentum=0.99,
                norm_epsilon=1e-3, use_sync_bn=False, recompute=False,
-               **kwargs):
+               memory_budget_mb=None, **kwargs):
     super().__init__(**kwargs)
     if axis not in _AXES:
       raise ValueError(f"axis must be 'height' or 'width', got {axis!r}.")
@@ -99,6 +104,9 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     if half_span is not None and block_size < half_span:
       raise ValueError(f'block_size must be >= (span - 1) / 2 = {half_span}, '
                        f'got {block_size}.')
+    if memory_budget_mb is not None and not memory_budget_mb > 0:
+      raise ValueError(f'memory_budget_mb must be None (automatic) or '
+                       f'positive, got {memory_budget_mb!r}.')
     if not use_content and not (use_query_rpe or use_key_rpe):
       raise ValueError('At least one similarity term (use_content, '
                        'use_query_rpe, use_key_rpe) must be on.')
@@ -124,6 +132,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.norm_epsilon = norm_epsilon
     self.use_sync_bn = use_sync_bn
     self.recompute = bool(recompute)
+    self.memory_budget_mb = memory_budget_mb
     self._half_span = half_span
 
   def build(self, input_shape):
@@ -204,7 +213,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     outputs = axial_attention.attention(
         q, k, v, tables, self.use_content, self.similarity_norm,
         bool(training), half_span=self._half_span,
-        block_size=self.block_size, recompute=self.recompute)
+        block_size=self.block_size, recompute=self.recompute,
+        memory_budget_mb=self.memory_budget_mb)
     out = self.output_norm(outputs, training=training)
     out = tf.cast(out, self.compute_dtype)
     out = tf.reshape(out, [batch, other, length, self.value_depth])
@@ -257,7 +267,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
         embedding_initializer=keras_utils.serialize_initializer(
             self.embedding_initializer),
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
-        use_sync_bn=self.use_sync_bn, recompute=self.recompute)
+        use_sync_bn=self.use_sync_bn, recompute=self.recompute,
+        memory_budget_mb=self.memory_budget_mb)
     return config
 
 
@@ -278,8 +289,9 @@ class AxialAttention2D(tf_keras.layers.Layer):
 
   Args:
     key_depth, value_depth, num_heads, span, max_distance, switches,
-    strides, block_size, initializers, norm settings, recompute: as in
-    `PositionSensitiveAxialAttention`, shared by both layers.
+    strides, block_size, initializers, norm settings, recompute,
+    memory_budget_mb: as in `PositionSensitiveAxialAttention`, shared by
+    both layers.
     stride_mode: 'subsample' or 'avg_pool', see above.
   """
 
@@ -291,7 +303,7 @@ class AxialAttention2D(tf_keras.layers.Layer):
                   'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
                   'block_size', 'kernel_initializer', 'kernel_regularizer',
                   'embedding_initializer', 'norm_momentum', 'norm_epsilon',
-                  'use_sync_bn', 'recompute')
+                  'use_sync_bn', 'recompute', 'memory_budget_mb')
     self._layer_kwargs = {k: kwargs.pop(k) for k in layer_keys if k in kwargs}
     super().__init__(**kwargs)
     if stride_mode not in self.STRIDE_MODES:

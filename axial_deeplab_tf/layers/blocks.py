@@ -134,7 +134,7 @@ class AxialBottleneckBlock(_Bottleneck):
     strides: 1 or 2 (applied by the attention, see `stride_mode`).
     span, num_heads, max_distance, use_content, use_query_rpe, use_key_rpe,
       use_value_rpe, block_size, embedding_initializer, stride_mode,
-      recompute: passed to `AxialAttention2D`.
+      recompute, memory_budget_mb: passed to `AxialAttention2D`.
     Other args: as in `_Bottleneck`.
   """
 
@@ -142,7 +142,7 @@ class AxialBottleneckBlock(_Bottleneck):
   _ATTENTION_KEYS = ('span', 'num_heads', 'max_distance', 'use_content',
                      'use_query_rpe', 'use_key_rpe', 'use_value_rpe',
                      'block_size', 'embedding_initializer', 'stride_mode',
-                     'recompute')
+                     'recompute', 'memory_budget_mb')
 
   def __init__(self, filters, strides=1, **kwargs):
     self.attention_kwargs = {k: kwargs.pop(k) for k in self._ATTENTION_KEYS

@@ -155,6 +155,8 @@ class AxialStem(_Stem):
     num_heads: attention heads.
     recompute: recompute the attention in the backward pass (see
       `PositionSensitiveAxialAttention`).
+    memory_budget_mb: the attention's memory budget (see
+      `PositionSensitiveAxialAttention`).
   """
 
   stride = 2
@@ -162,25 +164,27 @@ class AxialStem(_Stem):
   def __init__(self, filters, span=15,
                max_distance=attention.DEFAULT_MAX_DISTANCE,
                stride_mode='subsample', recompute=False, num_heads=8,
-               **kwargs):
+               memory_budget_mb=None, **kwargs):
     super().__init__(filters, **kwargs)
     self.num_heads = num_heads
     self.span = span
     self.max_distance = max_distance
     self.stride_mode = stride_mode
     self.recompute = recompute
+    self.memory_budget_mb = memory_budget_mb
     self.channels = 4 * filters
     self.stem_layers = [
         blocks.AxialBottleneckBlock(
             filters, strides=2 if i == 0 else 1, span=span,
             max_distance=max_distance, stride_mode=stride_mode,
-            recompute=recompute, num_heads=num_heads, name=f'block{i + 1}',
-            **self.common)
+            recompute=recompute, memory_budget_mb=memory_budget_mb,
+            num_heads=num_heads, name=f'block{i + 1}', **self.common)
         for i in range(3)]
 
   def get_config(self):
     config = super().get_config()
     config.update(span=self.span, max_distance=self.max_distance,
                   stride_mode=self.stride_mode, recompute=self.recompute,
-                  num_heads=self.num_heads)
+                  num_heads=self.num_heads,
+                  memory_budget_mb=self.memory_budget_mb)
     return config

@@ -11,11 +11,25 @@ share one contract, `attention(q, k, v, tables, use_content,
 similarity_norm, training)` -> list of output terms:
 
 * global (`ops/global_attention.py`): one `[L, L]` similarity per
-  (sequence, head), the similarity norm folded into the matmuls; used when
-  the span is global or covers the whole axis (`L <= h + 1`, known from
-  the static shape).
+  (sequence, head), the similarity norm folded into the matmuls (batch
+  statistics from Gram matrices); used when the span is global or covers
+  the whole axis (`L <= h + 1`, known from the static shape).
 * local (`ops/local_attention.py`): the axis is cut into blocks of
-  queries that attend to the keys around them; linear in L.
+  queries that attend to the keys around them; linear in L. In training
+  the similarity norm's batch statistics are sums over the valid pairs,
+  added up over chunks first (one more pass over the similarities).
+
+Bounded memory (`ops/chunking.py`): both layouts run on chunks of the
+`batch` (batch * other-axis) sequences, as many per chunk as keep one
+chunk's largest tensor within `memory_budget_mb`, one chunk at a time, in
+the forward pass and (with `recompute`) in the backward pass. The
+similarity norm's statistics are still over the whole batch: the affine is
+computed first, from all sequences, and given to every chunk. What stays
+unchunked: q, k, v and the outputs (the size of the layer's input and
+output), and the batch-independent expanded tables (`[depth, L, L]` for
+the global layout, `[depth, b, b + 2h]` for the local one); below one
+sequence per chunk the budget is exceeded (the global layout's
+`[heads, L, L]` at L = 2048, 8 heads, is 128 MiB).
 
 The contract (both layouts):
 
@@ -26,9 +40,9 @@ The contract (both layouts):
   use_content: whether the `q.k` term is on.
   similarity_norm: the `layers.TermBatchNormalization` of the similarity
     terms present (content, r^q, r^k order), statistics per head (axis 1).
-    The local layout calls it on its masked terms; the global layout asks
-    it for the affine (`affine_from_moments`) of moments it computes
-    itself. Either way a training call updates its moving statistics once.
+    Both layouts ask it for the affine (`affine_from_moments`) of moments
+    they compute themselves, so a training call updates its moving
+    statistics once.
   training: Python bool; batch statistics (True) or moving ones (False).
   Returns: the list of retrieved terms, content then r^v, each
     `[batch, L, heads, depth_v]`: the layout in which the output batch norm
@@ -38,13 +52,18 @@ This module holds no variables: the tables and the norm belong to the
 calling layer (`layers.PositionSensitiveAxialAttention`).
 """
 
+import tensorflow as tf
+
+from axial_deeplab_tf.ops import chunking
 from axial_deeplab_tf.ops import global_attention
 from axial_deeplab_tf.ops import local_attention
 
 
 def attention(q, k, v, tables, use_content, similarity_norm, training, *,
-              half_span=None, block_size=None, recompute=False):
-  """Eq. 4 along the length axis of `q`, `k`, `v`, in the layout that fits.
+              half_span=None, block_size=None, recompute=False,
+              memory_budget_mb=None):
+  """Eq. 4 along the length axis of `q`, `k`, `v`, in the layout that fits,
+  over chunks of sequences that fit the memory budget.
 
   Args:
     q, k, v, tables, use_content, similarity_norm, training: the contract
@@ -52,15 +71,61 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
     half_span: None for global attention, or Python int h (span `2h + 1`).
     block_size: Python int >= h, queries per block of the local layout;
       required when the local layout runs.
-    recompute: global layout only (see `global_attention.global_attention`);
-      the local layout keeps its `O(L)` tiles and ignores it.
+    recompute: in training, keep only each chunk's inputs for the backward
+      pass and recompute its similarities and attention weights there
+      (`tf.recompute_grad` per chunk): less peak memory for about one more
+      forward of the attention per step. The moving-statistics update
+      stays outside the recomputed part, so it runs once.
+    memory_budget_mb: MiB of the largest tensor of one chunk; None for
+      `chunking.DEFAULT_BUDGET_MB`.
 
   Returns:
     List of `[batch, L, heads, depth_v]` output terms (content, r^v).
   """
-  common = (q, k, v, tables, use_content, similarity_norm, training)
   length = q.shape[2]
+  heads = q.shape[1]
+  depth_qk, depth_v = q.shape[-1], v.shape[-1]
+  size = length if length is not None else tf.shape(q)[2]
+  present = [t is not None for t in tables]
+  given = [t for t in tables if t is not None]
+  recompute = bool(recompute and training)
+
+  def full(tables_given):
+    tables_given = iter(tables_given)
+    return tuple(next(tables_given) if p else None for p in present)
+
   if half_span is None or (length is not None and length <= half_span + 1):
-    return global_attention.global_attention(*common, recompute=recompute)
-  return local_attention.local_attention(*common, half_span=half_span,
-                                         block_size=block_size)
+    scales, shift = global_attention.similarity_affine(
+        q, k, tables, use_content, similarity_norm, training)
+    per_sequence = global_attention.sequence_bytes(size, heads, depth_v)
+    chunk = chunking.sequences_per_chunk(memory_budget_mb, per_sequence)
+
+    def attend(q, k, v, scales, shift, *tables_given):
+      return global_attention.attend(q, k, v, full(tables_given),
+                                     use_content, scales, shift)
+  else:
+    local = dict(half_span=half_span, block_size=block_size)
+    per_sequence = local_attention.sequence_bytes(
+        size, heads, depth_qk, depth_v, **local)
+    chunk = chunking.sequences_per_chunk(memory_budget_mb, per_sequence)
+    if training:
+      def moments(q, k, *tables_given):
+        return local_attention.moments(q, k, full(tables_given),
+                                       use_content, **local)
+      zeros = [tf.zeros([similarity_norm.num_terms, heads], tf.float32)] * 2
+      total, sum_squares = chunking.sum_sequences(
+          moments, [q, k], given, chunk, zeros, recompute=recompute)
+      pairs = local_attention.valid_pairs(size, **local)
+      count = tf.cast(tf.shape(q)[0], tf.float32) * pairs
+      scales, shift = similarity_norm.affine_from_moments(
+          tf.fill(tf.shape(total), count), total, sum_squares,
+          training=True)
+    else:
+      scales, shift = similarity_norm.affine_from_moments(training=False)
+
+    def attend(q, k, v, scales, shift, *tables_given):
+      return local_attention.attend(q, k, v, full(tables_given),
+                                    use_content, scales, shift, **local)
+  return chunking.map_sequences(
+      attend, [q, k, v], [scales, shift] + given, chunk,
+      [v.dtype] * (1 + int(tables[2] is not None)), recompute=recompute)

@@ -1,11 +1,17 @@
 """Global position-sensitive axial attention (paper eq. 4), fused.
 
 Every query attends to every key of its axis. The relative embeddings of
-all (o, p) pairs are expanded once per call from the tables (gather-free,
-batch-independent) and contracted in matmuls batched over position; the
-similarity batch norm is folded in (statistics from Gram matrices, scale on
-q/k, shift as an extra contraction column). Arguments and outputs follow
-the contract of `ops/axial_attention.py`; see `global_attention`.
+all (o, p) pairs are expanded once per call from the tables (`[depth, L,
+L]`, gather-free, batch-independent) and contracted with queries or keys
+in matmuls batched over the query (key) position, so no batch-sized
+tensor is ever skewed. The similarity batch norm is folded in:
+`similarity_affine` computes its batch statistics from Gram matrices
+(`_pair_moments`, over the whole batch), `attend` multiplies the small q/k
+operands by its per-(term, head) scale and adds its shift through one
+extra contraction column. Only the summed logits and the attention weights
+are `[batch, heads, L, L]`; `ops/axial_attention.py` runs `attend` on
+chunks of sequences. Arguments and outputs follow the contract of
+`ops/axial_attention.py`.
 """
 
 import tensorflow as tf
@@ -90,7 +96,7 @@ def _with_shift(left, right, shift, right_axis):
   return left, right
 
 
-def _similarity_affine(q, k, tables, use_content, similarity_norm, training):
+def similarity_affine(q, k, tables, use_content, similarity_norm, training):
   """Per-(term, head) scales and per-head shift of the similarity norm.
 
   In training the batch statistics come from Gram matrices
@@ -100,8 +106,9 @@ def _similarity_affine(q, k, tables, use_content, similarity_norm, training):
   statistics.
 
   Args:
-    q, k, tables, use_content, similarity_norm, training: as in
-      `global_attention`.
+    q, k, tables, use_content, similarity_norm, training: the contract of
+      `ops/axial_attention.py`; `similarity_norm` is only asked for its
+      affine (`affine_from_moments`).
 
   Returns:
     `(scales [terms, heads], shift [heads])`, float32.
@@ -126,17 +133,19 @@ def _similarity_affine(q, k, tables, use_content, similarity_norm, training):
       tf.fill(tf.shape(total), count), total, sum_squares, training=True)
 
 
-def _attend(q, k, v, tables, use_content, scales, shift):
-  """The attention proper, with the similarity norm's affine given.
+def attend(q, k, v, tables, use_content, scales, shift):
+  """Every query attends to every key of its sequence, with the similarity
+  norm's affine given.
 
   Args:
-    q, k, v, tables, use_content: as in `global_attention`.
+    q, k, v, tables, use_content: the contract of `ops/axial_attention.py`
+      (q, k `[batch, heads, L, depth_qk]`, v `[batch, heads, L, depth_v]`).
     scales: `[terms, heads]` float32, one row per similarity term in use
       (content, r^q, r^k order).
     shift: `[heads]` float32, added to the summed logits.
 
   Returns:
-    As `global_attention`.
+    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
   """
   q_table, k_table, v_table = tables
   shape = tf.shape(q)
@@ -184,43 +193,11 @@ def _attend(q, k, v, tables, use_content, scales, shift):
   return outputs
 
 
-def global_attention(q, k, v, tables, use_content, similarity_norm, training,
-                     *, recompute=False):
-  """Every query attends to every key of its sequence (fused layout).
-
-  The relative embeddings of all (o, p) pairs are expanded once per call
-  from the tables (`[depth, L, L]`, batch-independent) and contracted with
-  queries or keys in matmuls batched over the query (key) position, so no
-  batch-sized tensor is ever skewed. The similarity batch norm is folded
-  in: its batch statistics come from Gram matrices (`_pair_moments`), its
-  per-(term, head) scale multiplies the small q/k operands and its shift
-  enters through one extra contraction column. Only the summed logits and
-  the attention weights are `[batch, heads, L, L]`.
-
-  Args:
-    q, k, v, tables, use_content, similarity_norm, training: the contract
-      of `ops/axial_attention.py` (q, k `[batch, heads, L, depth_qk]`, v
-      `[batch, heads, L, depth_v]`); `similarity_norm` is only asked for
-      its affine (`affine_from_moments`).
-    recompute: in training, keep only q, k, v and the affine for the
-      backward pass and recompute the `[L, L]` tensors there
-      (`tf.recompute_grad`): less peak memory for about one more forward
-      of the attention per step. The moving-statistics update stays
-      outside the recomputed part, so it runs once.
-
-  Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
-  """
-  scales, shift = _similarity_affine(q, k, tables, use_content,
-                                     similarity_norm, training)
-  if not (recompute and training):
-    return _attend(q, k, v, tables, use_content, scales, shift)
-  present = [t is not None for t in tables]
-
-  def core(q, k, v, scales, shift, *given):
-    given = iter(given)
-    full = tuple(next(given) if p else None for p in present)
-    return _attend(q, k, v, full, use_content, scales, shift)
-
-  return tf.recompute_grad(core)(q, k, v, scales, shift,
-                                 *[t for t in tables if t is not None])
+def sequence_bytes(length, heads, depth_v):
+  """Bytes of one sequence's largest tensor in `attend`: the float32
+  similarities `[heads, L, L]` (or `[heads, L, depth_v + 1]` rows of a
+  retrieval, if wider). Python ints in, Python int out (a scalar tensor if
+  `length` is one)."""
+  if isinstance(length, int):
+    return 4 * heads * length * max(length, depth_v + 1)
+  return 4 * heads * length * tf.maximum(length, depth_v + 1)

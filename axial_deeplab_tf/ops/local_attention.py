@@ -4,11 +4,15 @@ The axis is cut into blocks of `b >= h` queries (h the half span); block
 `i` attends to the `b + 2h` keys around it. Memory and FLOPs are
 `O(L * (b + 2h))`, linear in L. Key positions outside the axis or beyond
 the span are masked, in the softmax and in the similarity norm's
-statistics. `_attend` works on the `[b, b + 2h]` tiles; relative terms
-contract with the tile's expanded embeddings
-(`relative_positions.expand_table`, batch-independent) in matmuls batched
-over tile rows. Arguments and outputs follow the contract of
-`ops/axial_attention.py`.
+statistics. The similarity terms of the `[b, b + 2h]` tiles contract
+with the tile's expanded embeddings (`relative_positions.expand_table`,
+batch-independent) in matmuls batched over tile rows.
+
+The similarity norm is applied as an affine (`scales`, `shift`) given to
+`attend`; in training its batch statistics come from `moments` (sums over
+the valid pairs, which `ops/axial_attention.py` adds up chunk by chunk),
+so that chunks of sequences share the whole batch's statistics. Arguments
+and outputs follow the contract of `ops/axial_attention.py`.
 """
 
 import tensorflow as tf
@@ -34,9 +38,9 @@ def _by_row(x, right):
   return tf.matmul(tf.transpose(flat, [1, 0, 2]), right)
 
 
-def _attend(q, k, v, tables, use_content, similarity_norm, training,
-            half_span, mask):
-  """Attention of query tiles over key tiles.
+def _similarity_terms(q, k, tables, use_content, half_span):
+  """The similarity terms of query tiles over key tiles (content, r^q,
+  r^k order), each `[..., rows, cols]`.
 
   Relative terms contract queries (keys) with the tile's expanded
   embeddings `[depth, rows, cols]` (`expand_table`, batch-independent) in
@@ -47,17 +51,10 @@ def _attend(q, k, v, tables, use_content, similarity_norm, training,
       offset `i` in the tile.
     k: `[..., cols, depth_qk]` keys, `cols = rows + 2 * half_span`; key `j`
       sits at offset `j - half_span`, so `offset(i, j) = j - i - half_span`.
-    v: `[..., cols, depth_v]` values.
-    tables, use_content, similarity_norm, training: the contract of
-      `ops/axial_attention.py`.
+    tables, use_content: the contract of `ops/axial_attention.py`.
     half_span: Python int.
-    mask: bool tensor broadcastable to `[..., rows, cols]`: key inside the
-      axis and the span.
-
-  Returns:
-    List of retrieved outputs `[..., rows, depth_v]`: content, then r^v.
   """
-  q_table, k_table, v_table = tables
+  q_table, k_table, _ = tables
   shape_q = tf.shape(q)
   rows, cols = shape_q[-2], tf.shape(k)[-2]
   lead = shape_q[:-2]
@@ -73,63 +70,132 @@ def _attend(q, k, v, tables, use_content, similarity_norm, training,
     product = _by_row(k, tf.transpose(expand(k_table), [2, 0, 1]))
     product = keys_to_queries(product)  # [prod(...), rows, cols]
     terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
-  logits = similarity_norm(terms, valid=mask, training=training)
-  logits = tf.where(mask, logits, _MASK_VALUE)
-  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
-  outputs = [tf.matmul(weights, v)]
-  if v_table is not None:
-    table = tf.transpose(expand(v_table), [1, 2, 0])  # [rows, cols, d_v]
-    product = tf.transpose(_by_row(weights, table), [1, 0, 2])
-    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
-    outputs.append(tf.reshape(product, tf.concat([lead, [rows, depth_v]],
-                                                 0)))
-  return outputs
+  return terms
 
 
-def local_attention(q, k, v, tables, use_content, similarity_norm, training,
-                    *, half_span, block_size):
-  """Each query attends to the keys within `+-half_span` on the axis.
+def _tiles(x, block_size, num_blocks, halo):
+  """`[batch, heads, L, d]` -> `[batch, heads, num_blocks, b + 2 halo, d]`:
+  block `i` with `halo` positions of each neighbour (zeros outside)."""
+  b = block_size
+  shape = tf.shape(x)
+  length = shape[2]
+  pad_end = num_blocks * b - length
+  if not halo:
+    x = tf.pad(x, [[0, 0], [0, 0], [0, pad_end], [0, 0]])
+    return tf.reshape(x, [shape[0], shape[1], num_blocks, b, shape[3]])
+  x = tf.pad(x, [[0, 0], [0, 0], [b, pad_end + b], [0, 0]])
+  xb = tf.reshape(x, [shape[0], shape[1], num_blocks + 2, b, shape[3]])
+  return tf.concat([xb[:, :, :-2, b - halo:], xb[:, :, 1:-1],
+                    xb[:, :, 2:, :halo]], axis=3)
+
+
+def _mask(length, half_span, block_size):
+  """Validity of each (block, query i, key j) `[num_blocks, b, b + 2h]`:
+  query and key inside the axis, offset `j - h - i` within the span."""
+  b, h = block_size, half_span
+  num_blocks = (length + b - 1) // b
+  block_start = tf.range(num_blocks)[:, None, None] * b
+  i = tf.range(b)[None, :, None]
+  j = tf.range(b + 2 * h)[None, None, :]
+  key_pos = block_start - h + j
+  return ((tf.abs(j - h - i) <= h) & (key_pos >= 0) & (key_pos < length)
+          & (block_start + i < length))
+
+
+def _check_block(half_span, block_size):
+  if block_size is None or block_size < half_span:
+    raise ValueError(f'block_size must be >= half span {half_span}, '
+                     f'got {block_size}.')
+
+
+def sequence_bytes(length, heads, depth_qk, depth_v, half_span, block_size):
+  """Bytes of one sequence's largest tensor in `attend` or `moments`: the
+  float32 similarities `[heads, blocks, b, b + 2h]` or the key / value
+  windows `[heads, blocks, b + 2h, depth]`. Python ints in, Python int out
+  (a scalar tensor if `length` is one)."""
+  num_blocks = (length + block_size - 1) // block_size
+  cols = block_size + 2 * half_span
+  widest = max(block_size, depth_qk, depth_v)
+  return 4 * heads * num_blocks * cols * widest
+
+
+def valid_pairs(length, half_span, block_size):
+  """Number of (query, key) pairs within the span and the axis, per
+  sequence and head: the count behind the similarity norm's statistics."""
+  return tf.reduce_sum(tf.cast(_mask(length, half_span, block_size),
+                               tf.float32))
+
+
+def moments(q, k, tables, use_content, *, half_span, block_size):
+  """Sum and sum of squares of each similarity term over the valid pairs.
 
   Args:
-    q, k, v, tables, use_content, similarity_norm, training: the contract
-      of `ops/axial_attention.py` (q, k `[batch, heads, L, depth_qk]`, v
-      `[batch, heads, L, depth_v]`).
+    q, k, tables, use_content: the contract of `ops/axial_attention.py`.
+    half_span, block_size: as in `attend`.
+
+  Returns:
+    `(total, sum_squares)`, each `[terms, heads]` float32 (content, r^q,
+    r^k order). All-zero sequences add zero (see `chunking.sum_sequences`).
+  """
+  _check_block(half_span, block_size)
+  length = tf.shape(q)[2]
+  num_blocks = (length + block_size - 1) // block_size
+  terms = _similarity_terms(
+      _tiles(q, block_size, num_blocks, 0),
+      _tiles(k, block_size, num_blocks, half_span), tables, use_content,
+      half_span)
+  weights = tf.cast(_mask(length, half_span, block_size), tf.float32)
+  axes = [0, 2, 3, 4]
+  total = [tf.reduce_sum(tf.cast(t, tf.float32) * weights, axes)
+           for t in terms]
+  squares = [tf.reduce_sum(tf.square(tf.cast(t, tf.float32)) * weights, axes)
+             for t in terms]
+  return tf.stack(total), tf.stack(squares)
+
+
+def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
+           block_size):
+  """Each query attends to the keys within `+-half_span` on the axis.
+
+  Key positions outside the axis or beyond the span are masked in the
+  softmax.
+
+  Args:
+    q, k, v, tables, use_content: the contract of `ops/axial_attention.py`
+      (q, k `[batch, heads, L, depth_qk]`, v `[batch, heads, L, depth_v]`).
+    scales: `[terms, heads]` float32, the similarity norm's scale of each
+      term in use (content, r^q, r^k order).
+    shift: `[heads]` float32, its summed shift.
     half_span: Python int h, the span is `2h + 1`.
     block_size: Python int b >= h, queries per block.
 
   Returns:
     List of `[batch, L, heads, depth_v]` output terms (content, r^v).
   """
-  if block_size is None or block_size < half_span:
-    raise ValueError(f'block_size must be >= half span {half_span}, '
-                     f'got {block_size}.')
+  _check_block(half_span, block_size)
   b, h = block_size, half_span
   shape = tf.shape(q)
   batch, heads, length = shape[0], shape[1], shape[2]
   num_blocks = (length + b - 1) // b
-  pad_end = num_blocks * b - length
-
-  def blocks(x, pad_before, pad_after, count):
-    x = tf.pad(x, [[0, 0], [0, 0], [pad_before, pad_after], [0, 0]])
-    return tf.reshape(x, [batch, heads, count, b, tf.shape(x)[-1]])
-
-  q_blocks = blocks(q, 0, pad_end, num_blocks)
-
-  def windows(x):
-    xb = blocks(x, b, pad_end + b, num_blocks + 2)
-    return tf.concat([xb[:, :, :-2, b - h:], xb[:, :, 1:-1],
-                      xb[:, :, 2:, :h]], axis=3)
-
-  # Validity of each (block, query i, key j): key position inside the axis
-  # and offset j - h - i within the span. [num_blocks, b, b + 2h].
-  block_start = tf.range(num_blocks)[:, None, None] * b
-  i = tf.range(b)[None, :, None]
-  j = tf.range(b + 2 * h)[None, None, :]
-  key_pos = block_start - h + j
-  mask = ((tf.abs(j - h - i) <= h) & (key_pos >= 0) & (key_pos < length)
-          & (block_start + i < length))
-  outputs = _attend(q_blocks, windows(k), windows(v), tables, use_content,
-                    similarity_norm, training, h, mask)
-  depth = v.shape[-1]
+  q_blocks = _tiles(q, b, num_blocks, 0)
+  terms = _similarity_terms(q_blocks, _tiles(k, b, num_blocks, h), tables,
+                            use_content, h)
+  scale = lambda index: scales[index][:, None, None, None]  # pylint: disable=g-long-lambda
+  logits = tf.add_n([tf.cast(t, tf.float32) * scale(index)
+                     for index, t in enumerate(terms)])
+  logits += shift[:, None, None, None]
+  mask = _mask(length, h, b)
+  logits = tf.where(mask, logits, _MASK_VALUE)
+  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+  v_windows = _tiles(v, b, num_blocks, h)
+  outputs = [tf.matmul(weights, v_windows)]
+  v_table = tables[2]
+  depth = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+  if v_table is not None:
+    rows, cols = b, b + 2 * h
+    table = relative_positions.expand_table(v_table, rows, h)
+    table = tf.transpose(table, [1, 2, 0])  # [rows, cols, d_v]
+    product = tf.transpose(_by_row(weights, table), [1, 0, 2])
+    outputs.append(tf.reshape(product, [batch, heads, num_blocks, b, depth]))
   return [tf.transpose(tf.reshape(out, [batch, heads, num_blocks * b, depth])
                        [:, :, :length], [0, 2, 1, 3]) for out in outputs]

@@ -12,6 +12,7 @@ from official.vision.configs import common
 from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.configs import backbones as backbone_configs
+from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.modeling import factory as model_factory
 from axial_deeplab_tf.modeling import statistics
 from axial_deeplab_tf.modeling.backbones import axial_resnet
@@ -119,7 +120,8 @@ def test_model_garden_factory_honours_every_key():
       axial_resnet=backbone_configs.AxialResNet(
           variant='axial_resnet_s', span=0, max_distance=6, output_stride=16,
           stage_blocks=[1, 2, 1, 1], width_multiplier=0.125, stem_width=8,
-          stride_mode='avg_pool', block_size=4, recompute_attention=True))
+          stride_mode='avg_pool', block_size=4, recompute_attention=True,
+          attention_memory_budget_mb=8))
   backbone = factory.build_backbone(
       tf_keras.layers.InputSpec(shape=[None, None, None, 3]), config,
       common.NormActivation(use_sync_bn=False, norm_momentum=0.5))
@@ -129,6 +131,9 @@ def test_model_garden_factory_honours_every_key():
       stem_width=8, stride_mode='avg_pool')
   options = backbone.get_config()
   assert options['block_size'] == 4 and options['recompute_attention']
+  budgets = {layer.memory_budget_mb for layer in backbone.submodules
+             if isinstance(layer, attention.PositionSensitiveAxialAttention)}
+  assert budgets == {8}
   assert options['norm_momentum'] == 0.5
   # 8-channel ResNet stem; stage 4 of base width 64 has 256 outputs.
   stem = [w for w in backbone.weights if w.name.startswith('stem/')]

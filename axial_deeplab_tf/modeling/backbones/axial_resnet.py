@@ -31,7 +31,7 @@ def _scaled(channels, multiplier):
   return int(round(channels * multiplier))
 
 
-def _build_stem(variant, common, recompute):
+def _build_stem(variant, common, attention_options):
   width = variant.width_multiplier
   def stem_width(default):
     return variant.stem_width or _scaled(default, width)
@@ -47,7 +47,7 @@ def _build_stem(variant, common, recompute):
                            max_distance=variant.stage_max_distance(0),
                            stride_mode=variant.stride_mode,
                            num_heads=variant.num_heads,
-                           recompute=recompute, name='stem', **common)
+                           name='stem', **attention_options, **common)
   raise ValueError(f"Unknown stem {variant.stem!r}; expected 'resnet', "
                    f"'three_conv' or 'axial'.")
 
@@ -74,15 +74,20 @@ class AxialResNet(tf_keras.Model):
     input_specs: `tf_keras.layers.InputSpec` of the input; default
       `[None, None, None, 3]`.
     block_size: local-attention block size (see the attention layer).
-    recompute_attention: recompute global attention's `[L, L]` tensors in
-      the backward pass instead of keeping them (less training memory, a
-      slower step; see `PositionSensitiveAxialAttention`).
+    recompute_attention: recompute the attention's similarities and
+      weights in the backward pass, a chunk at a time, instead of keeping
+      them (less training memory, a slower step; see
+      `PositionSensitiveAxialAttention`).
+    attention_memory_budget_mb: MiB allowed for the largest transient
+      tensor of each attention layer (chunks of sequences, same result);
+      None: automatic (`ops.chunking.DEFAULT_BUDGET_MB`).
     kernel_initializer, kernel_regularizer: of every conv and projection.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
   """
 
   def __init__(self, variant, input_specs=None, block_size=None,
-               recompute_attention=False, kernel_initializer='he_normal',
+               recompute_attention=False, attention_memory_budget_mb=None,
+               kernel_initializer='he_normal',
                kernel_regularizer=None, norm_momentum=0.99,
                norm_epsilon=1e-3, use_sync_bn=False, **kwargs):
     spec = variants.resolve(variant)
@@ -94,7 +99,9 @@ class AxialResNet(tf_keras.Model):
                   kernel_regularizer=kernel_regularizer)
 
     inputs = tf_keras.Input(shape=input_specs.shape[1:])
-    stem = _build_stem(spec, common, recompute_attention)
+    attention_options = dict(recompute=recompute_attention,
+                             memory_budget_mb=attention_memory_budget_mb)
+    stem = _build_stem(spec, common, attention_options)
     x = stem(inputs)
     endpoints = {}
     strides = stage_strides(stem.stride, spec.output_stride)
@@ -109,7 +116,7 @@ class AxialResNet(tf_keras.Model):
               max_distance=spec.block_max_distance(stage, index),
               num_heads=spec.num_heads,
               block_size=block_size, stride_mode=spec.stride_mode,
-              recompute=recompute_attention, name=name, **common)
+              name=name, **attention_options, **common)
         else:
           block = blocks.ConvBottleneckBlock(filters, stride, name=name,
                                              **common)
@@ -121,6 +128,7 @@ class AxialResNet(tf_keras.Model):
         dataclasses.asdict(spec),
         block_size=block_size,
         recompute_attention=recompute_attention,
+        attention_memory_budget_mb=attention_memory_budget_mb,
         kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
         norm_epsilon=norm_epsilon, use_sync_bn=use_sync_bn)
@@ -152,8 +160,9 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
       its `axial_resnet` applies (the variant's row with `span`,
       `max_distance`, `output_stride`, `stage_blocks`, `width_multiplier`,
       `stem_width` and `stride_mode` overridden where set, plus
-      `block_size` and `recompute_attention`; `first_block_max_distance`
-      and `num_heads` likewise).
+      `block_size`, `recompute_attention` and
+      `attention_memory_budget_mb`; `first_block_max_distance` and
+      `num_heads` likewise).
     norm_activation_config: Model Garden `NormActivation` (activation must
       be relu, the paper's).
     l2_regularizer: kernel regularizer.
@@ -181,6 +190,7 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
   return AxialResNet(
       variant, input_specs=input_specs, block_size=config.block_size,
       recompute_attention=config.recompute_attention,
+      attention_memory_budget_mb=config.attention_memory_budget_mb,
       kernel_regularizer=l2_regularizer,
       use_sync_bn=norm_activation_config.use_sync_bn,
       norm_momentum=norm_activation_config.norm_momentum,
