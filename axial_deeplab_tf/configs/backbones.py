@@ -12,7 +12,7 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
 | recompute_attention | recompute the attention's similarities and weights in the backward pass, one chunk of sequences at a time: less training memory, slower step (default false) |
-| attention_memory_budget_mb | MiB allowed for the largest transient tensor of each attention layer: its sequences run in chunks that fit (same result); null = automatic (16) |
+| attention_memory_budget_mb | MiB allowed for the largest transient tensor of each attention layer: its sequences run in chunks that fit (same result), in inference and in training with `recompute_attention`; null = automatic (16) |
 | stage_blocks | blocks per stage (4 ints) overriding the variant's; null keeps them |
 | width_multiplier | channel multiplier overriding the variant's; null keeps it |
 | stem_width | stem channels overriding the variant's; null keeps it |

@@ -66,7 +66,9 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       memory, a slower step.
     memory_budget_mb: MiB allowed for the largest transient tensor of the
       attention: the `batch * other-axis` sequences are processed in chunks
-      that fit it (`ops/chunking.py`), with the same result. None: the
+      that fit it (`ops/chunking.py`), with the same result, in inference
+      and in training with `recompute` (training without it keeps every
+      chunk for the backward pass, so it runs unchunked). None: the
       automatic default, `ops.chunking.DEFAULT_BUDGET_MB` (16).
   """
 

@@ -49,6 +49,8 @@ def sequences_per_chunk(budget_mb, sequence_bytes):
 
 
 def _is_single_chunk(sequences, chunk):
+  if chunk is None:
+    return True
   total = sequences[0].shape[0]
   return isinstance(chunk, int) and total is not None and chunk >= total
 
@@ -92,7 +94,8 @@ def map_sequences(fn, sequences, shared, chunk, dtypes, recompute=False):
       argument (`tf.recompute_grad` differentiates arguments only).
     sequences: list of `[n, ...]` tensors, chunked together on axis 0.
     shared: list of tensors passed whole to every call.
-    chunk: sequences per chunk (Python int or scalar tensor).
+    chunk: sequences per chunk (Python int or scalar tensor), or None
+      for all of them in one call.
     dtypes: dtype of each output of `fn`.
     recompute: run each chunk under `tf.recompute_grad`.
 
