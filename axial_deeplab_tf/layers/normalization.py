@@ -5,10 +5,11 @@ Axial attention normalises its three similarity terms with statistics per
 channel), then sums them (as both public implementations do). Stacking the
 terms and running a stock batch norm would copy every term; this layer
 normalises each term with its own statistics and sums, which is the same
-function without the copy. Its call takes an optional validity mask, so
-that local attention excludes keys outside the span or the axis from the
-statistics; `affine_from_moments` serves callers that compute the moments
-themselves (the fused global attention, from Gram matrices). With
+function without the copy. Its call takes an optional validity mask
+(statistics over the valid entries only); `affine_from_moments` serves
+callers that compute the moments themselves: both attention layouts do
+(the global one from Gram matrices, the local one from sums over the
+valid (query, key) pairs, added up over chunks). With
 `synchronized=True` the sums behind the statistics are all-reduced over
 the replicas of a `tf.distribute` strategy.
 

@@ -1,6 +1,6 @@
 """Training-mode gradients of the attention (with and without recomputing
-the global attention in the backward pass) against finite differences of
-the numpy reference of eq. 4."""
+the attention in the backward pass) against finite differences of the
+numpy reference of eq. 4."""
 
 import numpy as np
 import pytest
