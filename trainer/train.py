@@ -12,7 +12,8 @@ patterns matching no file, a model_dir that is a file or holds a
 checkpoint of another model, and a diverged loss (NaN, infinite, or above
 trainer.loss_upper_bound) end the run with `ERROR: <message>` and exit
 status 1 (see axial_deeplab_tf.train). A killed run resumes from the
-latest checkpoint in model_dir when rerun.
+latest checkpoint in model_dir when rerun. --checkpoint_path evaluates a
+given checkpoint (--mode=eval) or starts training from it.
 """
 
 from absl import app
@@ -29,6 +30,14 @@ flags.DEFINE_enum('mode', 'train_and_eval', runner.MODES,
 flags.DEFINE_string('model_dir', None,
                     'Checkpoints, params.yaml, TensorBoard logs and '
                     'metrics.json (required).')
+flags.DEFINE_string('checkpoint_path', None,
+                    'Checkpoint prefix (<dir>/ckpt-N) or folder (its latest '
+                    'checkpoint), e.g. an imported one: --mode=eval '
+                    'evaluates it instead of model_dir\'s latest; the '
+                    'training modes start from it (the whole model, step 0) '
+                    'when model_dir holds no checkpoint yet, and resume from '
+                    'model_dir after that. Not with continuous_eval or '
+                    'task.init_checkpoint.')
 flags.DEFINE_string('tpu', None,
                     'TPU name or grpc:// address (sets runtime.tpu).')
 flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
@@ -36,7 +45,8 @@ FLAGS = flags.FLAGS
 
 
 def train():
-  runner.run(cli.params_from_flags(FLAGS), FLAGS.mode, FLAGS.model_dir)
+  runner.run(cli.params_from_flags(FLAGS), FLAGS.mode, FLAGS.model_dir,
+             FLAGS.checkpoint_path)
 
 
 def main(argv):

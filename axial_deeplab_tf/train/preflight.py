@@ -13,6 +13,9 @@ the run reads:
   command that writes that dataset.
 - `check_model_dir(task, model_dir)`: model_dir's latest checkpoint (if
   any) is one of this experiment's model.
+- `check_start_checkpoint(params, mode, checkpoint_path)`: trainer/train.py's
+  --checkpoint_path names a checkpoint, with a mode that reads it and
+  without `task.init_checkpoint` (two starting points).
 
 Each failure raises `experiment.ConfigError` or
 `checkpoint_restore.CheckpointError`, naming the key, pattern or folder at
@@ -85,3 +88,26 @@ def check_model_dir(task: base_task.Task, model_dir: str) -> None:
   logging.info('Checking that %s holds a checkpoint of this model.',
                model_dir)
   checkpoint_restore.check_model_dir(task.build_model(), model_dir)
+
+
+def check_start_checkpoint(params: cfg.ExperimentConfig, mode: str,
+                           checkpoint_path: str) -> str:
+  """The prefix --checkpoint_path names (see `runner.run`).
+
+  Raises:
+    experiment.ConfigError: with --mode=continuous_eval (which watches
+      model_dir), or with `task.init_checkpoint` also set.
+    checkpoint_restore.CheckpointError: no checkpoint at the path.
+  """
+  if mode == 'continuous_eval':
+    raise experiment.ConfigError(
+        '--checkpoint_path does not go with --mode=continuous_eval, which '
+        'evaluates each new checkpoint of --model_dir; use --mode=eval.')
+  if params.task.init_checkpoint:
+    raise experiment.ConfigError(
+        f'--checkpoint_path and task.init_checkpoint '
+        f'({params.task.init_checkpoint}) are both set; give one (task.'
+        f'init_checkpoint with task.init_checkpoint_modules restores parts '
+        f'of the model, --checkpoint_path all of it).')
+  return checkpoint_restore.resolve_checkpoint(checkpoint_path,
+                                               '--checkpoint_path')

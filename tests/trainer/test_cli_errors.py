@@ -103,3 +103,30 @@ def test_model_dir_that_is_a_file(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == (
         f'ERROR: --model_dir={path} is a file; give a folder (new or holding '
         f'an earlier run of this experiment).\n')
+
+
+def test_train_checkpoint_path_errors(tmp_path, synthetic48, capsys):
+  """trainer/train.py --checkpoint_path: no checkpoint there, with
+  continuous_eval, with task.init_checkpoint; each before anything runs."""
+  inputs = (f'task.train_data.input_path={synthetic48["train"]},'
+            f'task.validation_data.input_path={synthetic48["val"]}')
+  params = experiment.load_experiment('axial_deeplab_shapes',
+                                      params_override=inputs)
+  run_dir = str(tmp_path / 'run')
+  empty = str(tmp_path)
+  cases = [
+      (params, 'eval', f'--checkpoint_path: folder {empty!r} holds no '
+                       f'checkpoint.'),
+      (params, 'continuous_eval', '--checkpoint_path does not go with '
+                                  '--mode=continuous_eval'),
+      (experiment.load_experiment(
+          'axial_deeplab_shapes',
+          params_override=inputs + f',task.init_checkpoint={empty}'),
+       'train', '--checkpoint_path and task.init_checkpoint'),
+  ]
+  for case_params, mode, message in cases:
+    assert cli.report_errors(lambda: runner.run(
+        case_params, mode, run_dir, checkpoint_path=empty)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'ERROR: {message}'), err
+  assert not (tmp_path / 'run').exists()

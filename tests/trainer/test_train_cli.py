@@ -32,7 +32,8 @@ def _event_tags(folder):
 def test_killed_run_resumes_evaluates_and_stops_on_nan(tmp_path, synthetic48):
   """Kill during training; the rerun continues at the checkpoint's step,
   logs progress (no ETA from the first loop, no nonfinite_loss_step) and
-  evaluates (metrics JSON, TensorBoard scalars and image panels); a NaN
+  evaluates (metrics JSON, TensorBoard scalars and image panels);
+  --mode=eval --checkpoint_path of its checkpoint agrees; a NaN
   continuation stops at the exact step with one paragraph naming the last
   good checkpoint and the learning rate to lower."""
   model_dir = str(tmp_path / 'run')
@@ -80,6 +81,23 @@ def test_killed_run_resumes_evaluates_and_stops_on_nan(tmp_path, synthetic48):
   assert {'images/input', 'images/predicted_panoptic',
           'images/center_heatmap', 'All_pq'} <= _event_tags(
               os.path.join(model_dir, 'validation'))
+
+  # --checkpoint_path: --mode=eval of that checkpoint into another
+  # model_dir gives the metrics Model Garden's own restore of model_dir
+  # gave at the end of train_and_eval, at its step; no checkpoint is
+  # written there.
+  eval_dir = str(tmp_path / 'eval')
+  result = trainer_helpers.run(trainer_helpers.train_args(
+      eval_dir, synthetic48, mode='eval') + [
+          f'--checkpoint_path={model_dir}/ckpt-{step + 4}'])
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(eval_dir, 'metrics.json')) as f:
+    evaluated = json.load(f)
+  assert evaluated['global_step'] == step + 4
+  for key in ('All_pq', 'mean_iou', 'mask_AP'):
+    assert abs(evaluated[key] - metrics[key]) < 1e-6, key
+  assert not tf.train.latest_checkpoint(eval_dir)
+  assert not glob.glob(os.path.join(eval_dir, 'ckpt-*'))
 
   # Model Garden's own check (RuntimeError) would see this NaN too; ours
   # comes first: one paragraph, no traceback.
