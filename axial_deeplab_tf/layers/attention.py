@@ -168,6 +168,13 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.output_norm = normalization.TermBatchNormalization(
         1 + int(self.use_value_rpe), axis=(2, 3),
         synchronized=self.use_sync_bn, name='output_bn', **norm)
+    # Built here too: a call that only infers the output signature
+    # (`keras_utils.infers_output_signature`) does not reach it.
+    with tf.name_scope(self.output_norm.name):
+      self.output_norm.build(
+          [tf.TensorShape([None, None, self.num_heads,
+                           self.value_depth // self.num_heads])] *
+          self.output_norm.num_terms)
     rows = 2 * self.max_distance + 1
     key_per_head = self.key_depth // self.num_heads
     value_per_head = self.value_depth // self.num_heads
@@ -194,6 +201,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       raise ValueError(f'{self.name}: input must be rank 4, got shape '
                        f'{inputs.shape}.')
     qkv = self.qkv_norm(self.qkv_projection(inputs), training=training)
+    if keras_utils.infers_output_signature():
+      return keras_utils.placeholder_like_output(self, inputs)
     if self.axis == 'height':
       qkv = tf.transpose(qkv, [0, 2, 1, 3])
     # [batch, other, length, channels] -> [batch * other, length, channels]

@@ -1,6 +1,38 @@
-"""Small helpers for tf_keras initializers and regularizers in configs."""
+"""Small helpers for tf_keras: initializers and regularizers in configs,
+and the output-signature shortcut of expensive layers.
 
+Building a functional model (our backbones) calls every layer once on
+placeholders in a throw-away graph, only to learn its output shapes and
+dtypes (tf_keras `Layer._infer_output_signature`). An axial-attention
+layer's call is hundreds of ops (and a while loop over chunks); tracing it
+there made building an Axial-DeepLab-S take minutes on 2 cores. Such a
+layer returns `placeholder_like_output(self, inputs)` when
+`infers_output_signature()`: the signature `compute_output_shape` gives,
+at no cost. Every weight must then exist after `build` (or be created by
+the sublayer calls made before the shortcut). If tf_keras ever names that
+graph otherwise, the check is False and layers trace as before.
+"""
+
+import tensorflow as tf
 import tf_keras
+
+# tf_keras names the graph in which it infers a layer's output signature
+# `<layer name>_scratch_graph`.
+_SCRATCH_GRAPH_SUFFIX = '_scratch_graph'
+
+
+def infers_output_signature() -> bool:
+  """Whether the current call only infers output signatures (functional
+  model construction), its graph thrown away."""
+  graph = tf.compat.v1.get_default_graph()
+  return getattr(graph, 'name', '').endswith(_SCRATCH_GRAPH_SUFFIX)
+
+
+def placeholder_like_output(layer, inputs):
+  """A placeholder of `layer`'s output shape (`compute_output_shape`) and
+  compute dtype."""
+  return tf.compat.v1.placeholder(
+      layer.compute_dtype, layer.compute_output_shape(inputs.shape))
 
 
 def fresh_initializer(initializer):
