@@ -17,11 +17,17 @@
    output is left. `--checkpoint_path=output_dir` (export, predict),
    `--model_dir=output_dir --mode=eval` and `task.init_checkpoint:
    output_dir` (with `init_checkpoint_modules: backbone` for the
-   backbone only) read it.
+   backbone only) read it. A source model with `backbone_only` (an
+   ImageNet encoder without a head) fills and writes the experiment
+   model's backbone only (`model/backbone/...`): `task.init_checkpoint`
+   with `init_checkpoint_modules: backbone` reads it, and reading it as a
+   whole model fails (nothing is left at its initial value silently).
 
 Sources (`SOURCES`): 'pytorch', the authors' PyTorch Axial-ResNets
-(`pytorch_axialnet`). A source module provides `MODELS` (name -> object
-with an `experiment`), `read(path)` (name -> numpy array),
+(`pytorch_axialnet`); 'deeplab2', deeplab2's TF2 checkpoints
+(`deeplab2`). A source module provides `MODELS` (name -> object
+with an `experiment`), `read(path)` (name -> numpy array; an unreadable
+file raises one of its `FILE_ERRORS`),
 `check_architecture(state, name, variant)`, `source(variable_name,
 num_heads, shape)` (the foreign key of one of our variables and the
 function that converts its tensor to that shape, or None) and `IGNORED_SUFFIXES` (foreign buffers that
@@ -42,14 +48,14 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from axial_deeplab_tf.checkpoints import deeplab2
 from axial_deeplab_tf.checkpoints import pytorch_axialnet
-from axial_deeplab_tf.checkpoints import torch_pickle
 from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.train import experiment as experiment_lib
 
-SOURCES = {'pytorch': pytorch_axialnet}
+SOURCES = {'deeplab2': deeplab2, 'pytorch': pytorch_axialnet}
 # Problems listed in one error message before '... and N more'.
 _SHOWN = 6
 
@@ -65,6 +71,9 @@ class Imported:
   checkpoint: str
   model: tf_keras.Model
   num_tensors: int
+  # Tensors of the file that no output of the foreign model reads (the
+  # source's `unused_for`), left out.
+  num_unused: int = 0
 
 
 def _source(source):
@@ -79,8 +88,10 @@ def _listed(kind, items):
   return f'{kind}: {"; ".join(items[:_SHOWN])}{more}'
 
 
-def assign(model, state, source_module, name, checkpoint):
-  """Assigns every variable of the built `model` from `state`, or none.
+def assign(model, state, source_module, name, checkpoint,
+           backbone_only=False):
+  """Assigns every variable of the built `model` (of `model.backbone`
+  with `backbone_only`) from `state`, or none.
 
   Returns:
     The number of foreign tensors read.
@@ -90,8 +101,12 @@ def assign(model, state, source_module, name, checkpoint):
       shape-mismatched tensors (and the file `checkpoint`, model `name`).
   """
   heads = model.backbone.variant.num_heads
-  sources = [(v, source_module.source(v.name, heads, tuple(v.shape)))
-             for v in model.variables]
+  # A source with models of several layouts says which function maps
+  # model `name` (`source_for`); the others have one `source`.
+  find = getattr(source_module, 'source_for',
+                 lambda _: source_module.source)(name)
+  targets = model.backbone.variables if backbone_only else model.variables
+  sources = [(v, find(v.name, heads, tuple(v.shape))) for v in targets]
   problems = []
   orphans = [v.name for v, found in sources if found is None]
   if orphans:  # a model the source cannot fill
@@ -102,8 +117,11 @@ def assign(model, state, source_module, name, checkpoint):
   if missing:
     problems.append(_listed('missing tensors', missing))
   mapped = {key for _, key, _ in entries}
+  # Tensors the foreign model never reads for its outputs (`unused_for`).
+  unused = getattr(source_module, 'unused_for', lambda _: lambda k: False)(
+      name)
   unmapped = [f'{k} {list(v.shape)}' for k, v in state.items()
-              if k not in mapped
+              if k not in mapped and not unused(k)
               and not k.endswith(source_module.IGNORED_SUFFIXES)]
   if unmapped:
     problems.append(_listed('unmapped tensors', unmapped))
@@ -131,8 +149,9 @@ def assign(model, state, source_module, name, checkpoint):
   return len(mapped)
 
 
-def write_checkpoint(model, output_dir) -> str:
-  """Writes `model` as a checkpoint folder `output_dir` (temporary folder,
+def write_checkpoint(model, output_dir, backbone_only=False) -> str:
+  """Writes `model` (only `model.backbone`, at `model/backbone/...`, with
+  `backbone_only`) as a checkpoint folder `output_dir` (temporary folder,
   then rename); returns the checkpoint prefix."""
   output_dir = os.path.abspath(output_dir)
   if os.path.exists(output_dir) and (not os.path.isdir(output_dir) or
@@ -144,7 +163,9 @@ def write_checkpoint(model, output_dir) -> str:
   temporary = tempfile.mkdtemp(prefix=os.path.basename(output_dir) + '.tmp-',
                                dir=parent)
   try:
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+    root = (tf.train.Checkpoint(backbone=model.backbone) if backbone_only
+            else model)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=root),
                                          temporary, max_to_keep=1)
     name = os.path.basename(manager.save(checkpoint_number=0))
     os.replace(temporary, output_dir)
@@ -175,18 +196,27 @@ def import_state(source: str, state: Dict[str, np.ndarray], model: str,
         experiment, params_override=params_override)
   except experiment_lib.ConfigError as e:
     raise ImportCheckpointError(str(e)) from None
+  backbone = params.task.model.backbone
+  resolve = {'axial_resnet': variants.resolve_config,
+             'wide_resnet': variants.resolve_wide_config}[backbone.type]
   try:
-    variant = variants.resolve_config(
-        params.task.model.backbone.axial_resnet)
+    variant = resolve(backbone.get())
   except ValueError as e:
-    raise ImportCheckpointError(f'model.backbone.axial_resnet: {e}') from None
+    raise ImportCheckpointError(
+        f'model.backbone.{backbone.type}: {e}') from None
   wrong_model = source_module.check_architecture(state, model, variant)
   if wrong_model:
     raise ImportCheckpointError(f'--checkpoint={checkpoint}: {wrong_model}.')
   keras_model = factory.build_model(params.task.model)
-  count = assign(keras_model, state, source_module, model, checkpoint)
-  prefix = write_checkpoint(keras_model, output_dir)
-  return Imported(experiment, prefix, keras_model, count)
+  backbone_only = getattr(source_module.MODELS[model], 'backbone_only',
+                          False)
+  count = assign(keras_model, state, source_module, model, checkpoint,
+                 backbone_only)
+  prefix = write_checkpoint(keras_model, output_dir, backbone_only)
+  unused = getattr(source_module, 'unused_for', lambda _: lambda k: False)(
+      model)
+  return Imported(experiment, prefix, keras_model, count,
+                  sum(1 for k in state if unused(k)))
 
 
 def import_checkpoint(source: str, checkpoint: str, model: str,
@@ -195,10 +225,12 @@ def import_checkpoint(source: str, checkpoint: str, model: str,
   """Imports `checkpoint` of foreign model `model` into `output_dir`.
 
   Args:
-    source: a key of `SOURCES` ('pytorch').
+    source: a key of `SOURCES` ('deeplab2', 'pytorch').
     checkpoint: the foreign file.
     model: the foreign model's name (for 'pytorch' the function name of
-      `lib/models/axialnet.py`: axial26s, axial50s, axial50m, axial50l).
+      `lib/models/axialnet.py`: axial26s, axial50s, axial50m, axial50l;
+      for 'deeplab2' the config stem of a whole model, e.g.
+      max_deeplab_s_backbone_os16).
     output_dir: the checkpoint folder to write (absent or empty).
     params_override: applied to the experiment as `--params_override` is
       (a nested dict, YAML/JSON or `a.b=1` text; e.g. another
@@ -218,7 +250,7 @@ def import_checkpoint(source: str, checkpoint: str, model: str,
   source_module = _model_source(source, model)
   try:
     state = source_module.read(checkpoint)
-  except (OSError, torch_pickle.TorchFileError) as e:
+  except (OSError,) + source_module.FILE_ERRORS as e:
     raise ImportCheckpointError(f'--checkpoint={checkpoint}: {e}') from None
   return import_state(source, state, model, output_dir, params_override,
                       checkpoint)

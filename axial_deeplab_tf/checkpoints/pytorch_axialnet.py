@@ -49,6 +49,7 @@ from axial_deeplab_tf.checkpoints import torch_pickle
 
 # Buffers that hold no weights.
 IGNORED_SUFFIXES = ('num_batches_tracked', 'flatten_index')
+FILE_ERRORS = (torch_pickle.TorchFileError,)
 
 
 @dataclasses.dataclass(frozen=True)

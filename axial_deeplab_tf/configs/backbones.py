@@ -23,6 +23,18 @@ registered `axial_resnet` builder: the overrides (null keeps the row's
 value) make a custom table row (`modeling.backbones.variants.resolve`),
 e.g. the tiny demo model.
 
+`model.backbone.wide_resnet` (`type: wide_resnet`, the SWideRNet family of
+`modeling.backbones.wide_resnet`; null keeps the row's value):
+
+| key | meaning |
+|---|---|
+| variant | a name of `variants.WIDE_VARIANTS` |
+| stem_width_multiplier, width_multiplier, layer_multiplier | SWideRNet's three scaling factors (stem channels, stage channels, blocks of stages 2-5) |
+| output_stride | 16 or 32 |
+| drop_path_keep_prob | keep probability of the last stage's residual branches in training (1.0: none) |
+| drop_path_schedule | 'constant' or 'linear' (1 at the stem falling to drop_path_keep_prob) |
+| max_distance | relative table reach of the axial blocks (2d+1 rows); null keeps the row's (254: deeplab2's 509-row tables) |
+
 Batch-norm settings come from the model's `norm_activation` config.
 `axial_resnet(variant)` is the backbone config of one table row, as the
 registered experiments use it.
@@ -54,15 +66,35 @@ class AxialResNet(hyperparams.Config):
 
 
 @dataclasses.dataclass
-class Backbone(backbones.Backbone):
-  """Model Garden's backbone one-of with `axial_resnet` added.
+class WideResNet(hyperparams.Config):
+  """Config of `modeling.backbones.wide_resnet.WideResNet` (see above)."""
+  variant: str = 'swidernet'
+  stem_width_multiplier: Optional[float] = None
+  width_multiplier: Optional[float] = None
+  layer_multiplier: Optional[float] = None
+  output_stride: Optional[int] = None
+  drop_path_keep_prob: Optional[float] = None
+  drop_path_schedule: Optional[str] = None
+  max_distance: Optional[int] = None
 
-  Set `type: axial_resnet` to use it.
+
+@dataclasses.dataclass
+class Backbone(backbones.Backbone):
+  """Model Garden's backbone one-of with `axial_resnet` and `wide_resnet`
+  added.
+
+  Set `type: axial_resnet` (or `wide_resnet`) to use it.
   """
   axial_resnet: AxialResNet = dataclasses.field(default_factory=AxialResNet)
+  wide_resnet: WideResNet = dataclasses.field(default_factory=WideResNet)
 
 
 def axial_resnet(variant: str) -> Backbone:
   """The `type: axial_resnet` backbone config of table row `variant`."""
   return Backbone(type='axial_resnet',
                   axial_resnet=AxialResNet(variant=variant))
+
+
+def wide_resnet(variant: str) -> Backbone:
+  """The `type: wide_resnet` backbone config of table row `variant`."""
+  return Backbone(type='wide_resnet', wide_resnet=WideResNet(variant=variant))

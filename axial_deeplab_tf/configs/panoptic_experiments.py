@@ -5,6 +5,10 @@
 | `axial_deeplab_{s,m,l,xl}_cityscapes` | paper Tables 6/7 setting, 19 classes |
 | `axial_deeplab_{s,m,l}_coco` | COCO panoptic, 133 classes |
 | `axial_deeplab_shapes` | the tiny CPU demo on the synthetic dataset |
+| `deeplab2_max_deeplab_s_backbone_os16_cityscapes` | deeplab2's `max_deeplab_s_backbone_os16` Cityscapes config (for its published checkpoint) |
+| `deeplab2_axial_deeplab_l_cityscapes` | the same settings with deeplab2's Axial-DeepLab-L backbone (to fine-tune its ImageNet checkpoint) |
+| `deeplab2_max_deeplab_l_backbone_os16_cityscapes` | deeplab2's `max_deeplab_l_backbone_os16` Cityscapes config (backbone row `axial_swidernet_1_1_1`: the same function) |
+| `deeplab2_axial_swidernet_1_1_{1,3,4.5}_os16_cityscapes` | deeplab2's `axial_swidernet_1_1_{1,3,4.5}_os16` Cityscapes configs (the same settings, the wide-ResNet backbone rows `axial_swidernet_1_1_k`) |
 
 Where each hyperparameter comes from is tabulated in docs/training.md.
 """
@@ -112,6 +116,46 @@ def coco(size: str) -> cfg.ExperimentConfig:
       restrictions=_restrictions())
 
 
+def deeplab2_cityscapes(backbone: backbones.Backbone,
+                        learning_rate: float = 1e-4
+                        ) -> cfg.ExperimentConfig:
+  """deeplab2's Cityscapes panoptic configs (github:google-research/deeplab2,
+  `configs/cityscapes/axial_deeplab/<model>_os16.textproto`, which differ
+  only in the backbone and MaX-DeepLab-L's learning rate) with `backbone`
+  (`backbones.axial_resnet(row)` or `backbones.wide_resnet(row)`), so that
+  a published checkpoint, imported with `tools/import_checkpoint.py
+  --source=deeplab2`, evaluates as deeplab2 evaluates it (or an ImageNet
+  encoder fine-tunes as deeplab2 fine-tunes).
+
+  From the config: output stride 16, the decoder's 1x1-only ASPP
+  (`aspp_use_only_1x1_proj_conv`), low-level projections (64, 32) /
+  (32, 16), decoder channels 256 / 128, heads 256 / 32 / 32; crops of
+  1025 x 2049 (eval: padded to it, batch 1, one scale, no flip), scale
+  augmentation 0.5 - 2.0, batch 32, learning rate 1e-4 (MaX-DeepLab-L:
+  7.5e-5; Adam, poly), 60k steps, loss weights 1 / 200 / 0.01 with top-k 0.2, small instances x3;
+  post-processing center threshold 0.1, NMS kernel 13, stuff area limit
+  2048, and deeplab2's default of 400 kept centers. Images are scaled to
+  [-1, 1] (`x / 127.5 - 1`, deeplab2's input convention: mean and std
+  0.5 on [0, 1] images). Drop path (keep 0.8, linear schedule in
+  training) is not implemented for the `axial_resnet` rows, so their
+  fine-tuning differs from deeplab2's in that respect; the `wide_resnet`
+  rows (`axial_swidernet_1_1_k`) carry it.
+  """
+  config = cityscapes('s')
+  task = config.task
+  task.model.backbone = backbone
+  task.model.post_processing = pcfg.PostProcessing(
+      center_threshold=0.1, nms_kernel=13, top_k=400,
+      stuff_area_limit=2048, label_divisor=1000)
+  for data in (task.train_data, task.validation_data):
+    data.mean = [0.5, 0.5, 0.5]
+    data.std = [0.5, 0.5, 0.5]
+  task.validation_data.global_batch_size = 1
+  config.trainer = trainer_config(60000, 0, learning_rate=learning_rate)
+  config.trainer.optimizer_config.warmup.type = None  # deeplab2: 0 steps
+  return config
+
+
 def shapes_backbone() -> backbones.Backbone:
   """The tiny Axial-DeepLab row of the demo: one axial block per stage,
   a quarter of L's width, global attention (fastest on CPU at 64 px)."""
@@ -171,6 +215,27 @@ def _register():
     exp_factory.register_config_factory(f'axial_deeplab_{size}_coco')(
         lambda size=size: coco(size))
   exp_factory.register_config_factory('axial_deeplab_shapes')(shapes)
+  exp_factory.register_config_factory(
+      'deeplab2_max_deeplab_s_backbone_os16_cityscapes')(
+          lambda: deeplab2_cityscapes(
+              backbones.axial_resnet('deeplab2_max_deeplab_s_backbone')))
+  # deeplab2 publishes no Cityscapes config for this backbone: the same
+  # settings, to fine-tune its ImageNet checkpoint.
+  exp_factory.register_config_factory('deeplab2_axial_deeplab_l_cityscapes')(
+      lambda: deeplab2_cityscapes(
+          backbones.axial_resnet('deeplab2_axial_deeplab_l')))
+  # deeplab2's max_deeplab_l_backbone in Panoptic-DeepLab is
+  # Axial-SWideRNet-(1, 1, 1) plus a stacked decoder that no output reads
+  # (`checkpoints.deeplab2`, `UNUSED`).
+  exp_factory.register_config_factory(
+      'deeplab2_max_deeplab_l_backbone_os16_cityscapes')(
+          lambda: deeplab2_cityscapes(
+              backbones.wide_resnet('axial_swidernet_1_1_1'), 7.5e-5))
+  for layers in ('1_1_1', '1_1_3', '1_1_4.5'):
+    exp_factory.register_config_factory(
+        f'deeplab2_axial_swidernet_{layers}_os16_cityscapes')(
+            lambda layers=layers: deeplab2_cityscapes(
+                backbones.wide_resnet(f'axial_swidernet_{layers}')))
 
 
 _register()

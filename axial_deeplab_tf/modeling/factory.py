@@ -4,7 +4,8 @@
 training, evaluation, export and predict), `tools/model_stats` and the
 Python API call. Its backbone comes from Model Garden's backbone factory
 (`official.vision.modeling.backbones.factory.build_backbone`), which
-dispatches `backbone.type: axial_resnet` to our registered builder:
+dispatches `backbone.type: axial_resnet` (and `wide_resnet`) to our
+registered builders:
 
     configs.panoptic.PanopticModel             -> PanopticDeepLab
     configs.classification.ClassificationModel -> classifier.ImageClassifier
@@ -41,8 +42,9 @@ from axial_deeplab_tf.configs import panoptic as panoptic_cfg
 from axial_deeplab_tf.data import encoding
 from axial_deeplab_tf.modeling import classifier
 from axial_deeplab_tf.modeling import panoptic_deeplab
-# Registers the `axial_resnet` backbone builder.
+# Registers the `axial_resnet` and `wide_resnet` backbone builders.
 from axial_deeplab_tf.modeling.backbones import axial_resnet  # pylint: disable=unused-import
+from axial_deeplab_tf.modeling.backbones import wide_resnet  # pylint: disable=unused-import
 
 INPUT_SPECS = tf_keras.layers.InputSpec(shape=[None, None, None, 3])
 # Dummy batches that create the variables: 65 = 4 * 16 + 1 is a size the
@@ -76,14 +78,15 @@ def build_backbone(model_config, kernel_regularizer=None,
     The backbone: images [B, H, W, 3] -> dict of features keyed by level.
   """
   backbone_config = model_config.backbone
-  if output_stride is not None and backbone_config.type == 'axial_resnet':
-    own = backbone_config.axial_resnet.output_stride
+  kind = backbone_config.type
+  if output_stride is not None and kind in ('axial_resnet', 'wide_resnet'):
+    own = getattr(backbone_config, kind).output_stride
     if own not in (None, output_stride):
-      raise ValueError(f'model.backbone.axial_resnet.output_stride ({own}) '
+      raise ValueError(f'model.backbone.{kind}.output_stride ({own}) '
                        f'differs from model.output_stride ({output_stride}); '
                        f'set only model.output_stride.')
     backbone_config = backbone_config.replace(
-        axial_resnet={'output_stride': output_stride})
+        **{kind: {'output_stride': output_stride}})
   return backbone_factory.build_backbone(
       input_specs=INPUT_SPECS, backbone_config=backbone_config,
       norm_activation_config=model_config.norm_activation,

@@ -5,12 +5,19 @@ r"""Imports published foreign weights as a checkpoint folder of ours.
 
 Flags:
   --source: where the weights come from; 'pytorch' (the authors' PyTorch
-    Axial-ResNets, github:csrhddlam/axial-deeplab). Others are refused
-    with the list of supported sources.
-  --checkpoint: the foreign file (a `.pth` in torch's zip or legacy
-    format; read without torch).
+    Axial-ResNets, github:csrhddlam/axial-deeplab) or 'deeplab2'
+    (github:google-research/deeplab2's TF2 checkpoints). Others are
+    refused with the list of supported sources.
+  --checkpoint: the foreign file: a `.pth` in torch's zip or legacy
+    format (read without torch), or a deeplab2 checkpoint prefix
+    (`.../ckpt-60000`) or its folder (read without deeplab2).
   --model: the foreign model's name; for 'pytorch' the function name in
-    `lib/models/axialnet.py`: axial26s, axial50s, axial50m, axial50l.
+    `lib/models/axialnet.py`: axial26s, axial50s, axial50m, axial50l; for
+    'deeplab2' the config stem of a whole model
+    (max_deeplab_s_backbone_os16, axial_swidernet_1_1_{1,3,4.5}_os16,
+    max_deeplab_l_backbone_os16) or the backbone name of an ImageNet
+    encoder (max_deeplab_s_backbone, axial_deeplab_l, axial_swidernet;
+    imported as a backbone for `task.init_checkpoint`).
   --output_dir: the checkpoint folder to write (absent or empty; written
     to a temporary folder beside it, then renamed).
   --params_override: optional override of the experiment's config, as in
@@ -44,7 +51,11 @@ def define_flags():
   flags.DEFINE_string('checkpoint', None, 'The foreign checkpoint file.')
   flags.DEFINE_string('model', None,
                       'The foreign model name (pytorch: axial26s, axial50s, '
-                      'axial50m, axial50l).')
+                      'axial50m, axial50l; deeplab2: '
+                      'max_deeplab_s_backbone_os16, '
+                      'max_deeplab_s_backbone, axial_deeplab_l, '
+                      'axial_swidernet_1_1_{1,3,4.5}_os16, '
+                      'max_deeplab_l_backbone_os16, axial_swidernet).')
   flags.DEFINE_string('output_dir', None,
                       'Checkpoint folder to write (absent or empty).')
   flags.DEFINE_string('params_override', '',
@@ -60,6 +71,9 @@ def run(source, checkpoint, model, output_dir, params_override=''):
                                         output_dir, params_override)
     print(f'imported {result.num_tensors} tensors of {model} from '
           f'{checkpoint} into {result.checkpoint}')
+    if result.num_unused:
+      print(f'left out {result.num_unused} tensors that no output of '
+            f'{model} reads')
     if params_override:
       print(f'pass --params_override={params_override!r} to train, eval, '
             f'export and predict too')

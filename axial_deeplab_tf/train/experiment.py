@@ -42,7 +42,7 @@ from axial_deeplab_tf.configs import classification_experiments  # pylint: disab
 from axial_deeplab_tf.configs import panoptic_experiments  # pylint: disable=unused-import
 
 # Name prefixes of the experiments this package registers.
-OUR_PREFIXES = ('axial_', 'full_axial_')
+OUR_PREFIXES = ('axial_', 'full_axial_', 'deeplab2_')
 
 
 class ConfigError(ValueError):

@@ -190,9 +190,9 @@ def test_full_size_state_dicts_map_completely(name):
 def test_bad_sources_models_and_files(tmp_path, capsys):
   output = str(tmp_path / 'out')
   with pytest.raises(importer.ImportCheckpointError,
-                     match=r"--source='deeplab2' is not supported; "
-                           r"supported: pytorch"):
-    importer.import_checkpoint('deeplab2', _path('tiny32.pth'), 'x', output)
+                     match=r"--source='caffe' is not supported; "
+                           r"supported: deeplab2, pytorch"):
+    importer.import_checkpoint('caffe', _path('tiny32.pth'), 'x', output)
   with pytest.raises(importer.ImportCheckpointError,
                      match='axial26s, axial50l, axial50m, axial50s'):
     importer.import_checkpoint('pytorch', _path('tiny32.pth'), 'axial101',
@@ -217,9 +217,10 @@ def test_bad_sources_models_and_files(tmp_path, capsys):
                                output)
   assert os.listdir(tmp_path) == ['cut.pth']  # nothing written
   # The tool reports errors as one line and exit status 1.
-  assert import_tool.run('deeplab2', 'x.pth', 'axial26s', output) == 1
+  assert import_tool.run('caffe', 'x.pth', 'axial26s', output) == 1
   assert capsys.readouterr().err == (
-      "ERROR: --source='deeplab2' is not supported; supported: pytorch.\n")
+      "ERROR: --source='caffe' is not supported; supported: deeplab2, "
+      'pytorch.\n')
   (tmp_path / 'occupied').mkdir()
   (tmp_path / 'occupied' / 'file').write_text('x')
   with pytest.raises(importer.ImportCheckpointError, match='not an empty'):

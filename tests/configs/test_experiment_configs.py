@@ -16,7 +16,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 PANOPTIC = ([f'axial_deeplab_{s}_cityscapes' for s in ('s', 'm', 'l', 'xl')]
             + [f'axial_deeplab_{s}_coco' for s in 'sml']
-            + ['axial_deeplab_shapes'])
+            + ['axial_deeplab_shapes',
+               'deeplab2_max_deeplab_s_backbone_os16_cityscapes',
+               'deeplab2_axial_deeplab_l_cityscapes',
+               'deeplab2_max_deeplab_l_backbone_os16_cityscapes']
+            + [f'deeplab2_axial_swidernet_1_1_{k}_os16_cityscapes'
+               for k in ('1', '3', '4.5')])
 CLASSIFICATION = ([f'axial_resnet_{s}_imagenet' for s in ('s', 'm', 'l', 'xl')]
                   + [f'full_axial_resnet_{s}_imagenet'
                      for s in ('s', 'm', 'l', 'xl')]
@@ -29,7 +34,8 @@ def test_experiment_registered_and_valid(name):
   params = exp_factory.get_exp_config(name)
   params.validate()
   model = params.task.model
-  assert model.backbone.type == 'axial_resnet'
+  assert model.backbone.type == ('wide_resnet' if 'swidernet' in name or
+                                 'max_deeplab_l' in name else 'axial_resnet')
   if name in PANOPTIC:
     pp = model.post_processing
     assert pp.top_k < pp.label_divisor

@@ -110,7 +110,7 @@ class AxialResNet(tf_keras.Model):
       for index in range(num_blocks):
         name = f'stage{stage + 1}_block{index + 1}'
         stride = strides[stage] if index == 0 else 1
-        if spec.block == 'axial':
+        if spec.block_kind(stage, index) == 'axial':
           block = blocks.AxialBottleneckBlock(
               filters, stride, span=spec.span,
               max_distance=spec.block_max_distance(stage, index),

@@ -16,6 +16,18 @@ Names (used by configs, tools and README):
 | `axial_resnet_26s`, `axial_resnet_50{s,m,l}` | the PyTorch reference's `axial26s`, `axial50s/m/l` |
 | `axial_deeplab_{s,m,l,xl}` | Axial-DeepLab backbones, span 65, OS 16 |
 | `resnet50` | the ResNet-50 baseline |
+| `deeplab2_max_deeplab_s_backbone` | deeplab2's `max_deeplab_s_backbone` (MaX-DeepLab-S without its transformer path), OS 16 |
+| `deeplab2_axial_deeplab_l` | deeplab2's `axial_deeplab_l` (ImageNet encoder), OS 16 |
+
+The wide-ResNet family (deeplab2's `wider_resnet` backbones, five stages,
+built by `wide_resnet.WideResNet`) is a second table, `WIDE_VARIANTS` of
+`WideVariant` rows:
+
+| name | what |
+|---|---|
+| `swidernet` | SWideRNet-(1, 1, 1), convolutional (deeplab2 `swidernet`) |
+| `axial_swidernet` | Axial-SWideRNet-(1, 1, 1) (deeplab2 `axial_swidernet`): axial blocks from stride 16 |
+| `axial_swidernet_1_1_{1,3,4.5}` | Axial-SWideRNet-(1, 1, k) with the Cityscapes configs' drop path (0.8, linear) |
 """
 
 import dataclasses
@@ -57,6 +69,14 @@ class Variant:
     stem_padding: 'same' (TF's, asymmetric at even sizes) or 'symmetric'
       ((k - 1) / 2 on each side, as PyTorch's padded convs and pools):
       where the ResNet stem's 7x7/2 conv and 3x3/2 max-pool sample.
+    axial_beyond_stride: None (every block is `block`), or deeplab2's
+      `use_axial_beyond_stride` s: with `block='axial'`, a block is an
+      axial block when its nominal input stride is at least s and a conv
+      bottleneck otherwise. The nominal input stride of stage i's
+      (0-based) first block is 2**(i + 1), of its other blocks 2**(i + 2)
+      (as deeplab2 counts: the stride ResNet would have, whatever the
+      output stride). deeplab2's MaX-DeepLab-S backbone (s = 16) has conv
+      stages 1 and 2, a conv first block in stage 3 and axial blocks after.
   """
   stem: str
   block: str
@@ -70,6 +90,7 @@ class Variant:
   first_block_max_distance: Optional[Tuple[int, int, int, int]] = None
   num_heads: int = 8
   stem_padding: str = 'same'
+  axial_beyond_stride: Optional[int] = None
 
   def __post_init__(self):
     for name, value, allowed in (
@@ -100,6 +121,14 @@ class Variant:
         raise ValueError(f'Variant.{name}: expected an int or 4 stages, '
                          f'got {value}.')
     object.__setattr__(self, 'stage_blocks', tuple(self.stage_blocks))
+
+  def block_kind(self, stage, index):
+    """'axial' or 'conv': the kind of block `index` (0-based) of `stage`
+    (0-based); see `axial_beyond_stride`."""
+    if self.block != 'axial' or self.axial_beyond_stride is None:
+      return self.block
+    nominal = 2**(stage + 1) if index == 0 else 2**(stage + 2)
+    return 'axial' if nominal >= self.axial_beyond_stride else 'conv'
 
   def stage_max_distance(self, stage):
     if isinstance(self.max_distance, int):
@@ -145,6 +174,18 @@ def _table():
     table[f'axial_resnet_{name}'] = Variant(
         stage_blocks=blocks, width_multiplier=width,
         stem_width=int(64 * width), **pytorch)
+  # deeplab2's (github:google-research/deeplab2, model/encoder/
+  # axial_resnet_instances.py) MaX-DeepLab-S backbone: its inception stem
+  # (three 3x3 convs, no max-pool), conv bottlenecks below stride 16, axial
+  # blocks with global attention and 509-row tables (deeplab2's
+  # 2 * 255 - 1) beyond; see checkpoints/deeplab2_blocks.py.
+  table['deeplab2_max_deeplab_s_backbone'] = Variant(
+      stem='three_conv', block='axial', output_stride=16,
+      axial_beyond_stride=16)
+  # deeplab2's Axial-DeepLab-L: the same stem (not scaled by the width),
+  # every block axial (its use_axial_beyond_stride 2).
+  table['deeplab2_axial_deeplab_l'] = Variant(
+      stem='three_conv', block='axial', output_stride=16, stem_width=64)
   return table
 
 
@@ -208,3 +249,111 @@ def resolve_config(config) -> Variant:
   `OVERRIDE_KEYS` applied (`resolve`)."""
   return resolve(config.variant, **{key: getattr(config, key)
                                     for key in OVERRIDE_KEYS})
+
+
+@dataclasses.dataclass(frozen=True)
+class WideVariant:
+  """One row of the wide-ResNet family (SWideRNet, arXiv:2011.11675).
+
+  A 3x3/2 conv stem (`round(64 * stem_width_multiplier)` channels) and five
+  stages at input strides 2, 2, 4, 8, 16 (the second to fifth halve the
+  resolution until `output_stride`, then dilate). With base widths
+  `f_1 = round(32 * stem_width_multiplier)` and `f_s = round(32 * 2**(s -
+  1) * width_multiplier)` for stages s = 2..5: stages 1 to 4 have basic
+  blocks of `4 f_s` channels, stage 5 bottlenecks `(f_5, 2 f_5, 4 f_5)`.
+  Stage 1 has three blocks, stages 2 to 5 `int(b * layer_multiplier)` for
+  b in `stage_blocks`.
+
+  Attributes:
+    stem_width_multiplier, width_multiplier, layer_multiplier: the three
+      SWideRNet scaling factors (deeplab2 `stem_width_multiplier`,
+      `backbone_width_multiplier`, `backbone_layer_multiplier`).
+    stage_blocks: blocks of stages 2 to 5 before `layer_multiplier`.
+    output_stride: 16 or 32.
+    drop_path_keep_prob: keep probability of the last stage's blocks in
+      training (1.0: no drop path).
+    drop_path_schedule: 'constant' or 'linear' (`layers.drop_path`).
+    drop_path_beyond_stride: drop path applies to blocks whose input has
+      at least this (undilated) stride.
+    axial_beyond_stride: blocks whose input has at least this (undilated)
+      stride are axial-attention blocks (Axial-SWideRNet: 16); 0: none.
+      An axial block of base width f is 1x1 conv to `attention_expansion
+      * f` -> global axial attention (height then width; `num_heads`
+      heads, q/k depth `key_expansion * f`, value depth `value_expansion
+      * f`) -> ReLU -> 1x1 conv to 4f.
+    max_distance: reach of the axial blocks' relative-position tables
+      (`2 * max_distance + 1` rows; deeplab2's 2 * 255 - 1 = 509 rows at
+      the default 254).
+  """
+  stem_width_multiplier: float = 1.0
+  width_multiplier: float = 1.0
+  layer_multiplier: float = 1.0
+  stage_blocks: Tuple[int, int, int, int] = (3, 6, 3, 3)
+  output_stride: int = 16
+  drop_path_keep_prob: float = 1.0
+  drop_path_schedule: str = 'constant'
+  drop_path_beyond_stride: int = 4
+  axial_beyond_stride: int = 0
+  attention_expansion: int = 4
+  key_expansion: int = 2
+  value_expansion: int = 4
+  num_heads: int = 8
+  max_distance: int = attention.DEFAULT_MAX_DISTANCE
+
+  def __post_init__(self):
+    object.__setattr__(self, 'stage_blocks', tuple(self.stage_blocks))
+    if len(self.stage_blocks) != 4:
+      raise ValueError(f'WideVariant.stage_blocks: expected 4 stages, got '
+                       f'{self.stage_blocks}.')
+    if self.output_stride not in (16, 32):
+      raise ValueError(f'WideVariant.output_stride: expected 16 or 32, got '
+                       f'{self.output_stride!r}.')
+    for name in ('stem_width_multiplier', 'width_multiplier',
+                 'layer_multiplier'):
+      if not getattr(self, name) > 0:
+        raise ValueError(f'WideVariant.{name}: expected a positive number, '
+                         f'got {getattr(self, name)!r}.')
+
+
+def _wide_table():
+  # deeplab2's Cityscapes Axial-SWideRNet-(1, 1, k) configs train with drop
+  # path 0.8 on a linear schedule.
+  table = {'swidernet': WideVariant(),
+           'axial_swidernet': WideVariant(axial_beyond_stride=16)}
+  for name, layers in (('1_1_1', 1.0), ('1_1_3', 3.0), ('1_1_4.5', 4.5)):
+    table[f'axial_swidernet_{name}'] = WideVariant(
+        layer_multiplier=layers, axial_beyond_stride=16,
+        drop_path_keep_prob=0.8, drop_path_schedule='linear')
+  return table
+
+
+WIDE_VARIANTS = _wide_table()
+
+
+def resolve_wide(variant: Union[str, WideVariant, dict],
+                 **overrides) -> WideVariant:
+  """A `WIDE_VARIANTS` row (by name, row or dict) with fields replaced;
+  None keeps the row's value."""
+  if isinstance(variant, str):
+    if variant not in WIDE_VARIANTS:
+      raise ValueError(f'Unknown wide-ResNet variant {variant!r}; expected '
+                       f'one of {sorted(WIDE_VARIANTS)}.')
+    variant = WIDE_VARIANTS[variant]
+  elif isinstance(variant, dict):
+    variant = WideVariant(**variant)
+  changes = {k: v for k, v in overrides.items() if v is not None}
+  return dataclasses.replace(variant, **changes)
+
+
+# The `WideVariant` fields a `configs.backbones.WideResNet` may override.
+WIDE_OVERRIDE_KEYS = ('stem_width_multiplier', 'width_multiplier',
+                      'layer_multiplier', 'output_stride',
+                      'drop_path_keep_prob', 'drop_path_schedule',
+                      'max_distance')
+
+
+def resolve_wide_config(config) -> WideVariant:
+  """The row of a `configs.backbones.WideResNet` config with its
+  `WIDE_OVERRIDE_KEYS` applied (`resolve_wide`)."""
+  return resolve_wide(config.variant, **{key: getattr(config, key)
+                                         for key in WIDE_OVERRIDE_KEYS})

@@ -1,0 +1,398 @@
+"""deeplab2's wide-ResNet family on our side (issue 10, deeplab2 part B).
+
+References are data made by running deeplab2's code
+(tests/fixtures/deeplab2_wide, tools/make_deeplab2_wide_fixtures.py):
+a reduced SWideRNet encoder and a reduced whole Axial-SWideRNet-(1, 1, 1)
+Cityscapes model, built with deeplab2's own width and layer multipliers
+(and 7-row relative tables), random weights and random batch-norm
+statistics, saved with the keys of deeplab2's trainer, and their inference
+outputs at two input sizes; plus name -> shape manifests of the full-size
+checkpoints. One imported whole model serves every check that needs one
+(building a model is the slow part).
+"""
+
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from official.vision.configs import common
+from official.vision.modeling.backbones import factory
+
+from axial_deeplab_tf.checkpoints import deeplab2
+from axial_deeplab_tf.checkpoints import deeplab2_reader
+from axial_deeplab_tf.checkpoints import deeplab2_wide
+from axial_deeplab_tf.checkpoints import importer
+from axial_deeplab_tf.configs import backbones as backbones_cfg
+from axial_deeplab_tf.layers import drop_path
+from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.modeling.backbones import wide_resnet
+from axial_deeplab_tf.train import experiment
+
+FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, 'fixtures',
+                        'deeplab2_wide')
+with open(os.path.join(FIXTURES, 'fixtures.json')) as _f:
+  TINY = json.load(_f)
+WHOLE = TINY.pop('whole')
+OUTPUTS = np.load(os.path.join(FIXTURES, 'outputs.npz'))
+
+
+def _wide_config(options):
+  """Our `backbone.wide_resnet` config for deeplab2
+  `get_model(**options)`."""
+  group = options['block_group_config']
+  return backbones_cfg.WideResNet(
+      variant=options['name'],
+      stem_width_multiplier=options['stem_width_multiplier'],
+      width_multiplier=options['width_multiplier'],
+      layer_multiplier=options['backbone_layer_multiplier'],
+      output_stride=options['output_stride'],
+      drop_path_keep_prob=group['drop_path_keep_prob'],
+      drop_path_schedule=group['drop_path_schedule'])
+
+
+def _backbone(options):
+  """Our backbone for deeplab2 `get_model(**options)`, through Model
+  Garden's backbone factory (`type: wide_resnet`)."""
+  config = backbones_cfg.Backbone(type='wide_resnet',
+                                  wide_resnet=_wide_config(options))
+  return factory.build_backbone(
+      tf_keras.layers.InputSpec(shape=[None, None, None, 3]), config,
+      common.NormActivation())
+
+
+def test_linear_drop_path_schedule_matches_deeplab2_rule():
+  # keep = 1 - (1 - 0.8) * stage / 4, stage = log2(input stride) - 1,
+  # from stride 4 on (SWideRNet's drop_path_beyond_stride); the first block
+  # of a strided stage sits at the previous stride.
+  layout = wide_resnet.block_layout(
+      variants.WideVariant(drop_path_keep_prob=0.8,
+                           drop_path_schedule='linear'))
+  keeps = [[b.drop_path_keep_prob for b in stage] for stage in layout]
+  expected = [[1.0] * 3, [1.0, 0.95, 0.95], [0.95] + [0.9] * 5,
+              [0.9, 0.85, 0.85], [0.85, 0.8, 0.8]]
+  for got, want in zip(keeps, expected):
+    assert got == pytest.approx(want)
+  # Output stride 16: the last stage dilates instead of striding; a
+  # stage's first block keeps stride 1 and its later blocks dilate by 2.
+  last = layout[4]
+  assert [(b.strides, b.atrous_rate) for b in last] == [(1, 1), (1, 2),
+                                                        (1, 2)]
+  assert [b.channels for b in last] == [(512, 1024, 2048)] * 3
+
+
+def test_drop_path_drops_whole_examples_in_training_only():
+  x = tf.ones([64, 2, 3, 1])
+  layer = drop_path.DropPath(0.75, seed=1)
+  assert np.array_equal(layer(x, training=False).numpy(), x.numpy())
+  y = layer(x, training=True).numpy()
+  per_example = y.reshape(64, -1)
+  # Each example is all 0 or all 1 / 0.75.
+  assert set(np.unique(per_example.std(axis=1))) == {0.0}
+  assert np.all(np.isclose(per_example, 0) |
+                np.isclose(per_example, 1 / 0.75))
+  assert 0 < (per_example[:, 0] == 0).sum() < 64
+
+
+_NORM = ('gamma', 'beta', 'moving_mean', 'moving_variance')
+
+
+def _reference_variables(v):
+  """Our backbone's variables (name -> shape), from SWideRNet's definition:
+  a 3x3 stem of round(64 s) channels; five stages (3, then int(b * l) for b
+  in stage_blocks) at input strides 2, 2, 4, 8, 16 with base width f =
+  round(32 * 2**i * m) (m the stem multiplier at stage 1); a block whose
+  input stride reaches axial_beyond_stride is 1x1 to e f, height and width
+  attention (q/k k f, v v f over h heads, tables of 2 max_distance + 1
+  rows: 509 at full size), 1x1 to 4f;
+  else stage 5 is a 1x1 f, 3x3 2f, 1x1 4f bottleneck, the others two 3x3
+  convs of 4f; a 1x1 shortcut where the width changes."""
+  shapes = {}
+  def norm(name, shape):
+    shapes.update({f'{name}/{w}': shape for w in _NORM})
+  def conv(name, k, cin, cout):
+    shapes[f'{name}/conv/kernel'] = (k, k, cin, cout)
+    norm(f'{name}/bn', (cout,))
+  c = int(round(64 * v.stem_width_multiplier))
+  conv('stem', 3, 3, c)
+  counts = [3] + [int(b * v.layer_multiplier) for b in v.stage_blocks]
+  for s, count in enumerate(counts):
+    f = int(round(32 * 2**s * (v.stem_width_multiplier if s == 0
+                               else v.width_multiplier)))
+    for b in range(count):
+      name = f'stage{s + 1}_block{b + 1}'
+      stride = (2, 2, 4, 8, 16)[s] if b == 0 else (2, 4, 8, 16, 32)[s]
+      if v.axial_beyond_stride and stride >= v.axial_beyond_stride:
+        e, k, val, h = (v.attention_expansion * f, v.key_expansion * f,
+                        v.value_expansion * f, v.num_heads)
+        rows = 2 * v.max_distance + 1
+        conv(f'{name}/conv1', 1, c, e)
+        for axis, cin in (('height', e), ('width', val)):
+          a = f'{name}/attention/{axis}'
+          shapes[f'{a}/qkv/kernel'] = (1, 1, cin, 2 * k + val)
+          norm(f'{a}/qkv_bn', (2 * k + val,))
+          norm(f'{a}/similarity_bn', (3, h))
+          norm(f'{a}/output_bn', (2, h, val // h))
+          shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (rows, k // h)
+          shapes[f'{a}/value_rpe'] = (rows, val // h)
+        conv(f'{name}/conv3', 1, val, 4 * f)
+      elif s == 4:
+        conv(f'{name}/conv1', 1, c, f)
+        conv(f'{name}/conv2', 3, f, 2 * f)
+        conv(f'{name}/conv3', 1, 2 * f, 4 * f)
+      else:
+        conv(f'{name}/conv1', 3, c, 4 * f)
+        conv(f'{name}/conv2', 3, 4 * f, 4 * f)
+      if c != 4 * f:
+        conv(f'{name}/shortcut', 1, c, 4 * f)
+      c = 4 * f
+  return shapes
+
+
+def test_reduced_swidernet_matches_deeplab2_at_two_sizes():
+  """Every endpoint of the conv-only SWideRNet (built through Model
+  Garden's backbone factory, its variables mapped by `deeplab2_wide.source`
+  as the importer maps them) equals deeplab2's; the reduced model has a
+  strided first block in stages 2 to 4 and a dilated second block in
+  stage 5 (output stride 16)."""
+  options = TINY['swidernet_tiny']
+  state = deeplab2_reader.read(os.path.join(FIXTURES, 'swidernet_tiny',
+                                            'ckpt-1'))
+  model = _backbone(options)
+  layout = wide_resnet.block_layout(model.variant)
+  assert [b.atrous_rate for b in layout[4]] == [1, 2]
+  found = {v.name: deeplab2_wide.source(v.name, None, tuple(v.shape))
+           for v in model.variables}
+  # Every tensor of the file is used, and every variable filled.
+  assert sorted(key for key, _ in found.values()) == sorted(state)
+  for variable in model.variables:
+    key, convert = found[variable.name]
+    variable.assign(convert(state[key]))
+  assert _reference_variables(model.variant) == {
+      v.name.split(':')[0]: tuple(v.shape) for v in model.variables}
+  sizes = sorted({k.split('/')[1] for k in OUTPUTS.files
+                  if k.startswith('swidernet_tiny/')})
+  assert len(sizes) == 2
+  for size in sizes:
+    prefix = f'swidernet_tiny/{size}'
+    ours = model(OUTPUTS[f'{prefix}/image'], training=False)
+    for level in range(1, 6):
+      expected = OUTPUTS[f'{prefix}/res{level}']
+      got = ours[str(level)].numpy()
+      assert got.shape == expected.shape, (size, level)
+      scale = np.abs(expected).max()
+      assert np.abs(got - expected).max() <= 1e-4 * scale, (size, level)
+
+
+@pytest.mark.parametrize('name', ['swidernet', 'axial_swidernet'])
+def test_full_size_manifests_map_completely(name):
+  with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
+    manifest = json.load(f)[name]
+  ours = _reference_variables(variants.WIDE_VARIANTS[name])
+  used = set()
+  for variable, shape in ours.items():
+    key, convert = deeplab2_wide.source(variable, None, shape)
+    assert key in manifest['variables'], (variable, key)
+    foreign = np.zeros(manifest['variables'][key], np.float32)
+    assert convert(foreign).shape == shape, (variable, key)
+    used.add(key)
+  assert used == set(manifest['variables'])
+  count = sum(int(np.prod(shape)) for variable, shape in ours.items()
+              if 'moving_' not in variable)
+  assert count == manifest['trainable_parameters']
+
+
+def _whole_override(name):
+  """Our config for a reduced deeplab2 whole model (fixtures.json)."""
+  b, r = WHOLE[name]['backbone'], WHOLE[name]['reduced']
+  return {'task': {'model': {
+      'backbone': {'wide_resnet': {
+          'stem_width_multiplier': b['stem_width_multiplier'],
+          'width_multiplier': b['backbone_width_multiplier'],
+          'layer_multiplier': b['backbone_layer_multiplier'],
+          'max_distance': WHOLE[name]['max_span'] - 1}},
+      'decoder': {
+          'semantic_aspp_channels': r['aspp_channels'],
+          'semantic_low_level_channels': [c for _, c in r['low_level']],
+          'semantic_decoder_channels': r['decoder_channels'],
+          'semantic_head_channels': r['semantic_head_channels'],
+          'instance_aspp_channels': r['instance_decoder_channels'],
+          'instance_low_level_channels': [
+              c for _, c in r['instance_low_level']],
+          'instance_decoder_channels': r['instance_decoder_channels'],
+          'center_head_channels': r['instance_head_channels'],
+          'offset_head_channels': r['instance_head_channels']}}}}
+
+
+_WHOLE = 'axial_swidernet_1_1_1_os16'
+
+
+@pytest.fixture(scope='module')
+def whole(tmp_path_factory):
+  """The reduced whole model imported by `--source=deeplab2
+  --model=axial_swidernet_1_1_1_os16`, and the file's state."""
+  path = os.path.join(FIXTURES, _WHOLE, 'ckpt-1')
+  imported = importer.import_checkpoint(
+      'deeplab2', path, _WHOLE,
+      str(tmp_path_factory.mktemp('whole') / 'imported'),
+      _whole_override(_WHOLE))
+  return imported, deeplab2_reader.read(path)
+
+
+def test_imported_whole_model_matches_deeplab2_at_two_sizes(whole):
+  """`--source=deeplab2 --model=axial_swidernet_1_1_1_os16` imports the
+  trainer-layout checkpoint (every tensor mapped) into the model of the
+  experiment registered for it, which equals deeplab2 (inference mode).
+  The tool and the restore by the tasks are the same path as
+  test_deeplab2's."""
+  imported, state = whole
+  assert imported.experiment == f'deeplab2_{_WHOLE}_cityscapes'
+  assert imported.num_tensors == len(state) and imported.num_unused == 0
+  model = imported.model
+  sizes = sorted({k.split('/')[1] for k in OUTPUTS.files
+                  if k.startswith(_WHOLE + '/')})
+  assert len(sizes) == 2
+  for size in sizes:
+    prefix = f'{_WHOLE}/{size}'
+    images = OUTPUTS[f'{prefix}/image'].astype(np.float32) / 127.5 - 1
+    ours = model(images, training=False)
+    for key, reference in (('semantic_logits', 'semantic_logits'),
+                           ('center_heatmap', 'center_heatmap'),
+                           ('center_offsets', 'offset_map')):
+      got = ours[key].numpy()
+      if key == 'center_heatmap':
+        got = got[..., 0]
+      expected = OUTPUTS[f'{prefix}/{reference}']
+      assert got.shape == expected.shape, (size, key)
+      scale = np.abs(expected).max()
+      assert np.abs(got - expected).max() <= 1e-4 * scale, (size, key)
+
+
+def test_max_deeplab_l_and_the_imagenet_encoder_map_onto_the_same_model(
+    whole):
+  """MaX-DeepLab-L-Backbone's experiment builds the model of Axial-SWideRNet-
+  (1, 1, 1)'s, from the same tensors plus its stacked decoder (names from
+  its full-size manifest), which no output reads: those are left out and
+  counted, and only for MaX-DeepLab-L. deeplab2's ImageNet
+  `axial_swidernet` encoder fills that model's backbone. Checked on the
+  imported model, without building another."""
+  imported, state = whole
+  model = imported.model
+  variant = model.backbone.variant
+
+  def task_model(name):
+    return experiment.load_experiment(
+        deeplab2.MODELS[name].experiment,
+        params_override=_whole_override(_WHOLE)).task.model
+
+  max_l = 'max_deeplab_l_backbone_os16'
+  assert task_model(max_l).as_dict() == task_model(_WHOLE).as_dict()
+  with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
+    names = json.load(f)[max_l]['variables']
+  stacked = {k: np.zeros(shape, np.float32) for k, shape in names.items()
+             if k.startswith('encoder/_decoder_stage')}
+  assert stacked
+  with_stacked = dict(state, **stacked)
+  assert deeplab2.check_architecture(with_stacked, max_l, variant) is None
+  assert importer.assign(model, with_stacked, deeplab2, max_l,
+                         'ckpt') == len(state)
+  unused = deeplab2.unused_for(max_l)
+  assert sum(unused(k) for k in with_stacked) == len(stacked)
+  with pytest.raises(importer.ImportCheckpointError,
+                     match=r'unmapped tensors: encoder/_decoder_stage'):
+    importer.assign(model, with_stacked, deeplab2, _WHOLE, 'ckpt')
+  # The ImageNet encoder: the file's encoder tensors, backbone only.
+  encoder = {k: v for k, v in state.items() if k.startswith('encoder/')}
+  assert deeplab2.MODELS['axial_swidernet'].experiment == imported.experiment
+  assert deeplab2.check_architecture(encoder, 'axial_swidernet',
+                                     variant) is None
+  assert importer.assign(model, encoder, deeplab2, 'axial_swidernet', 'ckpt',
+                         backbone_only=True) == len(encoder)
+  with pytest.raises(importer.ImportCheckpointError,
+                     match=r'unmapped tensors: instance_'):
+    importer.assign(model, state, deeplab2, 'axial_swidernet', 'ckpt',
+                    backbone_only=True)
+
+
+def test_checkpoints_of_other_wide_models_say_what_they_look_like(tmp_path):
+  output = str(tmp_path / 'out')
+  with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
+    manifests = json.load(f)
+  name = 'axial_swidernet_1_1_1_os16'
+  # deeplab2's full-size ImageNet encoders, named (the check reads shapes
+  # only, so the arrays are broadcast zeros).
+  for encoder, first_axial in (('axial_swidernet', r'\(4, 2\)'),
+                               ('swidernet', 'None')):
+    state = {k: np.broadcast_to(np.float32(0), s)
+             for k, s in manifests[encoder]['variables'].items()}
+    with pytest.raises(importer.ImportCheckpointError,
+                       match=rf'not a checkpoint of {name}: it looks like '
+                             rf'{encoder} \(encoder, conv3x3 stem of 64 '
+                             rf'channels, blocks per stage \[3, 6, 3, 3\] '
+                             rf'plus a stride-2 stage, first axial block '
+                             rf'{first_axial}\)'):
+      importer.import_state('deeplab2', state, name, output)
+  # The reduced encoder fixture is not the reduced whole model.
+  with pytest.raises(importer.ImportCheckpointError,
+                     match=r'looks like none of .*\(encoder, conv3x3 stem of '
+                           r'2 channels, blocks per stage \[2, 4, 2, 2\] '
+                           r'plus a stride-2 stage, first axial block None'):
+    importer.import_checkpoint(
+        'deeplab2', os.path.join(FIXTURES, 'swidernet_tiny', 'ckpt-1'),
+        name, output, _whole_override(name))
+  assert sorted(os.listdir(tmp_path)) == []  # nothing written
+
+
+@pytest.mark.parametrize('name', [
+    'axial_swidernet_1_1_1_os16', 'axial_swidernet_1_1_3_os16',
+    'axial_swidernet_1_1_4.5_os16', 'max_deeplab_l_backbone_os16'])
+def test_full_size_whole_manifests_map_completely(name):
+  """The encoder maps as our reference backbone says (MaX-DeepLab-L's
+  stacked decoder aside, `deeplab2.UNUSED`); the decoders and heads are
+  the tensors of max_deeplab_s_backbone_os16's checkpoint (mapped
+  completely by test_deeplab2), the convs reading the backbone's res5,
+  res3 and res2 having the wide backbone's widths."""
+  with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
+    manifest = json.load(f)[name]['variables']
+  with gzip.open(os.path.join(FIXTURES, os.pardir, 'deeplab2',
+                              'full_manifests.json.gz'), 'rt') as f:
+    max_s = json.load(f)['max_deeplab_s_backbone_os16']['variables']
+  row = experiment.load_experiment(
+      deeplab2.MODELS[name].experiment).task.model.backbone.wide_resnet
+  ours = _reference_variables(variants.resolve_wide_config(row))
+  unused = deeplab2.unused_for(name)
+  encoder = {k for k in manifest if k.startswith('encoder/') and
+             not unused(k)}
+  used = set()
+  for variable, shape in ours.items():
+    key, convert = deeplab2_wide.source(variable, None, shape)
+    assert key in encoder, (variable, key)
+    foreign = np.zeros(manifest[key], np.float32)
+    assert convert(foreign).shape == shape, (variable, key)
+    used.add(key)
+  assert used == encoder
+  assert (any(unused(k) for k in manifest) ==
+          (name == 'max_deeplab_l_backbone_os16'))
+  rest = {k: s for k, s in manifest.items() if not k.startswith('encoder/')}
+  assert set(rest) == {k for k in max_s if not k.startswith('encoder/')}
+  last = {s: max(int(k.split('_block')[1].split('/')[0])
+                 for k in ours if k.startswith(f'stage{s}_block'))
+          for s in (2, 3, 5)}
+  widths = {s: ours[f'stage{s}_block{last[s]}/conv3/bn/gamma'
+                    if s == 5 else
+                    f'stage{s}_block{last[s]}/conv2/bn/gamma'][0]
+            for s in (2, 3, 5)}
+  readers = {'_aspp/_proj_conv_bn_act/_conv/kernel': 5,
+             '_low_level_conv1/_conv/kernel': 3,
+             '_low_level_conv2/_conv/kernel': 2}
+  for key, shape in rest.items():
+    reader = [s for suffix, s in readers.items() if key.endswith(suffix)]
+    if reader:
+      assert shape[:2] + shape[3:] == max_s[key][:2] + max_s[key][3:], key
+      assert shape[2] == widths[reader[0]], key
+    else:
+      assert shape == max_s[key], key
