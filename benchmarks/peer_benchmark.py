@@ -63,8 +63,9 @@ CASES = (
 def op_type(name):
   """The op type of a profiler event: `name:Type` (TF executor) -> Type,
   `aten::bmm` -> bmm, an XLA thunk `fusion.12.clone` -> fusion; None for
-  the executor's and thread pool's bookkeeping events."""
-  if name.startswith(('ThreadpoolListener', 'ExecutorState')):
+  the executor's and thread pool's bookkeeping events (a `ParallelFor` on
+  a pool thread is a part of the op that issued it)."""
+  if name.startswith(('ThreadpoolListener', 'ExecutorState', 'ParallelFor')):
     return None
   if ':' in name:
     return name.rsplit(':', 1)[1].strip()

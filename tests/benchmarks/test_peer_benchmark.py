@@ -37,7 +37,8 @@ def test_self_durations_subtract_nested_events(peer):
 def test_top_shares_by_op_type(peer):
   # Bookkeeping events are left out; TF `name:Type`, torch `aten::bmm` and
   # XLA `fusion.3.clone` names fold to their type.
-  durations = [('ExecutorState::Process', 500), ('a/MatMul:BatchMatMulV2', 30),
+  durations = [('ExecutorState::Process', 500), ('ParallelFor', 70),
+               ('a/MatMul:BatchMatMulV2', 30),
                ('b/MatMul:BatchMatMulV2', 20), ('aten::bmm', 10),
                ('fusion.3.clone', 25), ('fusion', 15)]
   assert peer.top_shares(durations, top=2) == [('BatchMatMulV2', 0.5),
