@@ -24,3 +24,4 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/attention_benchmark.py
+	$(PY) benchmarks/peer_benchmark.py

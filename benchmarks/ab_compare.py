@@ -15,8 +15,9 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
+
+import memory_benchmark  # this script's folder is sys.path[0]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,15 +43,12 @@ QUICK = {
 def run_child(checkout, config):
   """One configuration in a fresh interpreter of `checkout`; its dict."""
   script = os.path.join(checkout, 'benchmarks', 'attention_benchmark.py')
-  env = dict(os.environ, PYTHONPATH=checkout, TF_CPP_MIN_LOG_LEVEL='2')
-  proc = subprocess.run([sys.executable, script, '--child',
-                         json.dumps(config)], capture_output=True, text=True,
-                        cwd=checkout, env=env, check=False)
-  for line in proc.stdout.splitlines():
-    if line.startswith('RESULT '):
-      return json.loads(line[len('RESULT '):])
-  raise RuntimeError(f'{checkout}: {config}: '
-                     f'{(proc.stderr.strip().splitlines() or ["?"])[-1]}')
+  result = memory_benchmark.child_result(
+      [sys.executable, script, '--child', json.dumps(config)],
+      dict(PYTHONPATH=checkout, TF_CPP_MIN_LOG_LEVEL='2'))
+  if 'error' in result:
+    raise RuntimeError(f"{checkout}: {config}: {result['error']}")
+  return result
 
 
 def seconds_and_rss(result):

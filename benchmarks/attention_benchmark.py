@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 
@@ -36,7 +35,8 @@ import tf_keras
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling import statistics
-import reference_attention  # this script's folder is sys.path[0]
+import memory_benchmark  # this script's folder is sys.path[0]
+import reference_attention
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LAYER_CASES = [
@@ -183,13 +183,9 @@ def ops_table(args):
 
 def _child(config):
   """Runs one configuration in a fresh interpreter, returns its dict."""
-  cmd = [sys.executable, os.path.abspath(__file__), '--child',
-         json.dumps(config)]
-  proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-  for line in proc.stdout.splitlines():
-    if line.startswith('RESULT '):
-      return json.loads(line[len('RESULT '):])
-  return dict(error=(proc.stderr.strip().splitlines() or ['?'])[-1][:120])
+  return memory_benchmark.child_result(
+      [sys.executable, os.path.abspath(__file__), '--child',
+       json.dumps(config)])
 
 
 def _fmt(value, spec):
@@ -255,7 +251,7 @@ def main():
   if args.child:
     config = json.loads(args.child)
     run = dict(layer=run_layer, model=run_model, ops=run_ops)[config['kind']]
-    print('RESULT ' + json.dumps(run(config)), flush=True)
+    memory_benchmark.print_result(run(config))
     return
   print(f'machine: {platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} CPUs, TF {tf.__version__}, '

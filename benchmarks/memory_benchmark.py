@@ -11,13 +11,23 @@ A case is `mode:variant:HxW:batch`:
   output), with `recompute_attention` unless `--no-recompute`.
 
 Seconds are those of the first call (tracing included) and, with
-`--repeats N > 0`, the mean of N more calls. With `--checkouts A,B` every
+`--repeats N > 0`, the mean of N more calls; `--xla` compiles the call
+with XLA (`jit_compile`), `--madds` adds the model's M-Adds per image
+(`modeling.statistics.count_madds`) and GFLOP/s (2 x M-Adds x batch per
+call; x3 for a training step). With `--checkouts A,B` every
 case runs in each checkout (its `PYTHONPATH`), interleaved A, B, A, B, so
 that machine noise hits both alike (e.g. A = a `git worktree` of main).
 
   python benchmarks/memory_benchmark.py                 # the issue's tables
   python benchmarks/memory_benchmark.py --cases infer:axial_deeplab_s:513x513:1 \\
       --checkouts /tmp/main,. --repeats 1
+  python benchmarks/memory_benchmark.py --cases infer:axial_deeplab_s:513x513:1 \\
+      --repeats 2 --madds --xla
+
+`child_result` (run a command in a fresh interpreter, read back the dict
+it printed with `print_result`) and `peak_gb` are the child-process
+machinery of the other benchmarks here too (`peer_benchmark.py`,
+`postprocessing_benchmark.py`).
 """
 
 import argparse
@@ -42,15 +52,34 @@ DEFAULT_CASES = (
     'train:axial_deeplab_s:1025x2049:4')
 
 
-def _peak_gb():
+def peak_gb():
+  """Peak resident memory of this process so far, GB (10^9 bytes)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def measure(case, repeats, recompute, budget_mb):
+def print_result(result):
+  """Child side: hands `result` (a JSON-able dict) back to the parent."""
+  print('RESULT ' + json.dumps(result), flush=True)
+
+
+def child_result(command, env=None):
+  """Runs `command` (a fresh interpreter) to its end; returns the dict it
+  printed with `print_result`, or dict(error=its last stderr line)."""
+  proc = subprocess.run(command, capture_output=True, text=True,
+                        env=dict(os.environ, **(env or {})), check=False)
+  for line in proc.stdout.splitlines():
+    if line.startswith('RESULT '):
+      return json.loads(line[len('RESULT '):])
+  lines = proc.stderr.strip().splitlines() or [f'exit {proc.returncode}']
+  return dict(error=lines[-1][:120])
+
+
+def measure(case, repeats, recompute, budget_mb, xla=False, madds=False):
   """Child: builds the model, runs the case; returns a dict."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tf_keras  # pylint: disable=g-import-not-at-top
   from axial_deeplab_tf.modeling import factory  # pylint: disable=g-import-not-at-top
+  from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
   mode, variant, size, batch = case.split(':')
   height, width = (int(v) for v in size.split('x'))
   options = {}
@@ -62,13 +91,14 @@ def measure(case, repeats, recompute, budget_mb):
                                       thing_class_ids=range(11, 19),
                                       **options)
   images = tf.random.stateless_normal([int(batch), height, width, 3], (0, 0))
-  built_gb = _peak_gb()
+  built_gb = peak_gb()
   if mode == 'infer':
-    call = tf.function(lambda x: model(x, training=False)['semantic_logits'])
+    call = tf.function(lambda x: model(x, training=False)['semantic_logits'],
+                       jit_compile=xla)
   else:
     optimizer = tf_keras.optimizers.SGD(0.01)
 
-    @tf.function
+    @tf.function(jit_compile=xla)
     def call(x):
       with tf.GradientTape() as tape:
         outputs = model(x, training=True)
@@ -86,26 +116,26 @@ def measure(case, repeats, recompute, budget_mb):
     for _ in range(repeats):
       call(images).numpy()
     seconds = (time.perf_counter() - start) / repeats
-  return dict(first_s=first, seconds=seconds, built_gb=built_gb,
-              peak_gb=_peak_gb())
+  result = dict(first_s=first, seconds=seconds, built_gb=built_gb,
+                peak_gb=peak_gb())
+  if madds:  # after the timed calls: its tracing must not add to the peak
+    result['madds'] = statistics.count_madds(model, height, width)
+    if seconds:
+      passes = int(batch) * (1 if mode == 'infer' else 3)
+      result['gflops'] = 2 * result['madds'] * passes / seconds / 1e9
+  return result
 
 
 def run_child(checkout, case, args):
   """One case in a fresh interpreter of `checkout`; its dict or an error."""
   command = [sys.executable, os.path.join(HERE, 'memory_benchmark.py'),
              '--child', case, '--repeats', str(args.repeats)]
-  if args.no_recompute:
-    command.append('--no-recompute')
-  if args.budget_mb is not None:
+  for flag in ('no_recompute', 'xla', 'madds'):
+    if getattr(args, flag, False):
+      command.append('--' + flag.replace('_', '-'))
+  if getattr(args, 'budget_mb', None) is not None:
     command += ['--budget-mb', str(args.budget_mb)]
-  env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
-  proc = subprocess.run(command, capture_output=True, text=True, env=env,
-                        check=False)
-  for line in proc.stdout.splitlines():
-    if line.startswith('RESULT '):
-      return json.loads(line[len('RESULT '):])
-  lines = proc.stderr.strip().splitlines() or [f'exit {proc.returncode}']
-  return dict(error=lines[-1][:120])
+  return child_result(command, dict(PYTHONPATH=os.path.abspath(checkout)))
 
 
 def main():
@@ -120,17 +150,22 @@ def main():
                       help='train without recompute_attention')
   parser.add_argument('--budget-mb', type=float, default=None,
                       help='attention_memory_budget_mb (default: automatic)')
+  parser.add_argument('--xla', action='store_true',
+                      help='compile each call with XLA (jit_compile)')
+  parser.add_argument('--madds', action='store_true',
+                      help='add M-Adds per image and GFLOP/s columns')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    result = measure(args.child, args.repeats, not args.no_recompute,
-                     args.budget_mb)
-    print('RESULT ' + json.dumps(result))
+    print_result(measure(args.child, args.repeats, not args.no_recompute,
+                         args.budget_mb, args.xla, args.madds))
     return
   print(f'machine: {platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
-  print('| case | checkout | first call s | call s | built GB | '
-        'peak RSS GB |\n|---|---|---|---|---|---|')
+  extra = ' M-Adds | GFLOP/s |' if args.madds else ''
+  print(f'| case | checkout | first call s | call s | built GB | '
+        f'peak RSS GB |{extra}\n|---|---|---|---|---|---|'
+        + '---|---|' * args.madds)
   for case in args.cases.split(','):
     for checkout in args.checkouts.split(','):
       r = run_child(checkout, case, args)
@@ -139,8 +174,12 @@ def main():
               flush=True)
         continue
       seconds = '-' if r['seconds'] is None else f"{r['seconds']:.1f}"
+      extra = ''
+      if args.madds:
+        gflops = f"{r['gflops']:.1f}" if 'gflops' in r else '-'
+        extra = f" {r['madds'] / 1e9:.1f}B | {gflops} |"
       print(f"| {case} | {checkout} | {r['first_s']:.1f} | {seconds} | "
-            f"{r['built_gb']:.2f} | {r['peak_gb']:.2f} |", flush=True)
+            f"{r['built_gb']:.2f} | {r['peak_gb']:.2f} |{extra}", flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.1f}')
 
 

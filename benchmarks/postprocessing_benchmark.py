@@ -5,12 +5,21 @@ number of well-separated centers above threshold; every thing pixel's
 offset points near one of them. Times `panoptic_postprocess` as a
 tf.function, with and without XLA, after one warm-up call.
 
+`--forward VARIANT` (e.g. axial_deeplab_s) also times that model's
+inference forward pass at the same size, batch 1, in the same run (a
+child of `memory_benchmark.py`, tf.function, first call then
+`--forward-repeats` timed calls), and prints each post-processing time as a
+share of it.
+
   python benchmarks/postprocessing_benchmark.py [--size 640] [--repeats 5]
+  python benchmarks/postprocessing_benchmark.py --size 1025x2049 \\
+      --forward axial_deeplab_s
 """
 
 import argparse
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -20,40 +29,42 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from axial_deeplab_tf.data.encoding import PanopticEncoding  # pylint: disable=g-import-not-at-top
 from axial_deeplab_tf.ops import panoptic_merge as pm  # pylint: disable=g-import-not-at-top
+import memory_benchmark  # pylint: disable=g-import-not-at-top; this folder is sys.path[0]
 
 NUM_CLASSES = 19
 THINGS = list(range(11, 19))
 ENCODING = PanopticEncoding(NUM_CLASSES, THINGS, label_divisor=1000)
 
 
-def synthetic_inputs(batch, size, num_centers, seed=0):
-  """Logits [B, S, S, 19], heatmap [B, S, S, 1], offsets [B, S, S, 2]."""
+def synthetic_inputs(batch, height, width, num_centers, seed=0):
+  """Logits [B, H, W, 19], heatmap [B, H, W, 1], offsets [B, H, W, 2]."""
   rng = np.random.default_rng(seed)
   side = int(np.ceil(np.sqrt(num_centers)))
-  step = size // side
-  coords = [(step // 2 + step * (i // side), step // 2 + step * (i % side))
-            for i in range(num_centers)]
-  heat = np.zeros((batch, size, size, 1), np.float32)
+  step_y, step_x = height // side, width // side
+  coords = [(step_y // 2 + step_y * (i // side),
+             step_x // 2 + step_x * (i % side)) for i in range(num_centers)]
+  heat = np.zeros((batch, height, width, 1), np.float32)
   for j, (y, x) in enumerate(coords):
     heat[:, y, x, 0] = 0.2 + 0.7 * (j + 1) / num_centers
   cy = np.array([c[0] for c in coords], np.float32)
   cx = np.array([c[1] for c in coords], np.float32)
-  ys, xs = np.mgrid[:size, :size].astype(np.float32)
-  nearest = np.argmin((ys[..., None] // step * step + step // 2 - cy) ** 2 +
-                      (xs[..., None] // step * step + step // 2 - cx) ** 2,
-                      axis=-1)
+  ys, xs = np.mgrid[:height, :width].astype(np.float32)
+  # Each pixel's cell center, then the nearest center to that.
+  nearest = np.argmin(
+      (ys[..., None] // step_y * step_y + step_y // 2 - cy) ** 2 +
+      (xs[..., None] // step_x * step_x + step_x // 2 - cx) ** 2, axis=-1)
   off = np.stack([cy[nearest] - ys, cx[nearest] - xs], -1)
-  off = np.broadcast_to(off, (batch, size, size, 2)).astype(np.float32)
+  off = np.broadcast_to(off, (batch, height, width, 2)).astype(np.float32)
   off = off + rng.normal(scale=1.0, size=off.shape).astype(np.float32)
-  logits = rng.normal(size=(batch, size, size, NUM_CLASSES)).astype(
+  logits = rng.normal(size=(batch, height, width, NUM_CLASSES)).astype(
       np.float32)
   # Half the image is things (class by center), half stuff.
   thing_class = np.array(THINGS)[nearest % len(THINGS)]
   # Left half: random logits (mostly stuff); right half: the thing class of
   # each pixel's center wins by a margin of 6.
-  right = np.zeros((size, size - size // 2, NUM_CLASSES), np.float32)
-  np.put_along_axis(right, thing_class[:, size // 2:, None], 6.0, axis=-1)
-  logits[:, :, size // 2:] += right
+  right = np.zeros((height, width - width // 2, NUM_CLASSES), np.float32)
+  np.put_along_axis(right, thing_class[:, width // 2:, None], 6.0, axis=-1)
+  logits[:, :, width // 2:] += right
   return tf.constant(logits), tf.constant(heat), tf.constant(off)
 
 
@@ -67,21 +78,48 @@ def time_call(fn, args, repeats):
   return (time.perf_counter() - start) / repeats
 
 
+def forward_seconds(variant, height, width, repeats):
+  """Seconds of one inference forward pass of `variant` (a child of
+  memory_benchmark.py, this checkout)."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  r = memory_benchmark.child_result(
+      [sys.executable, os.path.join(here, 'memory_benchmark.py'), '--child',
+       f'infer:{variant}:{height}x{width}:1', '--repeats', str(repeats)],
+      dict(PYTHONPATH=os.path.dirname(here)))
+  if 'error' in r:
+    print(f"forward pass failed: {r['error']}")
+    return None
+  print(f"{variant} forward {height}x{width}: first call "
+        f"{r['first_s']:.1f} s, then {r['seconds']:.2f} s, "
+        f"peak RSS {r['peak_gb']:.2f} GB", flush=True)
+  return r['seconds']
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument('--size', type=int, default=640)
+  parser.add_argument('--size', default='640', help='S or HxW')
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--batch', type=int, default=1)
+  parser.add_argument('--forward', default=None,
+                      help='also time this variant\'s forward pass')
+  parser.add_argument('--forward-repeats', type=int, default=1)
   args = parser.parse_args()
+  height, width = (int(v) for v in (args.size.split('x') * 2)[:2])
   print(f'machine: {platform.processor() or platform.machine()}, '
-        f'{os.cpu_count()} logical CPUs visible, '
+        f'{os.cpu_count()} logical CPUs visible, load average '
+        f'{os.getloadavg()[0]:.1f}, '
         f'devices: {[d.device_type for d in tf.config.list_physical_devices()]}')
-  print(f'TensorFlow {tf.__version__}; {args.size}x{args.size}, '
+  forward = None
+  if args.forward:
+    forward = forward_seconds(args.forward, height, width,
+                              args.forward_repeats)
+  print(f'TensorFlow {tf.__version__}; {height}x{width}, '
         f'batch {args.batch}, {NUM_CLASSES} classes, mean of {args.repeats}')
+  share = ' (share of the forward: tf.function, XLA)' if forward else ''
   print(f"{'centers':>8} {'top_k':>6} {'masks':>6} {'tf.function ms':>15} "
-        f"{'XLA ms':>8}  (per image)")
+        f"{'XLA ms':>8}  (per image){share}")
   for num_centers, top_k in ((50, 200), (400, 400)):
-    inputs = synthetic_inputs(args.batch, args.size, num_centers)
+    inputs = synthetic_inputs(args.batch, height, width, num_centers)
     for masks in (False, True):
       def run(l, h, o, masks=masks, top_k=top_k):
         return pm.panoptic_postprocess(
@@ -93,9 +131,12 @@ def main():
       t_xla = time_call(xla, inputs, args.repeats) / args.batch
       found = int(tf.reduce_sum(tf.cast(
           graph(*inputs)['instance_valid'], tf.int32)).numpy()) // args.batch
+      share = (f'  {100 * t_graph / forward:.2f}%, '
+               f'{100 * t_xla / forward:.2f}%' if forward else '')
       print(f'{num_centers:>8} {top_k:>6} {str(masks):>6} '
             f'{t_graph * 1e3:>15.1f} {t_xla * 1e3:>8.1f}  '
-            f'({found} instances found)')
+            f'({found} instances found){share}', flush=True)
+  print(f'load average at the end: {os.getloadavg()[0]:.1f}')
 
 
 if __name__ == '__main__':
