@@ -225,7 +225,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       if value is None:
         return None
       weight = self.add_weight(name, value.shape, trainable=False,
-                               initializer='zeros')
+                               initializer='zeros',
+                               experimental_autocast=False)  # float32
       weight.assign(value)
       return weight
     self.folded_content_scale = constant('folded_content_scale',
