@@ -41,6 +41,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
   `r^v` `[2 * max_distance + 1, value_depth / num_heads]` shared by all
   heads; a batch norm over the similarity terms (per term and head) and one
   over the retrieved outputs (per term and channel). No 1 / sqrt(d) scaling.
+  For inference, `modeling.folding.fold_attention` folds the batch norms
+  into the weights (`fold`): the same function without normalisation.
 
   Args:
     axis: 'height' or 'width'.
