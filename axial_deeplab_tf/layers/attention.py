@@ -273,7 +273,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
         recompute=self.recompute, memory_budget_mb=self.memory_budget_mb,
         content_scale=self.folded_content_scale if folded else None)
     if folded:
-      out = tf.add_n(outputs) if len(outputs) > 1 else outputs[0]
+      out = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
       if self.folded_output_scale is not None:
         scale = tf.reshape(self.folded_output_scale,
                            [self.num_heads, -1])
