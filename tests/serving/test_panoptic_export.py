@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from axial_deeplab_tf.data import normalization
 from axial_deeplab_tf.data import schema
@@ -147,7 +148,10 @@ def test_folded_export_matches_the_unfolded_model(exported):
     np.testing.assert_allclose(got, want, rtol=0,
                                atol=1e-4 * max(1.0, np.abs(want).max()),
                                err_msg=key)
-  graph = tf.saved_model.loader_impl.parse_saved_model(path).meta_graphs[0]
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
+    proto.ParseFromString(f.read())
+  graph = proto.meta_graphs[0]
   names = {node.name for f in graph.graph_def.library.function
            for node in f.node_def}
   assert any('attention' in n for n in names)
