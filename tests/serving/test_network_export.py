@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from axial_deeplab_tf.modeling import folding
 from axial_deeplab_tf.serving import network_export
 
 import serving_models as sm
@@ -17,10 +16,7 @@ KEYS = ('semantic_logits', 'center_heatmap', 'center_offsets')
 
 @pytest.fixture(scope='module')
 def model():
-  """Folded, as the export mains convert it (`build_export_module`)."""
-  model = sm.tiny_panoptic_model(seed=1)
-  folding.fold_model(model)
-  return model
+  return sm.tiny_panoptic_model(seed=1)
 
 
 def _pixels(batch, height, width, seed=0):
