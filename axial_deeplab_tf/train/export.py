@@ -11,7 +11,8 @@ read as Model Garden's trainer writes it (`tf.train.Checkpoint(model=...)`,
 every model variable matched) through `tasks.checkpoint_restore`, then
 folded for inference (`modeling.folding.fold_model`: the attention's batch
 norms go into its projection, the same function without normalisation
-passes; every export format and predict get the folded graph). A task
+passes; SavedModel, ONNX and predict get the folded graph, TFLite asks
+fold=False). A task
 whose `model` config is a `configs.panoptic.PanopticModel` gives a
 `PanopticExportModule` (options from `task.model.post_processing`,
 normalization from `task.validation_data.mean/std`); any other gives a
