@@ -9,6 +9,13 @@ RSS of each side and their ratio B / A. Asserts nothing.
 
   git worktree add /tmp/base <commit>
   python benchmarks/ab_compare.py --baseline=/tmp/base --rounds=3
+
+`--candidate_options=fold` adds `+fold` to B's model modes (folded
+inference, `modeling/folding.py`); with `--cases=fold` and the same
+checkout as A and B it measures the folding alone:
+
+  python benchmarks/ab_compare.py --baseline=. --cases=fold \
+      --candidate_options=fold
 """
 
 import argparse
@@ -31,6 +38,13 @@ CASES = {
     'layer 129x129 span 65': dict(kind='layer', impl='ours',
                                   shape=[2, 129, 129, 64], key_depth=32,
                                   span=65, repeats=3),
+}
+FOLD = {
+    'Axial-ResNet-S forward': CASES['Axial-ResNet-S forward'],
+    'Axial-DeepLab-S 513 forward': dict(kind='model',
+                                        variant='axial_deeplab_s', size=513,
+                                        batch=1, mode='tf.function',
+                                        what='forward', repeats=2),
 }
 QUICK = {
     'Axial-ResNet-S forward (64 px)': dict(kind='model',
@@ -68,6 +82,12 @@ def main():
                       help='interleaved A/B runs per case; best kept')
   parser.add_argument('--quick', action='store_true',
                       help='one small case, for a smoke run')
+  parser.add_argument('--cases', choices=['default', 'fold'],
+                      default='default',
+                      help='the case set (fold: forward passes only)')
+  parser.add_argument('--candidate_options', default='',
+                      help="'+'-separated mode options added to B's model "
+                      "cases, e.g. 'fold'")
   args = parser.parse_args()
   print(f'machine: {platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
@@ -75,12 +95,18 @@ def main():
   print(f"| {'case':<28} | {'A s':>7} | {'B s':>7} | {'B/A time':>8} | "
         f"{'A GB':>5} | {'B GB':>5} | {'B/A mem':>7} |")
   print('|' + '|'.join('-' * w for w in (30, 9, 9, 10, 7, 7, 9)) + '|')
-  for name, config in (QUICK if args.quick else CASES).items():
+  cases = QUICK if args.quick else dict(default=CASES,
+                                        fold=FOLD)[args.cases]
+  for name, config in cases.items():
     best = {'A': (float('inf'), float('inf')), 'B': (float('inf'),
                                                      float('inf'))}
     for _ in range(args.rounds):
       for side, checkout in (('A', args.baseline), ('B', args.candidate)):
-        s, gb = seconds_and_rss(run_child(checkout, config))
+        side_config = config
+        if side == 'B' and args.candidate_options and 'mode' in config:
+          side_config = dict(config, mode=(f"{config['mode']}+"
+                                           f'{args.candidate_options}'))
+        s, gb = seconds_and_rss(run_child(checkout, side_config))
         best[side] = (min(best[side][0], s), min(best[side][1], gb))
     (sa, ga), (sb, gb) = best['A'], best['B']
     print(f'| {name:<28} | {sa:7.3f} | {sb:7.3f} | {sb / sa:8.3f} | '

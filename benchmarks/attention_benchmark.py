@@ -34,6 +34,7 @@ import tf_keras
 
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.modeling import factory
+from axial_deeplab_tf.modeling import folding
 from axial_deeplab_tf.modeling import statistics
 import memory_benchmark  # this script's folder is sys.path[0]
 import reference_attention
@@ -106,14 +107,25 @@ def run_layer(config):
 
 
 def run_model(config):
-  """Child: one model configuration (mode x forward/step)."""
+  """Child: one model configuration (mode x forward/step). Mode options
+  (`mode+option+...`): bf16 (mixed_bfloat16), recompute (the attention's),
+  fold (`modeling.folding.fold_model`, forward only). A variant named
+  `axial_deeplab_*` is the Panoptic-DeepLab model (19 classes), forward
+  only, without an M-Adds count."""
   size, batch = config['size'], config['batch']
   mode, *options = config['mode'].split('+')
   if 'bf16' in options:  # mixed_bfloat16 (oneDNN uses AMX/AVX512-BF16)
     tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  model = factory.build_classifier(
-      config['variant'], recompute_attention='recompute' in options)
-  madds = statistics.count_madds(model, size, size) * batch
+  panoptic = config['variant'].startswith('axial_deeplab')
+  if panoptic:
+    model = factory.build_axial_deeplab(config['variant'])
+    madds = None
+  else:
+    model = factory.build_classifier(
+        config['variant'], recompute_attention='recompute' in options)
+    madds = statistics.count_madds(model, size, size) * batch
+  if 'fold' in options:
+    folding.fold_model(model)
   images = tf.random.normal([batch, size, size, 3])
   labels = tf.random.uniform([batch], 0, 1000, tf.int32)
   optimizer = tf_keras.optimizers.SGD(0.01, momentum=0.9)
@@ -134,7 +146,7 @@ def run_model(config):
   if mode != 'eager':
     fn = tf.function(fn, jit_compile=mode == 'xla')
   seconds = _timed(lambda: _result(fn), config['repeats'])
-  flops = 2 * madds * (1 if config['what'] == 'forward' else 3)
+  flops = 2 * (madds or 0) * (1 if config['what'] == 'forward' else 3)
   return dict(seconds=seconds, gflops=flops / seconds / 1e9,
               rss_gb=_peak_rss_gb(), rss_before_gb=rss_before,
               madds=madds)

@@ -41,6 +41,8 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
   `r^v` `[2 * max_distance + 1, value_depth / num_heads]` shared by all
   heads; a batch norm over the similarity terms (per term and head) and one
   over the retrieved outputs (per term and channel). No 1 / sqrt(d) scaling.
+  For inference, `modeling.folding.fold_attention` folds the batch norms
+  into the weights (`fold`): the same function without normalisation.
 
   Args:
     axis: 'height' or 'width'.
@@ -196,11 +198,65 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
                        depth // self.num_heads])
     return tf.transpose(x, [0, 2, 1, 3])
 
+  @property
+  def folded(self):
+    """Whether `fold` switched the layer to its inference-only path."""
+    return getattr(self, 'folded_projection', None) is not None
+
+  def fold(self, kernel, bias, content_scale=None, output_scale=None):
+    """Switches the layer to its folded inference path (for good).
+
+    `modeling.folding.fold_attention` computes the arguments from the
+    layer's weights and moving statistics; the folded path computes the
+    same function as the inference call without a normalisation: the
+    projection (with bias) gives the q, k, v whose per-head scales make
+    the similarity terms a plain sum (their shifts cancel in the softmax),
+    and the retrieved terms a plain sum up to `output_scale`. The tables
+    are used as they are. The batch norms stay (unused); a folded layer
+    refuses `training=True`.
+
+    Args:
+      kernel: `[channels, 2 * key_depth + value_depth]` folded projection.
+      bias: `[2 * key_depth + value_depth]`.
+      content_scale: None, or `[num_heads]` factor of the content term
+        (needed when all three similarity terms are on).
+      output_scale: None, or `[value_depth]` factor of the summed retrieved
+        terms (needed with the r^v term).
+    """
+    if not self.built:
+      raise ValueError(f'{self.name}: build the layer before folding it.')
+    channels, depth = kernel.shape
+    projection = tf_keras.layers.Conv2D(depth, 1, name='qkv_folded')
+    with tf.name_scope(self.name):
+      projection.build([None, None, None, channels])
+    projection.set_weights([kernel.reshape(1, 1, channels, depth), bias])
+    def constant(name, value):
+      if value is None:
+        return None
+      weight = self.add_weight(name, value.shape, trainable=False,
+                               initializer='zeros',
+                               experimental_autocast=False)  # float32
+      weight.assign(value)
+      return weight
+    self.folded_content_scale = constant('folded_content_scale',
+                                         content_scale)
+    self.folded_output_scale = constant('folded_output_scale', output_scale)
+    self.folded_projection = projection
+
   def call(self, inputs, training=None):
     if inputs.shape.rank != 4:
       raise ValueError(f'{self.name}: input must be rank 4, got shape '
                        f'{inputs.shape}.')
-    qkv = self.qkv_norm(self.qkv_projection(inputs), training=training)
+    if training is None:
+      training = tf_keras.backend.learning_phase()
+    folded = self.folded
+    if folded and training:
+      raise ValueError(f'{self.name}: the layer is folded for inference '
+                       f'(modeling/folding.py) and cannot train.')
+    if folded:
+      qkv = self.folded_projection(inputs)
+    else:
+      qkv = self.qkv_norm(self.qkv_projection(inputs), training=training)
     if keras_utils.infers_output_signature():
       return keras_utils.placeholder_like_output(self, inputs)
     if self.axis == 'height':
@@ -218,15 +274,21 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     v = self._split_heads(v, self.value_depth)
     tables = (self.query_table, self.key_table, self.value_table)
     tables = tuple(None if t is None else tf.cast(t, q.dtype) for t in tables)
-    if training is None:
-      training = tf_keras.backend.learning_phase()
     # [batch', length, heads, depth / heads] each (content, r^v).
     outputs = axial_attention.attention(
-        q, k, v, tables, self.use_content, self.similarity_norm,
-        bool(training), half_span=self._half_span,
-        block_size=self.block_size, recompute=self.recompute,
-        memory_budget_mb=self.memory_budget_mb)
-    out = self.output_norm(outputs, training=training)
+        q, k, v, tables, self.use_content,
+        None if folded else self.similarity_norm, bool(training),
+        half_span=self._half_span, block_size=self.block_size,
+        recompute=self.recompute, memory_budget_mb=self.memory_budget_mb,
+        content_scale=self.folded_content_scale if folded else None)
+    if folded:
+      out = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
+      if self.folded_output_scale is not None:
+        scale = tf.reshape(self.folded_output_scale,
+                           [self.num_heads, -1])
+        out *= tf.cast(scale, out.dtype)
+    else:
+      out = self.output_norm(outputs, training=training)
     out = tf.cast(out, self.compute_dtype)
     out = tf.reshape(out, [batch, other, length, self.value_depth])
     if self.strides == 2:

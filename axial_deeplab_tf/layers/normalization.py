@@ -5,11 +5,12 @@ Axial attention normalises its three similarity terms with statistics per
 channel), then sums them (as both public implementations do). Stacking the
 terms and running a stock batch norm would copy every term; this layer
 normalises each term with its own statistics and sums, which is the same
-function without the copy. Its call takes an optional validity mask
-(statistics over the valid entries only); `affine_from_moments` serves
-callers that compute the moments themselves: both attention layouts do
-(the global one from Gram matrices, the local one from sums over the
-valid (query, key) pairs, added up over chunks). With
+function without the copy. Its call normalises the retrieved outputs;
+`affine_from_moments` serves callers that compute the moments themselves:
+the similarity terms, whose statistics both attention layouts compute
+without materialising the terms (the global one from Gram matrices, the
+local one from sums over the valid (query, key) pairs, added up over
+chunks). In folded inference (`modeling/folding.py`) neither runs. With
 `synchronized=True` the sums behind the statistics are all-reduced over
 the replicas of a `tf.distribute` strategy.
 
@@ -25,7 +26,7 @@ class TermBatchNormalization(tf_keras.layers.Layer):
   """`sum_t BN_t(x_t)` with statistics per (term, channel).
 
   In training each term's mean and (biased) variance over all but the
-  channel axes, restricted to the valid entries, normalise it and move the
+  channel axes normalise it and move the
   moving statistics (`moving = momentum * moving + (1 - momentum) *
   batch`); in inference the moving statistics normalise.
 
@@ -43,8 +44,6 @@ class TermBatchNormalization(tf_keras.layers.Layer):
 
   Call arguments:
     terms: list of `num_terms` tensors of one shape `[batch, ...]`.
-    valid: optional bool tensor broadcastable to the terms' shape; False
-      entries are excluded from the batch statistics.
     training: Python bool or None (Keras learning phase).
 
   Returns:
@@ -93,28 +92,22 @@ class TermBatchNormalization(tf_keras.layers.Layer):
       shape[axis] = size
     return tf.reshape(param, shape)
 
-  def _moments(self, x, weights):
+  def _moments(self, x):
     """Mean and variance over all but the channel axes, float32.
 
     Args:
       x: a float32 term.
-      weights: None, or float32 0/1 validity broadcastable to `x`.
 
     Returns:
       `(mean, variance)`, each `[channels...]`.
     """
     rank = x.shape.rank
     reduce_axes = [a for a in range(rank) if a not in self.axis]
-    if weights is None:
-      channels = 1
-      for axis in self.axis:
-        channels *= x.shape[axis]
-      count = tf.cast(tf.size(x), tf.float32) / channels
-      count = tf.fill([x.shape[a] for a in self.axis], count)
-    else:
-      weights = tf.broadcast_to(weights, tf.shape(x))
-      count = tf.reduce_sum(weights, reduce_axes)
-      x = x * weights
+    channels = 1
+    for axis in self.axis:
+      channels *= x.shape[axis]
+    count = tf.cast(tf.size(x), tf.float32) / channels
+    count = tf.fill([x.shape[a] for a in self.axis], count)
     total = tf.reduce_sum(x, reduce_axes)
     replica = tf.distribute.get_replica_context()
     sync = self.synchronized and replica is not None
@@ -123,23 +116,20 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     count = tf.maximum(count, 1.0)
     mean = total / count
     centred = x - self._broadcast(mean, rank)
-    if weights is not None:
-      centred *= weights
     squares = tf.reduce_sum(tf.square(centred), reduce_axes)
     if sync:
       squares = replica.all_reduce('sum', squares)
     return mean, squares / count
 
-  def call(self, terms, valid=None, training=None):
+  def call(self, terms, training=None):
     if len(terms) != self.num_terms:
       raise ValueError(f'{self.name}: expected {self.num_terms} terms, got '
                        f'{len(terms)}.')
     if training is None:
       training = tf_keras.backend.learning_phase()
     terms = [tf.cast(t, tf.float32) for t in terms]
-    weights = None if valid is None else tf.cast(valid, tf.float32)
     if training:
-      means, variances = zip(*[self._moments(x, weights) for x in terms])
+      means, variances = zip(*[self._moments(x) for x in terms])
       scales, shifts = self._scale_shift(tf.stack(means), tf.stack(variances))
     else:
       scales, shifts = self._scale_shift()

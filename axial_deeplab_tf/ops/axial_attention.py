@@ -42,7 +42,10 @@ The contract (both layouts):
     terms present (content, r^q, r^k order), statistics per head (axis 1).
     Both layouts ask it for the affine (`affine_from_moments`) of moments
     they compute themselves, so a training call updates its moving
-    statistics once.
+    statistics once. None on the folded inference path
+    (`modeling/folding.py`): the terms' scales are already in q and k
+    (but `content_scale`, per head, of the content term), and their
+    shifts, constant along the softmax axis, cancel.
   training: Python bool; batch statistics (True) or moving ones (False).
   Returns: the list of retrieved terms, content then r^v, each
     `[batch, L, heads, depth_v]`: the layout in which the output batch norm
@@ -61,7 +64,7 @@ from axial_deeplab_tf.ops import local_attention
 
 def attention(q, k, v, tables, use_content, similarity_norm, training, *,
               half_span=None, block_size=None, recompute=False,
-              memory_budget_mb=None):
+              memory_budget_mb=None, content_scale=None):
   """Eq. 4 along the length axis of `q`, `k`, `v`, in the layout that fits,
   over chunks of sequences that fit the memory budget.
 
@@ -80,6 +83,8 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
       `chunking.DEFAULT_BUDGET_MB`. Applies in inference and in training
       with `recompute`; training without it runs all sequences at once
       (its backward pass would keep every chunk's tensors anyway).
+    content_scale: folded path only (`similarity_norm` None): None or
+      `[heads]` float32 factor of the content term.
 
   Returns:
     List of `[batch, L, heads, depth_v]` output terms (content, r^v).
@@ -91,6 +96,10 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
   present = [t is not None for t in tables]
   given = [t for t in tables if t is not None]
   recompute = bool(recompute and training)
+  folded = similarity_norm is None
+  if folded and training:
+    raise ValueError('The folded attention (no similarity_norm) is '
+                     'inference-only.')
 
   def chunk_for(per_sequence):
     # Training without recompute keeps every chunk's tensors for the
@@ -104,14 +113,26 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
     tables_given = iter(tables_given)
     return tuple(next(tables_given) if p else None for p in present)
 
+  if folded:
+    # The affine of the folded path: at most the content term's scale.
+    if content_scale is not None and not use_content:
+      raise ValueError('content_scale needs the content term.')
+    affine = [] if content_scale is None else [content_scale]
+    def unpack(affine):  # -> per-term scales (None: unscaled), no shift
+      return list(affine) + [None] * (3 - len(affine)), None
+  else:
+    def unpack(affine):
+      return affine
   if half_span is None or (length is not None and length <= half_span + 1):
-    scales, shift = global_attention.similarity_affine(
-        q, k, tables, use_content, similarity_norm, training)
+    if not folded:
+      affine = list(global_attention.similarity_affine(
+          q, k, tables, use_content, similarity_norm, training))
     per_sequence = global_attention.sequence_bytes(size, heads, depth_v)
     chunk = chunk_for(per_sequence)
 
-    def attend(q, k, v, scales, shift, *tables_given):
-      return global_attention.attend(q, k, v, full(tables_given),
+    def attend(q, k, v, *shared):
+      scales, shift = unpack(shared[:len(affine)])
+      return global_attention.attend(q, k, v, full(shared[len(affine):]),
                                      use_content, scales, shift)
   else:
     local = dict(half_span=half_span, block_size=block_size)
@@ -127,15 +148,16 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
           moments, [q, k], given, chunk, zeros, recompute=recompute)
       pairs = local_attention.valid_pairs(size, **local)
       count = tf.cast(tf.shape(q)[0], tf.float32) * pairs
-      scales, shift = similarity_norm.affine_from_moments(
+      affine = list(similarity_norm.affine_from_moments(
           tf.fill(tf.shape(total), count), total, sum_squares,
-          training=True)
-    else:
-      scales, shift = similarity_norm.affine_from_moments(training=False)
+          training=True))
+    elif not folded:
+      affine = list(similarity_norm.affine_from_moments(training=False))
 
-    def attend(q, k, v, scales, shift, *tables_given):
-      return local_attention.attend(q, k, v, full(tables_given),
+    def attend(q, k, v, *shared):
+      scales, shift = unpack(shared[:len(affine)])
+      return local_attention.attend(q, k, v, full(shared[len(affine):]),
                                     use_content, scales, shift, **local)
   return chunking.map_sequences(
-      attend, [q, k, v], [scales, shift] + given, chunk,
+      attend, [q, k, v], affine + given, chunk,
       [v.dtype] * (1 + int(tables[2] is not None)), recompute=recompute)

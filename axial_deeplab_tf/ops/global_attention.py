@@ -141,8 +141,9 @@ def attend(q, k, v, tables, use_content, scales, shift):
     q, k, v, tables, use_content: the contract of `ops/axial_attention.py`
       (q, k `[batch, heads, L, depth_qk]`, v `[batch, heads, L, depth_v]`).
     scales: `[terms, heads]` float32, one row per similarity term in use
-      (content, r^q, r^k order).
-    shift: `[heads]` float32, added to the summed logits.
+      (content, r^q, r^k order); or a list of such rows, None for a term
+      used unscaled (the folded path).
+    shift: `[heads]` float32, added to the summed logits; None for none.
 
   Returns:
     List of `[batch, L, heads, depth_v]` output terms (content, r^v).
@@ -154,11 +155,14 @@ def attend(q, k, v, tables, use_content, scales, shift):
   qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
   expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
       tf.cast(t, tf.float32), length)
-  head_scale = lambda index: scales[index][:, None, None]  # pylint: disable=g-long-lambda
+  def scaled(x, index):
+    scale = scales[index]
+    return x if scale is None else x * scale[:, None, None]
   terms, index = [], 0
   if use_content:
-    left, right = qf * head_scale(index), kf
-    left, right = _with_shift(left, right, shift, -1)
+    left, right = scaled(qf, index), kf
+    if shift is not None:
+      left, right = _with_shift(left, right, shift, -1)
     terms.append(tf.matmul(left, right, transpose_b=True))
     index += 1
   def by_position(x):  # [batch, heads, L, d] -> [L, batch * heads, d]
@@ -173,9 +177,9 @@ def attend(q, k, v, tables, use_content, scales, shift):
   for table, xf, perm in ((q_table, qf, [1, 0, 2]), (k_table, kf, [2, 0, 1])):
     if table is None:
       continue
-    left = xf * head_scale(index)
+    left = scaled(xf, index)
     right = tf.transpose(expand(table), perm)  # [L_i, depth, L_j]
-    if index == 0:
+    if index == 0 and shift is not None:
       left, right = _with_shift(left, right, shift, 1)
     product = tf.matmul(by_position(left), right)
     # q-term rows are queries ([o, .., p]); k-term rows are keys ([p, .., o]).

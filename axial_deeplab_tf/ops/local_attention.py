@@ -164,8 +164,9 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     q, k, v, tables, use_content: the contract of `ops/axial_attention.py`
       (q, k `[batch, heads, L, depth_qk]`, v `[batch, heads, L, depth_v]`).
     scales: `[terms, heads]` float32, the similarity norm's scale of each
-      term in use (content, r^q, r^k order).
-    shift: `[heads]` float32, its summed shift.
+      term in use (content, r^q, r^k order); or a list of such rows, None
+      for a term used unscaled (the folded path).
+    shift: `[heads]` float32, its summed shift; None for none.
     half_span: Python int h, the span is `2h + 1`.
     block_size: Python int b >= h, queries per block.
 
@@ -180,10 +181,13 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
   q_blocks = _tiles(q, b, num_blocks, 0)
   terms = _similarity_terms(q_blocks, _tiles(k, b, num_blocks, h), tables,
                             use_content, h)
-  scale = lambda index: scales[index][:, None, None, None]  # pylint: disable=g-long-lambda
-  logits = tf.add_n([tf.cast(t, tf.float32) * scale(index)
-                     for index, t in enumerate(terms)])
-  logits += shift[:, None, None, None]
+  def scaled(x, index):
+    x, scale = tf.cast(x, tf.float32), scales[index]
+    return x if scale is None else x * scale[:, None, None, None]
+  logits = [scaled(t, index) for index, t in enumerate(terms)]
+  logits = logits[0] if len(logits) == 1 else tf.add_n(logits)
+  if shift is not None:
+    logits += shift[:, None, None, None]
   mask = _mask(length, h, b)
   logits = tf.where(mask, logits, _MASK_VALUE)
   weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)

@@ -8,7 +8,11 @@ Used by trainer/export_*.py and trainer/predict.py, after
 The experiment's task builds the model (`task_factory.get_task(params.task)
 .build_model()`), so this module sits above the tasks; the checkpoint is
 read as Model Garden's trainer writes it (`tf.train.Checkpoint(model=...)`,
-every model variable matched) through `tasks.checkpoint_restore`. A task
+every model variable matched) through `tasks.checkpoint_restore`, then
+folded for inference (`modeling.folding.fold_model`: the attention's batch
+norms go into its projection, the same function without normalisation
+passes; SavedModel, ONNX and predict get the folded graph, TFLite asks
+fold=False). A task
 whose `model` config is a `configs.panoptic.PanopticModel` gives a
 `PanopticExportModule` (options from `task.model.post_processing`,
 normalization from `task.validation_data.mean/std`); any other gives a
@@ -30,6 +34,7 @@ from official.core import task_factory
 import tensorflow as tf
 
 from axial_deeplab_tf.configs import panoptic as pcfg
+from axial_deeplab_tf.modeling import folding
 from axial_deeplab_tf.ops import panoptic_merge
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import panoptic_module
@@ -88,7 +93,8 @@ def is_panoptic(params) -> bool:
 def build_export_module(params, checkpoint_path: Optional[str] = None,
                         output_semantic_probabilities: bool = False,
                         output_instance_masks: bool = True,
-                        image_size: Optional[int] = None, top_k: int = 5):
+                        image_size: Optional[int] = None, top_k: int = 5,
+                        fold: bool = True):
   """Builds the task's model, restores it and wraps it for export.
 
   Args:
@@ -99,6 +105,8 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
     output_semantic_probabilities, output_instance_masks: panoptic output
       switches.
     image_size, top_k: classification preprocessing size and top-k.
+    fold: fold the attention's batch norms (`modeling.folding`); the
+      model is then inference-only.
 
   Returns:
     A `PanopticExportModule` or `ClassificationExportModule`, with
@@ -110,6 +118,8 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
   if checkpoint_path:
     prefix = restore_checkpoint(model, checkpoint_path)
     restored = {'path': prefix, 'step': checkpoint_step(prefix)}
+  if fold:
+    folding.fold_model(model)
   data = params.task.validation_data
   norm = {}
   for key in ('mean', 'std'):

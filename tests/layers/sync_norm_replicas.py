@@ -9,10 +9,10 @@ which other tests in a pytest process have already done):
 INPUT holds `terms` `[num_terms, batch, channels, length]` and `valid`
 `[batch, 1, length]` (bool); each replica gets half of the batch. OUTPUT
 holds, for `synchronized` in (True, False) (suffix `_sync` / `_local`),
-the replica outputs concatenated over the batch (`out`, `masked_out`),
-the moving statistics after one training call (`moving_mean`,
-`moving_variance`, `masked_moving_mean`) and, from `affine_from_moments`
-fed each replica's own masked sums, `scales` and `shift` of replica 0.
+the replica outputs concatenated over the batch (`out`), the moving
+statistics after one training call (`moving_mean`, `moving_variance`)
+and, from `affine_from_moments` fed each replica's own masked sums,
+`scales` and `shift` of replica 0.
 """
 
 import sys
@@ -38,11 +38,11 @@ def _run(strategy, data, synchronized):
 
   replica_terms, replica_valid = per_replica(0), per_replica(1)
   with strategy.scope():
-    plain, masked, affine = (
+    plain, affine = (
         normalization.TermBatchNormalization(
             num_terms, axis=1, momentum=MOMENTUM, synchronized=synchronized)
-        for _ in range(3))
-    for layer in (plain, masked, affine):
+        for _ in range(2))
+    for layer in (plain, affine):
       layer.build([tf.TensorShape([None, terms.shape[2], None])] * num_terms)
 
   def step(x, mask):
@@ -55,8 +55,7 @@ def _run(strategy, data, synchronized):
                         for t in x])
     scales, shift = affine.affine_from_moments(
         tf.stack([count] * len(x)), total, squares, training=True)
-    return (plain(x, training=True), masked(x, valid=mask, training=True),
-            scales, shift)
+    return plain(x, training=True), scales, shift
 
   run = tf.function(lambda *args: strategy.run(step, args=args))
   results = run(replica_terms, replica_valid)
@@ -64,12 +63,10 @@ def _run(strategy, data, synchronized):
   suffix = '_sync' if synchronized else '_local'
   return {
       'out' + suffix: np.concatenate([r.numpy() for r in local[0]]),
-      'masked_out' + suffix: np.concatenate([r.numpy() for r in local[1]]),
-      'scales' + suffix: local[2][0].numpy(),
-      'shift' + suffix: local[3][0].numpy(),
+      'scales' + suffix: local[1][0].numpy(),
+      'shift' + suffix: local[2][0].numpy(),
       'moving_mean' + suffix: plain.moving_mean.read_value().numpy(),
       'moving_variance' + suffix: plain.moving_variance.read_value().numpy(),
-      'masked_moving_mean' + suffix: masked.moving_mean.read_value().numpy(),
   }
 
 

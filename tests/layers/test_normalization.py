@@ -1,6 +1,6 @@
-"""TermBatchNormalization against numpy: per-term statistics, masked
-statistics, moving averages, inference, the affine from external moments,
-and the replica all-reduce under a 2-replica CPU MirroredStrategy."""
+"""TermBatchNormalization against numpy: per-term statistics, moving
+averages, inference, the affine from external (masked) moments, and the
+replica all-reduce under a 2-replica CPU MirroredStrategy."""
 
 import os
 import pathlib
@@ -74,21 +74,16 @@ CASES = [  # term shape, channel axes
 
 
 @pytest.mark.parametrize('shape,axis', CASES)
-@pytest.mark.parametrize('masked', [False, True])
-def test_training_uses_batch_statistics(shape, axis, masked):
-  """Per-(term, channel) moments (over valid entries only when masked)
-  normalise; the moving statistics move by (1 - momentum)."""
+def test_training_uses_batch_statistics(shape, axis):
+  """Per-(term, channel) moments normalise; the moving statistics move by
+  (1 - momentum)."""
   terms = _terms(shape, 3)
-  valid = None
-  if masked:
-    mask_shape = [1 if a in axis else s for a, s in enumerate(shape)]
-    valid = np.random.default_rng(2).uniform(size=mask_shape) < 0.6
   layer = _layer(3, axis, shape)
   gamma, beta = layer.gamma.numpy(), layer.beta.numpy()
   old_mean = layer.moving_mean.numpy()
   old_var = layer.moving_variance.numpy()
-  got = layer(terms, valid=valid, training=True).numpy()
-  means, variances = zip(*[_moments(x, axis, valid) for x in terms])
+  got = layer(terms, training=True).numpy()
+  means, variances = zip(*[_moments(x, axis) for x in terms])
   want = _normalised_sum(terms, axis, gamma, beta, means, variances)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(
@@ -98,23 +93,6 @@ def test_training_uses_batch_statistics(shape, axis, masked):
   np.testing.assert_allclose(
       layer.moving_variance.numpy(),
       MOMENTUM * old_var + (1 - MOMENTUM) * np.stack(variances), rtol=1e-5)
-
-
-def test_mask_excludes_entries_from_statistics():
-  """Values at masked-out positions do not change the statistics."""
-  shape, axis = (4, 2, 5, 3), [1]
-  terms = _terms(shape, 2)
-  valid = np.ones((4, 1, 5, 3), bool)
-  valid[:, :, :, 0] = False
-  spoiled = [x.copy() for x in terms]
-  for x in spoiled:
-    x[:, :, :, 0] = 1e4
-  a, b = _layer(2, axis, shape), _layer(2, axis, shape)
-  out_a = a(terms, valid=valid, training=True).numpy()
-  out_b = b(spoiled, valid=valid, training=True).numpy()
-  np.testing.assert_allclose(out_a[..., 1:], out_b[..., 1:], rtol=1e-5)
-  np.testing.assert_allclose(a.moving_variance.numpy(),
-                             b.moving_variance.numpy(), rtol=1e-5)
 
 
 @pytest.mark.parametrize('shape,axis', CASES)
@@ -185,8 +163,9 @@ def test_unknown_channel_axis():
 
 def test_synchronized_statistics_over_two_replicas(tmp_path):
   """Two replicas with half a batch each: synchronized statistics equal
-  one replica's on the whole batch (masked, with unequal valid counts per
-  replica, too); unsynchronized ones are each replica's own."""
+  one replica's on the whole batch (also the affine from masked sums,
+  with unequal valid counts per replica); unsynchronized ones are each
+  replica's own."""
   rng = np.random.default_rng(5)
   terms = np.stack(_terms((4, 3, 5), 2, seed=6))
   valid = rng.uniform(size=(4, 1, 5)) < 0.6
@@ -208,17 +187,11 @@ def test_synchronized_statistics_over_two_replicas(tmp_path):
   np.testing.assert_allclose(
       got['out_sync'],
       _normalised_sum(terms, axis, ones, zeros, means, variances), **tol)
-  np.testing.assert_allclose(
-      got['masked_out_sync'],
-      _normalised_sum(terms, axis, ones, zeros, masked_means, masked_vars),
-      **tol)
   np.testing.assert_allclose(got['moving_mean_sync'],
                              (1 - MOMENTUM) * np.stack(means), **tol)
   np.testing.assert_allclose(
       got['moving_variance_sync'],
       MOMENTUM + (1 - MOMENTUM) * np.stack(variances), **tol)
-  np.testing.assert_allclose(got['masked_moving_mean_sync'],
-                             (1 - MOMENTUM) * np.stack(masked_means), **tol)
   scales = 1 / np.sqrt(np.stack(masked_vars) + EPS)
   np.testing.assert_allclose(got['scales_sync'], scales, rtol=1e-4)
   np.testing.assert_allclose(

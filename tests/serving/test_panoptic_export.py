@@ -9,9 +9,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
+from axial_deeplab_tf.data import normalization
 from axial_deeplab_tf.data import schema
 from axial_deeplab_tf.modeling import PanopticPostProcessor
+from axial_deeplab_tf.modeling import folding
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import saved_model_export
@@ -21,12 +24,30 @@ import serving_models as sm
 FLOAT_KEYS = ('center_heatmap', 'center_offsets', 'instance_scores',
               'center_scores', 'semantic_probabilities')
 BIN = os.path.dirname(sys.executable)
+# Network outputs of the fixture's model before folding (`exported`).
+UNFOLDED = {}
+
+
+def _network(model, images):
+  """The model's float outputs on uint8 images, in graph mode (as in the
+  SavedModel); probabilities instead of logits."""
+  fn = tf.function(lambda x: model(preprocessing.normalize(
+      x, normalization.IMAGENET_MEAN, normalization.IMAGENET_STD),
+                                   training=False))
+  out = {k: v.numpy() for k, v in fn(tf.constant(images)).items()}
+  out['semantic_probabilities'] = tf.nn.softmax(
+      out.pop('semantic_logits')).numpy()
+  return out
 
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-  """(module, loaded SavedModel, version path), written once."""
+  """(module, loaded SavedModel, version path), written once, of the
+  folded model (as `train.export.build_export_module` folds it)."""
   model = sm.tiny_panoptic_model(seed=0)
+  images = np.stack(images_of([(41, 37)] * 2, seed=9))
+  UNFOLDED.update(images=images, outputs=_network(model, images))
+  assert folding.fold_model(model) == 8  # 4 axial blocks x (height, width)
   module = panoptic_module.PanopticExportModule(
       model, sm.ENCODING, sm.OPTIONS, output_semantic_probabilities=True,
       output_instance_masks=True)
@@ -111,6 +132,32 @@ def assert_matches(actual, expected, height, width, where):
                                  err_msg=f'{where}: {key}')
     else:
       np.testing.assert_array_equal(got, value, err_msg=f'{where}: {key}')
+
+
+def test_folded_export_matches_the_unfolded_model(exported):
+  """The SavedModel of the folded model gives the unfolded model's network
+  outputs, and its graph runs none of the attention's batch norms."""
+  _, loaded, path = exported
+  out = loaded.signatures['serving_default'](
+      images=tf.constant(UNFOLDED['images']))
+  for key, want in UNFOLDED['outputs'].items():
+    got = out[key].numpy()  # the export drops the heatmap's channel axis
+    want = want[..., 0] if key == 'center_heatmap' else want
+    # Folding reorders float32 roundings: 1.1e-5 x max |value| measured
+    # on the heatmap after the whole network.
+    np.testing.assert_allclose(got, want, rtol=0,
+                               atol=1e-4 * max(1.0, np.abs(want).max()),
+                               err_msg=key)
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
+    proto.ParseFromString(f.read())
+  graph = proto.meta_graphs[0]
+  names = {node.name for f in graph.graph_def.library.function
+           for node in f.node_def}
+  assert any('attention' in n for n in names)
+  assert not [n for n in names
+              if any(bn in n for bn in ('qkv_bn', 'similarity_bn',
+                                        'output_bn'))]
 
 
 def test_reference_has_stuff_things_and_void(exported):
