@@ -55,6 +55,7 @@ def test_endpoints(variant, size, strides):
                                                       channels]
 
 
+@pytest.mark.slow
 def test_saved_model_serves_two_sizes(tmp_path):
   backbone = axial_resnet.AxialResNet(TINY_AXIAL)
   # Non-trivial batch-norm statistics, so that inference mode matters.
@@ -224,6 +225,7 @@ IMAGENET = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(IMAGENET))
 def test_imagenet_counts_match_paper(name):
   params, madds = IMAGENET[name]
@@ -246,6 +248,7 @@ PANOPTIC = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(PANOPTIC))
 def test_panoptic_counts_match_paper(name):
   params, madds = PANOPTIC[name]

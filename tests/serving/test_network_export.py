@@ -32,6 +32,7 @@ def _assert_close(actual, expected, key, tolerance=2e-3):
                              atol=tolerance * scale, err_msg=key)
 
 
+@pytest.mark.slow
 def test_tflite_matches_tf_with_builtin_ops_only(model, tmp_path):
   path = str(tmp_path / 'panoptic.tflite')
   network_export.export_tflite(model, path, input_size=(49, 41), mean=MEAN,
@@ -55,6 +56,7 @@ def test_tflite_rejects_missing_size(model):
     network_export.export_tflite(model, None, input_size=None)
 
 
+@pytest.mark.slow
 def test_onnx_matches_tf_at_several_sizes(model, tmp_path):
   onnxruntime = pytest.importorskip('onnxruntime')
   path = str(tmp_path / 'panoptic.onnx')

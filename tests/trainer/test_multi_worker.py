@@ -19,6 +19,7 @@ import socket
 import subprocess
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from official.core import task_factory
@@ -112,6 +113,7 @@ def _metrics(model_dir, step):
     return json.load(f)
 
 
+@pytest.mark.slow
 def test_workers_match_one_process(tmp_path, synthetic48):
   example = sorted(glob.glob(synthetic48['val']))[0]
   assert sum(1 for _ in tf.data.TFRecordDataset(example)) == 1

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from official.core import task_factory
 import tensorflow as tf
 
@@ -29,6 +30,7 @@ def _event_tags(folder):
   return tags
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_evaluates_and_stops_on_nan(tmp_path, synthetic48):
   """Kill during training; the rerun continues at the checkpoint's step,
   logs progress (no ETA from the first loop, no nonfinite_loss_step) and

@@ -9,6 +9,7 @@ import trainer_helpers
 
 WRAPPER = '''
 import runpy, sys
+import pytest
 import tensorflow_datasets as tfds
 sys.argv = sys.argv[1:]
 with tfds.testing.mock_data(num_examples=8):
@@ -16,6 +17,7 @@ with tfds.testing.mock_data(num_examples=8):
 '''
 
 
+@pytest.mark.slow
 def test_classification_train_and_eval_on_tfds_mock(tmp_path):
   model_dir = str(tmp_path / 'run')
   override = ','.join([
