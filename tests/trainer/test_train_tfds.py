@@ -5,11 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import trainer_helpers
 
 WRAPPER = '''
 import runpy, sys
-import pytest
 import tensorflow_datasets as tfds
 sys.argv = sys.argv[1:]
 with tfds.testing.mock_data(num_examples=8):
