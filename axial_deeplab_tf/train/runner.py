@@ -117,12 +117,13 @@ class _ExperimentRunner(train_lib.OrbitExperimentRunner):
 
   def __init__(self, *, start: Optional[str] = None, **kwargs):
     self._start = start
+    self._evaluates_start = bool(start) and kwargs['mode'] == 'eval'
     super().__init__(**kwargs)
 
   def _restore_start(self):
     export.restore_checkpoint(self.trainer.model, self._start)
     step = export.checkpoint_step(self._start)
-    if self.mode == 'eval' and step is not None:
+    if self._evaluates_start and step is not None:
       self.trainer.global_step.assign(step)
     logging.info('--checkpoint_path: restored the model from %s (step %s)',
                  self._start, step)
@@ -135,7 +136,7 @@ class _ExperimentRunner(train_lib.OrbitExperimentRunner):
     latest = tf.train.latest_checkpoint(self.model_dir)
     checkpoint = self.trainer.checkpoint
     directory = manager.directory
-    if self._start and self.mode == 'eval':
+    if self._evaluates_start:
       init_fn = self._restore_start
       if chief:
         directory = tempfile.mkdtemp(prefix='axial_deeplab_eval_')

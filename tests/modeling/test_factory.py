@@ -1,7 +1,9 @@
 """Every way of building a model gives the same model.
 
-For each registered experiment (names starting `axial_` or `full_axial_`)
-the model is built three ways: through the task
+For each registered experiment of ours whose backbone is an Axial-ResNet
+(`backbone.type: axial_resnet`; the deeplab2 wide-ResNet experiments are
+built through their task in tests/checkpoints/test_deeplab2_wide.py) the
+model is built three ways: through the task
 (`task_factory.get_task(params.task).build_model()`), through
 `factory.build_model` on the config, and through the Python API
 (`build_axial_deeplab` / `build_classifier`) with equivalent arguments.
@@ -35,7 +37,10 @@ from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.train import experiment
 import tasks_helpers
 
-EXPERIMENTS = experiment.our_experiments()
+EXPERIMENTS = [
+    name for name in experiment.our_experiments()
+    if exp_factory.get_exp_config(name).task.model.backbone.type ==
+    'axial_resnet']
 DEMO = 'axial_deeplab_shapes'
 # Global attention (span 0) traces fastest.
 TINY_BACKBONE = {'width_multiplier': 0.125, 'stage_blocks': [1, 1, 1, 1],
@@ -67,7 +72,8 @@ def _groups():
       # The tiny override sets every other field of the variant's row.
       row = variants.get_variant(backbone.pop('variant'))
       backbone['row'] = (row.stem, row.block, row.output_stride,
-                         row.stride_mode, row.stem_padding, row.num_heads)
+                         row.stride_mode, row.stem_padding, row.num_heads,
+                         row.axial_beyond_stride)
     key = repr((type(params.task).__name__, model,
                 params.task.losses.l2_weight_decay))
     groups.setdefault(key, []).append(name)

@@ -20,6 +20,7 @@ from axial_deeplab_tf.train import experiment
 from axial_deeplab_tf.train import export as experiment_export
 
 import serving_models as sm
+import trainer_helpers
 
 EXPERIMENT = 'test_serving_tiny_panoptic'
 
@@ -81,7 +82,7 @@ def test_module_from_experiment_and_checkpoint(tmp_path):
   assert options['top_k'] == 6 and options['nms_kernel'] == 5
   assert options['label_divisor'] == 1000
   assert module.mean == (0.5, 0.5, 0.5) and module.std == (0.25,) * 3
-  for restored, original in zip(module.model.weights, trained.weights):
+  for restored, original in zip(trainer_helpers.unfolded_weights(module.model), trained.weights):
     np.testing.assert_array_equal(restored.numpy(), original.numpy())
   assert prefix.startswith(str(tmp_path))
 

@@ -78,7 +78,7 @@ def run(tmp_path_factory):
 
 def test_export_keeps_the_runs_overrides_and_records_the_checkpoint(run):
   assert run['params'].task.model.decoder.semantic_head_channels == HEAD_WIDTH
-  for restored, trained in zip(run['module'].model.weights,
+  for restored, trained in zip(trainer_helpers.unfolded_weights(run['module'].model),
                                run['trained'].weights):
     np.testing.assert_array_equal(restored.numpy(), trained.numpy())
   printed = run['printed']

@@ -53,3 +53,16 @@ def train_args(model_dir, paths, mode='train_and_eval', steps=4, extra=''):
 def run(args, timeout=400):
   return subprocess.run(args, env=env(), capture_output=True, text=True,
                         timeout=timeout, check=False)
+
+
+def unfolded_weights(model):
+  """The model's weights but those folding added (export folds the
+  attention: `modeling.folding`), in order."""
+  added = set()
+  for layer in model.submodules:
+    if getattr(layer, 'folded', False):
+      added.update(id(w) for w in layer.folded_projection.weights)
+      added.update(id(w) for w in (layer.folded_content_scale,
+                                   layer.folded_output_scale)
+                   if w is not None)
+  return [w for w in model.weights if id(w) not in added]
