@@ -78,6 +78,26 @@ TINY = {
         block_group_config=dict(drop_path_keep_prob=0.8,
                                 drop_path_schedule='linear', **_GROUP)),
 }
+# MaX-DeepLab-L-Backbone's ImageNet encoder (`classification_mode`, its
+# transformer path off): the wide ResNet plus its stacked decoder, whose
+# activated output is the endpoint `backbone_output`. Output stride 32:
+# the decoder runs strides 16, 8, 4, 8, 16, 32 (six stages; a strided axial
+# block opens stage 5). Width 1/64: every decoder block has at least one
+# channel per conv (deeplab2 floors `64 * stride * width / 4`); layer
+# multiplier 0.34 as the reduced whole model; to keep the file small, the
+# axial blocks have MaX-DeepLab-S's expansions (2, 1, 2 instead of 4, 2,
+# 4; the whole model's fixture has MaX-L's) and 4 heads (one key channel
+# per head at stride 16). Written after `WHOLE`, so the older fixtures'
+# random draws are unchanged.
+DECODER_TINY = {
+    'max_deeplab_l_backbone_tiny': dict(
+        name='max_deeplab_l_backbone', output_stride=32,
+        stem_width_multiplier=0.03125, width_multiplier=0.015625,
+        backbone_layer_multiplier=0.34, block_group_config=dict(
+            attention_bottleneck_expansion=2,
+            axial_layer_config=dict(key_expansion=1, value_expansion=2,
+                                    num_heads=4), **_GROUP)),
+}
 SIZES = ((17, 17), (12, 20))
 # A whole model runs at sizes k * 16 + 1 (deeplab2's crops, 1025 x 2049);
 # other sizes follow each model's own resize convention.
@@ -102,6 +122,10 @@ REDUCED_MAX_SPAN = 4
 FULL = {
     'swidernet': dict(name='swidernet', output_stride=16),
     'axial_swidernet': dict(name='axial_swidernet', output_stride=16),
+    'max_deeplab_l_backbone': dict(name='max_deeplab_l_backbone',
+                                   output_stride=16),
+    'max_deeplab_l_backbone_os32': dict(name='max_deeplab_l_backbone',
+                                        output_stride=32),
 }
 FULL_WHOLE = ('axial_swidernet_1_1_1_os16', 'axial_swidernet_1_1_3_os16',
               'axial_swidernet_1_1_4.5_os16', 'max_deeplab_l_backbone_os16')
@@ -163,6 +187,26 @@ def whole_model(name, size, reduced=True):
   return model
 
 
+def write_encoder(name, options, output, rng, outputs, extra=()):
+  """A reduced encoder's checkpoint and its endpoints `res1` .. `res5` and
+  `extra` at `SIZES`."""
+  model = build(options)
+  randomize(model, rng)
+  path = tf.train.Checkpoint(encoder=model).write(
+      os.path.join(output, name, 'ckpt-1'))
+  for height, width in SIZES:
+    sized = build(options, (height, width))
+    tf.train.Checkpoint(encoder=sized).read(path).assert_consumed()
+    if (height, width) == SIZES[-1]:
+      slim(path)
+    image = rng.normal(0.0, 1.0, (1, height, width, 3)).astype(np.float32)
+    endpoints = sized(image, training=False)
+    prefix = f'{name}/{height}x{width}'
+    outputs[f'{prefix}/image'] = image
+    for key in [f'res{level}' for level in range(1, 6)] + list(extra):
+      outputs[f'{prefix}/{key}'] = endpoints[key].numpy()
+
+
 def write_whole(name, output, rng, outputs):
   model = whole_model(name, WHOLE_SIZES[0])
   randomize(model, rng)
@@ -204,6 +248,10 @@ def main():
   parser.add_argument('--output', required=True)
   parser.add_argument('--skip_full', action='store_true',
                       help='write only the reduced models')
+  parser.add_argument('--full', default='',
+                      help='comma-separated full-size manifests to rebuild '
+                           '(default all); the others are kept from the '
+                           'existing manifests.json.gz')
   args = parser.parse_args()
   os.makedirs(args.output, exist_ok=True)
   full_span = positional_encodings.MAX_SPAN
@@ -211,41 +259,40 @@ def main():
   rng = np.random.default_rng(0)
   outputs = {}
   for name, options in TINY.items():
-    model = build(options)
-    randomize(model, rng)
-    path = tf.train.Checkpoint(encoder=model).write(
-        os.path.join(args.output, name, 'ckpt-1'))
-    for height, width in SIZES:
-      sized = build(options, (height, width))
-      tf.train.Checkpoint(encoder=sized).read(path).assert_consumed()
-      if (height, width) == SIZES[-1]:
-        slim(path)
-      image = rng.normal(0.0, 1.0, (1, height, width, 3)).astype(np.float32)
-      endpoints = sized(image, training=False)
-      prefix = f'{name}/{height}x{width}'
-      outputs[f'{prefix}/image'] = image
-      for level in range(1, 6):
-        outputs[f'{prefix}/res{level}'] = endpoints[f'res{level}'].numpy()
+    write_encoder(name, options, args.output, rng, outputs)
   for name in WHOLE:
     write_whole(name, args.output, rng, outputs)
+  for name, options in DECODER_TINY.items():
+    write_encoder(name, options, args.output, rng, outputs,
+                  ('backbone_output',))
   np.savez_compressed(os.path.join(args.output, 'outputs.npz'), **outputs)
   with open(os.path.join(args.output, 'fixtures.json'), 'w') as f:
     whole = {name: dict(backbone=backbone,
                         reduced=make_deeplab2_fixtures.REDUCED,
                         max_span=REDUCED_MAX_SPAN)
              for name, backbone in WHOLE.items()}
-    json.dump(dict(TINY, whole=whole), f, indent=1, sort_keys=True)
+    json.dump(dict(TINY, **DECODER_TINY, whole=whole), f, indent=1,
+              sort_keys=True)
   if args.skip_full:
     return
   positional_encodings.MAX_SPAN = full_span
+  path = os.path.join(args.output, 'manifests.json.gz')
+  wanted = set(args.full.split(',')) if args.full else set(FULL) | set(
+      FULL_WHOLE)
   manifests = {}
+  if args.full:
+    with gzip.open(path, 'rt') as f:
+      manifests = json.load(f)
   for name, options in FULL.items():
-    manifests[name] = manifest(build(options))
+    if name in wanted:
+      manifests[name] = manifest(build(options))
   for name in FULL_WHOLE:
+    if name not in wanted:
+      continue
     model = whole_model(name, SIZES[0], reduced=False)
     manifests[name] = manifest(model, model.checkpoint_items)
     del model
-  with gzip.open(os.path.join(args.output, 'manifests.json.gz'), 'wt') as f:
+  with gzip.open(path, 'wt') as f:
     json.dump(manifests, f, indent=0, sort_keys=True)
 
 

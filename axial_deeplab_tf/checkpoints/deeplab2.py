@@ -12,6 +12,7 @@ experiment:
 | `axial_swidernet_1_1_{1,3,4.5}_os16` | `deeplab2_axial_swidernet_1_1_{1,3,4.5}_os16_cityscapes` | `axial_swidernet_1_1_{1,3,4.5}` (`wide_resnet`) |
 | `max_deeplab_l_backbone_os16` | `deeplab2_max_deeplab_l_backbone_os16_cityscapes` | `axial_swidernet_1_1_1` (`wide_resnet`; its stacked decoder is `UNUSED`) |
 | `axial_swidernet` (ImageNet encoder, Axial-SWideRNet-(1, 1, 1)) | `deeplab2_axial_swidernet_1_1_1_os16_cityscapes`, backbone only | `axial_swidernet_1_1_1` (`wide_resnet`) |
+| `max_deeplab_l_backbone` (ImageNet encoder: Axial-SWideRNet-(1, 1, 1) plus the stacked decoder, no head) | `deeplab2_max_deeplab_l_backbone_os16_cityscapes`, backbone only (the stacked decoder is `UNUSED`) | `axial_swidernet_1_1_1`; with the decoder: row `max_deeplab_l_backbone` |
 
 The wide ResNets' backbone variables come from `deeplab2_wide`
 (`source_for(model)` picks the mapping of a model); `unused_for(model)`
@@ -80,6 +81,8 @@ class Model:
     experiment: our registered experiment, or '' (recognised only).
     first_stage_blocks: blocks of `_stage1` (3 in the wide ResNets, whose
       backbone is `wide_resnet` and mapped by `deeplab2_wide`).
+    stacked_decoder: the file holds MaX-DeepLab-L's stacked decoder
+      (`encoder/_decoder_stage<i>...`).
   """
   stem: str
   stem_channels: int
@@ -88,6 +91,7 @@ class Model:
   whole: bool
   experiment: str = ''
   first_stage_blocks: int = 0
+  stacked_decoder: bool = False
 
   @property
   def backbone_only(self) -> bool:
@@ -117,7 +121,10 @@ for _layers, _blocks in (('1', (3, 6, 3, 3)), ('3', (9, 18, 9, 9)),
       f'deeplab2_axial_swidernet_1_1_{_layers}_os16_cityscapes', 3)
 KNOWN['max_deeplab_l_backbone_os16'] = Model(
     'conv3x3', 64, (3, 6, 3, 3), 16, True,
-    'deeplab2_max_deeplab_l_backbone_os16_cityscapes', 3)
+    'deeplab2_max_deeplab_l_backbone_os16_cityscapes', 3, True)
+KNOWN['max_deeplab_l_backbone'] = Model(
+    'conv3x3', 64, (3, 6, 3, 3), 16, False,
+    'deeplab2_max_deeplab_l_backbone_os16_cityscapes', 3, True)
 KNOWN['swidernet'] = Model('conv3x3', 64, (3, 6, 3, 3), 0, False, '', 3)
 KNOWN['axial_swidernet'] = Model(
     'conv3x3', 64, (3, 6, 3, 3), 16, False,
@@ -137,7 +144,7 @@ def _first_axial_block(state):
 
 def describe(state) -> Tuple:
   """What identifies a checkpoint: (stem kind, stem channels, blocks per
-  stage 2..5, first axial block, whole model)."""
+  stage 2..5, first axial block, whole model, stacked decoder)."""
   kernel = state.get('encoder/_stem/_conv1_bn_act/_conv/kernel',
                      state.get('encoder/_stem/_conv/kernel'))
   stem = ('inception' if 'encoder/_stem/_conv1_bn_act/_conv/kernel' in state
@@ -149,7 +156,8 @@ def describe(state) -> Tuple:
                                          k)] if m})
                  for s in range(1, 6))
   whole = any(k.startswith('semantic_') for k in state)
-  return stem, channels, blocks, _first_axial_block(state), whole
+  stacked = any(k.startswith('encoder/_decoder_stage') for k in state)
+  return stem, channels, blocks, _first_axial_block(state), whole, stacked
 
 
 def _expected(model: Model, stem_channels=None, stage_blocks=None):
@@ -163,17 +171,18 @@ def _expected(model: Model, stem_channels=None, stage_blocks=None):
           nominal >= model.axial_beyond_stride):
         first_axial = (stage + 2, index + 1)
   return (model.stem, stem_channels or model.stem_channels,
-          (model.first_stage_blocks,) + blocks, first_axial, model.whole)
+          (model.first_stage_blocks,) + blocks, first_axial, model.whole,
+          model.stacked_decoder)
 
 
 def looks_like(state) -> str:
   """Which deeplab2 model a checkpoint looks like, in words."""
   found = describe(state)
-  stem, channels, blocks, first_axial, whole = found
+  stem, channels, blocks, first_axial, whole, stacked = found
   what = (f'{"whole model" if whole else "encoder"}, {stem} stem of '
           f'{channels} channels, blocks per stage {list(blocks[1:])}'
           f'{" plus a stride-2 stage" if blocks[0] else ""}, first axial '
-          f'block {first_axial}')
+          f'block {first_axial}{", stacked decoder" if stacked else ""}')
   names = [n for n, m in KNOWN.items() if _expected(m) == found]
   if names:
     return f'{" or ".join(names)} ({what})'
@@ -304,9 +313,11 @@ def _wide_source(name, num_heads, shape=None):
 # by model: MaX-DeepLab-L's stacked decoder (`_decoder_stage<i>...`) feeds
 # only the classification endpoint `backbone_output`, which Panoptic-DeepLab
 # does not use (its decoders read res2, res3, res5), so the imported model
-# leaves it out and the importer reports these tensors as unused.
-UNUSED = {'max_deeplab_l_backbone_os16': re.compile(
-    r'^encoder/_decoder_stage\d+')}
+# leaves it out and the importer reports these tensors as unused. (A model
+# built with row `max_deeplab_l_backbone` has the decoder, and
+# `importer.assign` fills it from them.)
+UNUSED = {name: re.compile(r'^encoder/_decoder_stage\d+') for name in (
+    'max_deeplab_l_backbone_os16', 'max_deeplab_l_backbone')}
 
 
 def unused_for(model: str):

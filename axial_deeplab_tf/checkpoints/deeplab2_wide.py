@@ -12,11 +12,19 @@ Ours (`modeling.backbones.wide_resnet`) are `stem/{conv,bn}/...` and
 `stage<s>_block<b>/conv<k>/{conv,bn}/...`. Conv kernels have the same
 layout (HWIO) in both and map unchanged.
 
+MaX-DeepLab-L's stacked decoder (`modeling.backbones.stacked_decoder`):
+our `decoder_stage<i>_block<b>/...` is deeplab2's
+`encoder/_decoder_stage<i>/_block<b>/...` (basic blocks, `_conv2_bn`, or
+axial ones: the variant allows no other), our
+`decoder_stage<i>_fuse/strided<k>` and `resized<k>` (`/conv`, `/bn`) are
+`encoder/_decoder_stage<i>_resized_fuse/_strided_conv_bn<k>` and
+`_resized_conv_bn<k>` (`/_conv`, `/_batch_norm`).
+
 `source(name, num_heads, shape)` gives the deeplab2 key (as
 `deeplab2_reader` returns it) of one of our backbone variables and the
 function that converts that tensor to our layout, or None for a variable
 outside the backbone; the same signature as `deeplab2.source`. A stage-5
-block is a bottleneck (its `conv2` is deeplab2's `_conv2_bn_act`), the
+(not decoder) block is a bottleneck (its `conv2` is deeplab2's `_conv2_bn_act`), the
 others are basic blocks (`_conv2_bn`); axial blocks
 (`_attention/_height_axis`, `_width_axis`) use `deeplab2_blocks`' mapping
 of deeplab2's axial attention.
@@ -31,8 +39,9 @@ from axial_deeplab_tf.checkpoints import deeplab2_blocks
 
 Source = Optional[Tuple[str, Callable[[np.ndarray], np.ndarray]]]
 _NAME = re.compile(
-    r'^(?:.*/)?(?:(stem)|stage(\d)_block(\d+)/(conv\d|shortcut|attention))'
-    r'/(.+?)(?::\d+)?$')
+    r'^(?:.*/)?(?:(stem)|(?:stage(\d)|(decoder_stage\d+))_block(\d+)/'
+    r'(conv\d|shortcut|attention)|(decoder_stage\d+)_fuse/'
+    r'(strided|resized)(\d+))/(.+?)(?::\d+)?$')
 _BOTTLENECK_STAGE = '5'
 
 
@@ -64,10 +73,16 @@ def source(name: str, num_heads: Optional[int] = None,
   match = _NAME.match(name)
   if not match:
     return None
-  stem, stage, block, layer, rest = match.groups()
+  (stem, stage, decoder, block, layer, fuse, kind, index,
+   rest) = match.groups()
   if stem:
     return deeplab2_blocks.conv_bn_source('encoder/_stem', _conv_path(rest))
-  prefix = f'encoder/_stage{stage}/_block{block}'
+  if fuse:
+    return deeplab2_blocks.conv_bn_source(
+        f'encoder/_{fuse}_resized_fuse/_{kind}_conv_bn{index}',
+        _conv_path(rest))
+  prefix = (f'encoder/_{decoder}/_block{block}' if decoder
+            else f'encoder/_stage{stage}/_block{block}')
   if layer == 'attention':
     return deeplab2_blocks.block_source(
         prefix, ['attention'] + rest.split('/'), tuple(shape or ()))

@@ -38,6 +38,9 @@ FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, 'fixtures',
 with open(os.path.join(FIXTURES, 'fixtures.json')) as _f:
   TINY = json.load(_f)
 WHOLE = TINY.pop('whole')
+# deeplab2's relative-table reach in every reduced fixture (tables of
+# 2 * _MAX_SPAN - 1 rows; our max_distance is _MAX_SPAN - 1).
+_MAX_SPAN = WHOLE['axial_swidernet_1_1_1_os16']['max_span']
 OUTPUTS = np.load(os.path.join(FIXTURES, 'outputs.npz'))
 
 
@@ -110,61 +113,88 @@ def _reference_variables(v):
   attention (q/k k f, v v f over h heads, tables of 2 max_distance + 1
   rows: 509 at full size), 1x1 to 4f;
   else stage 5 is a 1x1 f, 3x3 2f, 1x1 4f bottleneck, the others two 3x3
-  convs of 4f; a 1x1 shortcut where the width changes."""
+  convs of 4f; a 1x1 shortcut where the width changes. Then MaX-DeepLab's
+  stacked decoder (`_reference_decoder`)."""
   shapes = {}
   def norm(name, shape):
     shapes.update({f'{name}/{w}': shape for w in _NORM})
   def conv(name, k, cin, cout):
     shapes[f'{name}/conv/kernel'] = (k, k, cin, cout)
     norm(f'{name}/bn', (cout,))
+  def block(name, c, f, stride, bottleneck):
+    if v.axial_beyond_stride and stride >= v.axial_beyond_stride:
+      e, k, val, h = (v.attention_expansion * f, v.key_expansion * f,
+                      v.value_expansion * f, v.num_heads)
+      rows = 2 * v.max_distance + 1
+      conv(f'{name}/conv1', 1, c, e)
+      for axis, cin in (('height', e), ('width', val)):
+        a = f'{name}/attention/{axis}'
+        shapes[f'{a}/qkv/kernel'] = (1, 1, cin, 2 * k + val)
+        norm(f'{a}/qkv_bn', (2 * k + val,))
+        norm(f'{a}/similarity_bn', (3, h))
+        norm(f'{a}/output_bn', (2, h, val // h))
+        shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (rows, k // h)
+        shapes[f'{a}/value_rpe'] = (rows, val // h)
+      conv(f'{name}/conv3', 1, val, 4 * f)
+    elif bottleneck:
+      conv(f'{name}/conv1', 1, c, f)
+      conv(f'{name}/conv2', 3, f, 2 * f)
+      conv(f'{name}/conv3', 1, 2 * f, 4 * f)
+    else:
+      conv(f'{name}/conv1', 3, c, 4 * f)
+      conv(f'{name}/conv2', 3, 4 * f, 4 * f)
+    if c != 4 * f:
+      conv(f'{name}/shortcut', 1, c, 4 * f)
+    return 4 * f
   c = int(round(64 * v.stem_width_multiplier))
   conv('stem', 3, 3, c)
   counts = [3] + [int(b * v.layer_multiplier) for b in v.stage_blocks]
+  widths = {}  # output width by output stride
   for s, count in enumerate(counts):
     f = int(round(32 * 2**s * (v.stem_width_multiplier if s == 0
                                else v.width_multiplier)))
     for b in range(count):
-      name = f'stage{s + 1}_block{b + 1}'
       stride = (2, 2, 4, 8, 16)[s] if b == 0 else (2, 4, 8, 16, 32)[s]
-      if v.axial_beyond_stride and stride >= v.axial_beyond_stride:
-        e, k, val, h = (v.attention_expansion * f, v.key_expansion * f,
-                        v.value_expansion * f, v.num_heads)
-        rows = 2 * v.max_distance + 1
-        conv(f'{name}/conv1', 1, c, e)
-        for axis, cin in (('height', e), ('width', val)):
-          a = f'{name}/attention/{axis}'
-          shapes[f'{a}/qkv/kernel'] = (1, 1, cin, 2 * k + val)
-          norm(f'{a}/qkv_bn', (2 * k + val,))
-          norm(f'{a}/similarity_bn', (3, h))
-          norm(f'{a}/output_bn', (2, h, val // h))
-          shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (rows, k // h)
-          shapes[f'{a}/value_rpe'] = (rows, val // h)
-        conv(f'{name}/conv3', 1, val, 4 * f)
-      elif s == 4:
-        conv(f'{name}/conv1', 1, c, f)
-        conv(f'{name}/conv2', 3, f, 2 * f)
-        conv(f'{name}/conv3', 1, 2 * f, 4 * f)
-      else:
-        conv(f'{name}/conv1', 3, c, 4 * f)
-        conv(f'{name}/conv2', 3, 4 * f, 4 * f)
-      if c != 4 * f:
-        conv(f'{name}/shortcut', 1, c, 4 * f)
-      c = 4 * f
+      c = block(f'stage{s + 1}_block{b + 1}', c, f, stride, s == 4)
+    widths[min(2**(s + 1), v.output_stride)] = [c]
+  _reference_decoder(v, widths, conv, block)
   return shapes
 
 
-def test_reduced_swidernet_matches_deeplab2_at_two_sizes():
-  """Every endpoint of the conv-only SWideRNet (built through Model
-  Garden's backbone factory, its variables mapped by `deeplab2_wide.source`
-  as the importer maps them) equals deeplab2's; the reduced model has a
-  strided first block in stages 2 to 4 and a dilated second block in
-  stage 5 (output stride 16)."""
-  options = TINY['swidernet_tiny']
-  state = deeplab2_reader.read(os.path.join(FIXTURES, 'swidernet_tiny',
-                                            'ckpt-1'))
-  model = _backbone(options)
-  layout = wide_resnet.block_layout(model.variant)
-  assert [b.atrous_rate for b in layout[4]] == [1, 2]
+def _reference_decoder(v, widths, conv, block):
+  """MaX-DeepLab's stacked decoder (deeplab2 `backbone_decoder_num_stacks`):
+  per stack, stages at strides halving from the output stride down to 4
+  and doubling back up to it; stage i at stride s (n = s, or 32 at the
+  output stride) sums the previous output and the latest two features of
+  stride s, each projected by a 1x1 conv (stride 2 from stride s / 2)
+  unless it is round(64 n m) wide, then runs `decoder_blocks_per_stage`
+  blocks of base width floor(16 n m) (axial from axial_beyond_stride,
+  else basic)."""
+  down = [v.output_stride >> i for i in range(1, 10)
+          if v.output_stride >> i >= 4]
+  strides = (down + down[-2::-1] + [v.output_stride]) * v.decoder_num_stacks
+  previous = v.output_stride
+  for i, s in enumerate(strides, 1):
+    n = 32 if s == v.output_stride else s
+    width = int(round(64 * n * v.width_multiplier))
+    for k, (c, p) in enumerate([(widths[previous][-1], previous)] +
+                               [(c, s) for c in widths[s][-2:]], 1):
+      if c != width:
+        kind = 'strided' if 2 * p == s else 'resized'
+        conv(f'decoder_stage{i}_fuse/{kind}{k}', 1, c, width)
+    c = width
+    for b in range(v.decoder_blocks_per_stage):
+      c = block(f'decoder_stage{i}_block{b + 1}', c,
+                int(16 * n * v.width_multiplier), n, False)
+    widths[s].append(c)
+    previous = s
+
+
+def _assert_matches_deeplab2(name, model, keys):
+  """`model`, its variables mapped by `deeplab2_wide.source` (as the
+  importer maps them) from the reduced encoder `name`, equals deeplab2's
+  endpoints `keys` (ours -> deeplab2's) at both fixture sizes."""
+  state = deeplab2_reader.read(os.path.join(FIXTURES, name, 'ckpt-1'))
   found = {v.name: deeplab2_wide.source(v.name, None, tuple(v.shape))
            for v in model.variables}
   # Every tensor of the file is used, and every variable filled.
@@ -175,24 +205,73 @@ def test_reduced_swidernet_matches_deeplab2_at_two_sizes():
   assert _reference_variables(model.variant) == {
       v.name.split(':')[0]: tuple(v.shape) for v in model.variables}
   sizes = sorted({k.split('/')[1] for k in OUTPUTS.files
-                  if k.startswith('swidernet_tiny/')})
+                  if k.startswith(name + '/')})
   assert len(sizes) == 2
   for size in sizes:
-    prefix = f'swidernet_tiny/{size}'
+    prefix = f'{name}/{size}'
     ours = model(OUTPUTS[f'{prefix}/image'], training=False)
-    for level in range(1, 6):
-      expected = OUTPUTS[f'{prefix}/res{level}']
-      got = ours[str(level)].numpy()
-      assert got.shape == expected.shape, (size, level)
+    for key, reference in keys.items():
+      expected = OUTPUTS[f'{prefix}/{reference}']
+      got = ours[key].numpy()
+      assert got.shape == expected.shape, (size, key)
       scale = np.abs(expected).max()
-      assert np.abs(got - expected).max() <= 1e-4 * scale, (size, level)
+      assert np.abs(got - expected).max() <= 1e-4 * scale, (size, key)
 
 
-@pytest.mark.parametrize('name', ['swidernet', 'axial_swidernet'])
-def test_full_size_manifests_map_completely(name):
+_STAGES = {str(level): f'res{level}' for level in range(1, 6)}
+
+
+def test_reduced_swidernet_matches_deeplab2_at_two_sizes():
+  """Every endpoint of the conv-only SWideRNet (built through Model
+  Garden's backbone factory) equals deeplab2's; the reduced model has a
+  strided first block in stages 2 to 4 and a dilated second block in
+  stage 5 (output stride 16)."""
+  model = _backbone(TINY['swidernet_tiny'])
+  layout = wide_resnet.block_layout(model.variant)
+  assert [b.atrous_rate for b in layout[4]] == [1, 2]
+  _assert_matches_deeplab2('swidernet_tiny', model, _STAGES)
+
+
+def test_reduced_max_deeplab_l_backbone_matches_deeplab2_at_two_sizes():
+  """deeplab2's MaX-DeepLab-L ImageNet encoder (classification mode, no
+  transformer): our row `max_deeplab_l_backbone` (its stacked decoder)
+  with the fixture's reductions gives deeplab2's five stages and its
+  classification feature `backbone_output`. Output stride 32: six decoder
+  stages, projections strided (from half the stride) and resized (from
+  another stride), basic and axial decoder blocks, a strided axial
+  block."""
+  options = TINY['max_deeplab_l_backbone_tiny']
+  group = options['block_group_config']
+  axial = group['axial_layer_config']
+  variant = variants.resolve_wide(
+      options['name'], stem_width_multiplier=options['stem_width_multiplier'],
+      width_multiplier=options['width_multiplier'],
+      layer_multiplier=options['backbone_layer_multiplier'],
+      output_stride=options['output_stride'],
+      attention_expansion=group['attention_bottleneck_expansion'],
+      key_expansion=axial['key_expansion'],
+      value_expansion=axial['value_expansion'],
+      num_heads=axial['num_heads'], max_distance=_MAX_SPAN - 1)
+  model = wide_resnet.WideResNet(variant)
+  assert [s for s, _, _ in wide_resnet.decoder_layout(variant)] == [
+      16, 8, 4, 8, 16, 32]
+  _assert_matches_deeplab2('max_deeplab_l_backbone_tiny', model,
+                           dict(_STAGES, backbone_output='backbone_output'))
+
+
+@pytest.mark.parametrize('name, row, output_stride', [
+    ('swidernet', 'swidernet', 16),
+    ('axial_swidernet', 'axial_swidernet', 16),
+    ('max_deeplab_l_backbone', 'max_deeplab_l_backbone', 16),
+    ('max_deeplab_l_backbone_os32', 'max_deeplab_l_backbone', 32)])
+def test_full_size_manifests_map_completely(name, row, output_stride):
+  """deeplab2's full-size ImageNet encoders: every tensor is one of our
+  row's variables, with its shape (MaX-DeepLab-L's stacked decoder at both
+  output strides)."""
   with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
     manifest = json.load(f)[name]
-  ours = _reference_variables(variants.WIDE_VARIANTS[name])
+  ours = _reference_variables(variants.resolve_wide(
+      row, output_stride=output_stride))
   used = set()
   for variable, shape in ours.items():
     key, convert = deeplab2_wide.source(variable, None, shape)

@@ -8,8 +8,8 @@ Registered with Model Garden's backbone factory as `axial_resnet`
 `AxialResNet` is a functional tf_keras model in Model Garden's backbone
 style: input `[batch, height, width, 3]` with any height and width,
 outputs a dict of endpoints keyed by level, `'2'` .. `'5'` (stages 1 to 4),
-with `output_specs` giving their shapes. With output stride 16 the last
-stage keeps stride 16 (level '5' has stride 16).
+with `output_specs` giving their shapes (`base.FunctionalBackbone`). With
+output stride 16 the last stage keeps stride 16 (level '5' has stride 16).
 
 Stage i (0-based) has base width `64 * 2**i * width_multiplier` and outputs
 4x that many channels; its first block has stride 2 unless the stem already
@@ -24,6 +24,7 @@ from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import stems
+from axial_deeplab_tf.modeling.backbones import base
 from axial_deeplab_tf.modeling.backbones import variants
 
 
@@ -65,7 +66,7 @@ def stage_strides(stem_stride, output_stride):
 
 
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
-class AxialResNet(tf_keras.Model):
+class AxialResNet(base.FunctionalBackbone):
   """Axial-ResNet / Axial-DeepLab / ResNet-50 backbone.
 
   Args:
@@ -122,31 +123,18 @@ class AxialResNet(tf_keras.Model):
                                              **common)
         x = block(x)
       endpoints[str(stage + 2)] = x
-    super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
-    self._config_dict = dict(
-        variant=variant if isinstance(variant, str) else
-        dataclasses.asdict(spec),
-        block_size=block_size,
-        recompute_attention=recompute_attention,
-        attention_memory_budget_mb=attention_memory_budget_mb,
-        kernel_initializer=kernel_initializer,
-        kernel_regularizer=kernel_regularizer, norm_momentum=norm_momentum,
-        norm_epsilon=norm_epsilon, use_sync_bn=use_sync_bn)
-    self._input_specs = input_specs
-    self.variant = spec
-    self._output_specs = {k: v.get_shape() for k, v in endpoints.items()}
-
-  @property
-  def output_specs(self):
-    """Endpoint shapes keyed by level ('2' .. '5')."""
-    return self._output_specs
-
-  def get_config(self):
-    return dict(self._config_dict)
-
-  @classmethod
-  def from_config(cls, config, custom_objects=None):
-    return cls(**config)
+    super().__init__(
+        inputs, endpoints, dict(
+            variant=variant if isinstance(variant, str) else
+            dataclasses.asdict(spec),
+            block_size=block_size,
+            recompute_attention=recompute_attention,
+            attention_memory_budget_mb=attention_memory_budget_mb,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
+            use_sync_bn=use_sync_bn),
+        input_specs, spec, **kwargs)
 
 
 @factory.register_backbone_builder('axial_resnet')

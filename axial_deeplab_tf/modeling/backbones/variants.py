@@ -28,6 +28,7 @@ built by `wide_resnet.WideResNet`) is a second table, `WIDE_VARIANTS` of
 | `swidernet` | SWideRNet-(1, 1, 1), convolutional (deeplab2 `swidernet`) |
 | `axial_swidernet` | Axial-SWideRNet-(1, 1, 1) (deeplab2 `axial_swidernet`): axial blocks from stride 16 |
 | `axial_swidernet_1_1_{1,3,4.5}` | Axial-SWideRNet-(1, 1, k) with the Cityscapes configs' drop path (0.8, linear) |
+| `max_deeplab_l_backbone` | deeplab2's `max_deeplab_l_backbone` (ImageNet encoder): Axial-SWideRNet-(1, 1, 1) plus the stacked decoder (endpoint `backbone_output`), drop path 0.8 constant |
 """
 
 import dataclasses
@@ -284,6 +285,12 @@ class WideVariant:
     max_distance: reach of the axial blocks' relative-position tables
       (`2 * max_distance + 1` rows; deeplab2's 2 * 255 - 1 = 509 rows at
       the default 254).
+    decoder_num_stacks: MaX-DeepLab's stacked decoder after stage 5
+      (deeplab2 `backbone_decoder_num_stacks`; `stacked_decoder`): 0
+      (none) or the number of hour-glass stacks. Its stride-32 blocks are
+      axial, so it needs `0 < axial_beyond_stride <= 32`.
+    decoder_blocks_per_stage: blocks of each decoder stage (deeplab2
+      `backbone_decoder_blocks_per_stage`).
   """
   stem_width_multiplier: float = 1.0
   width_multiplier: float = 1.0
@@ -299,9 +306,15 @@ class WideVariant:
   value_expansion: int = 4
   num_heads: int = 8
   max_distance: int = attention.DEFAULT_MAX_DISTANCE
+  decoder_num_stacks: int = 0
+  decoder_blocks_per_stage: int = 1
 
   def __post_init__(self):
     object.__setattr__(self, 'stage_blocks', tuple(self.stage_blocks))
+    if self.decoder_num_stacks and not 0 < self.axial_beyond_stride <= 32:
+      raise ValueError(f'WideVariant.decoder_num_stacks: the stacked '
+                       f'decoder needs axial blocks at stride 32, got '
+                       f'axial_beyond_stride {self.axial_beyond_stride!r}.')
     if len(self.stage_blocks) != 4:
       raise ValueError(f'WideVariant.stage_blocks: expected 4 stages, got '
                        f'{self.stage_blocks}.')
@@ -324,6 +337,10 @@ def _wide_table():
     table[f'axial_swidernet_{name}'] = WideVariant(
         layer_multiplier=layers, axial_beyond_stride=16,
         drop_path_keep_prob=0.8, drop_path_schedule='linear')
+  # deeplab2's MaX-DeepLab-L-Backbone (ImageNet encoder): Axial-SWideRNet-
+  # (1, 1, 1) with a stacked decoder and MaXDeepLabL's drop path.
+  table['max_deeplab_l_backbone'] = WideVariant(
+      axial_beyond_stride=16, drop_path_keep_prob=0.8, decoder_num_stacks=1)
   return table
 
 

@@ -8,11 +8,14 @@ Registered with Model Garden's backbone factory as `wide_resnet`
 style: input `[batch, height, width, 3]` of any size, output a dict of
 the five stages' activated features keyed `'1'` .. `'5'` (strides 2, 4, 8,
 16, 32, capped at the output stride), with `output_specs` giving their
-shapes. The stem is a 3x3/2 conv -> BN (not activated); every stage is a
-sequence of pre-activation `layers.wide_blocks.ResidualBlock`s, whose
-outputs are not activated, so each endpoint is the ReLU of its stage's
-output. `block_layout(variant)` lists every block's widths, stride,
-dilation and drop-path keep probability.
+shapes (`base.FunctionalBackbone`). The stem is a 3x3/2 conv -> BN (not
+activated); every stage is a sequence of pre-activation
+`layers.wide_blocks.ResidualBlock`s, whose outputs are not activated, so
+each endpoint is the ReLU of its stage's output. `block_layout(variant)`
+lists every block's widths, stride, dilation and drop-path keep
+probability. A variant with `decoder_num_stacks` (MaX-DeepLab-L's
+backbone) adds the stacked decoder (`stacked_decoder`, `decoder_layout`)
+and its activated output, endpoint `'backbone_output'`.
 """
 
 import dataclasses
@@ -25,6 +28,8 @@ from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import wide_blocks
+from axial_deeplab_tf.modeling.backbones import base
+from axial_deeplab_tf.modeling.backbones import stacked_decoder
 from axial_deeplab_tf.modeling.backbones import variants
 
 # Undilated input stride and stride of the five stages (the stem has
@@ -48,6 +53,43 @@ def stem_channels(variant):
   return int(round(64 * variant.stem_width_multiplier))
 
 
+def block_group(variant, base, input_stride, stride, count):
+  """The `count` blocks of a stage of base width `base` whose input has
+  (undilated) stride `input_stride` and whose first block strides by
+  `stride` (1 or 2) while the resolution is coarser than the output stride
+  allows; see `block_layout`."""
+  os_ = variant.output_stride
+  current = input_stride
+  blocks = []
+  for index in range(count):
+    attention = None
+    if current >= variant.axial_beyond_stride > 0:
+      value = variant.value_expansion * base
+      channels = (variant.attention_expansion * base, value, 4 * base)
+      attention = (('key_depth', variant.key_expansion * base),
+                   ('value_depth', value),
+                   ('num_heads', variant.num_heads),
+                   ('max_distance', variant.max_distance))
+    elif input_stride * stride >= 32:
+      channels = (base, 2 * base, 4 * base)
+    else:
+      channels = (4 * base, 4 * base)
+    strides = stride if index == 0 and input_stride < os_ else 1
+    rate = current // os_ if current > os_ else 1
+    second = (input_stride * stride // os_
+              if index == 0 and input_stride * stride > os_ else rate)
+    keep = 1.0
+    if current >= variant.drop_path_beyond_stride:
+      keep = drop_path.keep_prob(
+          variant.drop_path_keep_prob, variant.drop_path_schedule,
+          int(round(math.log2(current) - 1)), 4)
+    blocks.append(BlockSpec(channels, strides, rate, second, keep,
+                            attention))
+    if index == 0:
+      current *= stride
+  return blocks
+
+
 def block_layout(variant) -> List[List[BlockSpec]]:
   """The blocks of the five stages of `variant` (a `WideVariant` or name).
 
@@ -60,7 +102,6 @@ def block_layout(variant) -> List[List[BlockSpec]]:
   `AxialAttention2D` arguments), whatever their stage.
   """
   variant = variants.resolve_wide(variant)
-  os_ = variant.output_stride
   counts = [3] + [int(b * variant.layer_multiplier)
                   for b in variant.stage_blocks]
   layout = []
@@ -68,42 +109,38 @@ def block_layout(variant) -> List[List[BlockSpec]]:
       zip(_STAGE_INPUT_STRIDES, _STAGE_STRIDES, counts)):
     multiplier = (variant.stem_width_multiplier if stage == 0
                   else variant.width_multiplier)
-    base = int(round(32 * 2**stage * multiplier))
-    current = input_stride
-    blocks = []
-    for index in range(count):
-      attention = None
-      if current >= variant.axial_beyond_stride > 0:
-        value = variant.value_expansion * base
-        channels = (variant.attention_expansion * base, value, 4 * base)
-        attention = (('key_depth', variant.key_expansion * base),
-                     ('value_depth', value),
-                     ('num_heads', variant.num_heads),
-                     ('max_distance', variant.max_distance))
-      elif input_stride * stride >= 32:
-        channels = (base, 2 * base, 4 * base)
-      else:
-        channels = (4 * base, 4 * base)
-      strides = stride if index == 0 and input_stride < os_ else 1
-      rate = current // os_ if current > os_ else 1
-      second = (input_stride * stride // os_
-                if index == 0 and input_stride * stride > os_ else rate)
-      keep = 1.0
-      if current >= variant.drop_path_beyond_stride:
-        keep = drop_path.keep_prob(
-            variant.drop_path_keep_prob, variant.drop_path_schedule,
-            int(round(math.log2(current) - 1)), 4)
-      blocks.append(BlockSpec(channels, strides, rate, second, keep,
-                              attention))
-      if index == 0:
-        current *= stride
-    layout.append(blocks)
+    layout.append(block_group(variant, int(round(32 * 2**stage * multiplier)),
+                              input_stride, stride, count))
   return layout
 
 
+def decoder_layout(variant) -> List[Tuple[int, int, List[BlockSpec]]]:
+  """(stride, fuse width, blocks) of each stacked-decoder stage of
+  `variant` (`stacked_decoder`; empty without `decoder_num_stacks`)."""
+  variant = variants.resolve_wide(variant)
+  layout = []
+  for stride, nominal in stacked_decoder.stages(variant.output_stride,
+                                                variant.decoder_num_stacks):
+    width = nominal * 64 * variant.width_multiplier
+    layout.append((stride, int(round(width)), block_group(
+        variant, int(width // 4), nominal, 1,
+        variant.decoder_blocks_per_stage)))
+  return layout
+
+
+def _blocks(x, specs, prefix, common):
+  for index, block in enumerate(specs):
+    x = wide_blocks.ResidualBlock(
+        block.channels, block.strides, block.atrous_rate,
+        block.second_atrous_rate, block.drop_path_keep_prob,
+        dict(block.attention) if block.attention else None,
+        name=f'{prefix}_block{index + 1}', **common)(x)
+  return x
+
+
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
-class WideResNet(tf_keras.Model):
-  """SWideRNet backbone.
+class WideResNet(base.FunctionalBackbone):
+  """SWideRNet backbone (and MaX-DeepLab-L's, with its stacked decoder).
 
   Args:
     variant: a name in `variants.WIDE_VARIANTS`, a `variants.WideVariant`
@@ -129,34 +166,32 @@ class WideResNet(tf_keras.Model):
     x = wide_blocks.ConvNorm(stem_channels(spec), 3, 2, name='stem',
                              **common)(inputs)
     endpoints = {}
+    # Pre-activation features by stride, for the stacked decoder.
+    features = {}
     for stage, blocks in enumerate(block_layout(spec)):
-      for index, block in enumerate(blocks):
-        x = wide_blocks.ResidualBlock(
-            block.channels, block.strides, block.atrous_rate,
-            block.second_atrous_rate, block.drop_path_keep_prob,
-            dict(block.attention) if block.attention else None, name=f'stage{stage + 1}_block{index + 1}', **common)(x)
+      x = _blocks(x, blocks, f'stage{stage + 1}', common)
       endpoints[str(stage + 1)] = tf_keras.layers.ReLU(
           name=f'stage{stage + 1}_relu')(x)
-    super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
-    self._config_dict = dict(
-        variant=variant if isinstance(variant, str)
-        else dataclasses.asdict(spec),
-        **common)
-    self._input_specs = input_specs
-    self.variant = spec
-    self._output_specs = {k: v.get_shape() for k, v in endpoints.items()}
-
-  @property
-  def output_specs(self):
-    """Endpoint shapes keyed by stage ('1' .. '5')."""
-    return self._output_specs
-
-  def get_config(self):
-    return dict(self._config_dict)
-
-  @classmethod
-  def from_config(cls, config, custom_objects=None):
-    return cls(**config)
+      features[min(2**(stage + 1), spec.output_stride)] = [x]
+    stride = spec.output_stride
+    for index, (out_stride, width, blocks) in enumerate(
+        decoder_layout(spec)):
+      name = f'decoder_stage{index + 1}'
+      inputs_ = [x] + features[out_stride][-2:]
+      x = stacked_decoder.ResizedFuse(
+          width, out_stride, [stride] + [out_stride] * (len(inputs_) - 1),
+          name=f'{name}_fuse', **common)([features[out_stride][0]] + inputs_)
+      x = _blocks(x, blocks, name, common)
+      features[out_stride].append(x)
+      stride = out_stride
+    if spec.decoder_num_stacks:
+      endpoints['backbone_output'] = tf_keras.layers.ReLU(
+          name='decoder_relu')(x)
+    super().__init__(
+        inputs, endpoints, dict(
+            variant=variant if isinstance(variant, str)
+            else dataclasses.asdict(spec), **common),
+        input_specs, spec, **kwargs)
 
 
 @factory.register_backbone_builder('wide_resnet')
