@@ -9,6 +9,8 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | max_distance | relative table reach (2d+1 rows), an int or one per stage (4 ints); null keeps the variant's (254 for most rows) and clears its first_block_max_distance |
 | first_block_max_distance | 4 ints, the table reach of each stage's first block (the PyTorch rows'); null keeps the variant's |
 | num_heads | attention heads of every axial block; null keeps the variant's (8) |
+| drop_path_keep_prob | keep probability of the last stage's residual branches in training (1.0: none); null keeps the variant's (0.8 for `deeplab2_max_deeplab_s_backbone` and `deeplab2_axial_deeplab_l`, else 1.0) |
+| drop_path_schedule | `constant` or `linear` (by each block's nominal input stride, from the variant's `drop_path_beyond_stride`, 16); null keeps the variant's |
 | output_stride | 16 or 32; null keeps the variant's |
 | block_size | queries per block of local attention; null = automatic |
 | recompute_attention | recompute the attention's similarities and weights in the backward pass, one chunk of sequences at a time: less training memory, slower step (default false) |
@@ -63,6 +65,8 @@ class AxialResNet(hyperparams.Config):
   stride_mode: Optional[str] = None
   first_block_max_distance: Optional[List[int]] = None
   num_heads: Optional[int] = None
+  drop_path_keep_prob: Optional[float] = None
+  drop_path_schedule: Optional[str] = None
 
 
 @dataclasses.dataclass

@@ -9,7 +9,9 @@ Both blocks are `1x1 conv -> BN -> ReLU -> spatial mixing -> 1x1 conv -> BN
   the first 1x1 conv mapping to f.
 
 Output channels are `4 f`; the shortcut is a strided 1x1 conv + BN when the
-stride or the channel count changes, the input itself otherwise. The last
+stride or the channel count changes, the input itself otherwise. In
+training, `drop_path_keep_prob < 1` drops the residual branch (after the
+last BN, before the sum) per example (`layers.drop_path.DropPath`). The last
 BN's gamma starts at zero, so that a fresh block computes
 `ReLU(shortcut)` (the identity on non-negative inputs when the shape is
 kept).
@@ -18,6 +20,7 @@ kept).
 import tf_keras
 
 from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import keras_utils
 
 
@@ -32,13 +35,14 @@ class _Bottleneck(tf_keras.layers.Layer):
     strides: 1 or 2.
     kernel_initializer, kernel_regularizer: of the convolutions.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
+    drop_path_keep_prob: keep probability of the branch in training.
   """
 
   middle_multiplier = 1
 
   def __init__(self, filters, strides=1, kernel_initializer='he_normal',
                kernel_regularizer=None, norm_momentum=0.99, norm_epsilon=1e-3,
-               use_sync_bn=False, **kwargs):
+               use_sync_bn=False, drop_path_keep_prob=1.0, **kwargs):
     super().__init__(**kwargs)
     if not isinstance(filters, int) or filters <= 0:
       raise ValueError(f'filters must be a positive int, got {filters!r}.')
@@ -51,6 +55,8 @@ class _Bottleneck(tf_keras.layers.Layer):
     self.norm_momentum = norm_momentum
     self.norm_epsilon = norm_epsilon
     self.use_sync_bn = use_sync_bn
+    self.drop_path = drop_path.DropPath(drop_path_keep_prob,
+                                        name='drop_path')
 
   def _conv(self, filters, kernel_size=1, strides=1, name=None):
     return tf_keras.layers.Conv2D(
@@ -97,6 +103,7 @@ class _Bottleneck(tf_keras.layers.Layer):
         self.reduce_norm(self.reduce(inputs), training=training))
     x = self._mix(x, training)
     x = self.expand_norm(self.expand(x), training=training)
+    x = self.drop_path(x, training=training)
     return tf_keras.activations.relu(x + shortcut)
 
   def get_config(self):
@@ -108,7 +115,8 @@ class _Bottleneck(tf_keras.layers.Layer):
         kernel_regularizer=keras_utils.serialize_regularizer(
             self.kernel_regularizer),
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
-        use_sync_bn=self.use_sync_bn)
+        use_sync_bn=self.use_sync_bn,
+        drop_path_keep_prob=self.drop_path.keep_prob)
     return config
 
 

@@ -11,9 +11,16 @@ and `drop_path_schedule`):
 * 'constant': every block keeps with `last_keep_prob`;
 * 'linear': `1 - (1 - last_keep_prob) * stage / num_stages`, i.e. 1 at
   stage 0 (the stem's resolution) falling linearly to `last_keep_prob` at
-  stage `num_stages`. The SWideRNet family uses it with
-  `stage = log2(stride of the block's input) - 1` and `num_stages = 4`.
+  stage `num_stages`.
+
+`block_keep_prob(last_keep_prob, schedule, beyond_stride, input_stride)`
+is deeplab2's rule for a residual block whose input has the (undilated,
+as ResNet would have it) stride `input_stride`: 1 below `beyond_stride`
+(deeplab2's `drop_path_beyond_stride`), else `keep_prob` at stage
+`log2(input_stride) - 1` of 4. Our wide and axial backbones both use it.
 """
+
+import math
 
 import tensorflow as tf
 import tf_keras
@@ -32,6 +39,15 @@ def keep_prob(last_keep_prob, schedule, stage, num_stages):
     return 1.0 - (1.0 - last_keep_prob) * stage / num_stages
   raise ValueError(f'drop path schedule: expected one of {SCHEDULES}, got '
                    f'{schedule!r}.')
+
+
+def block_keep_prob(last_keep_prob, schedule, beyond_stride, input_stride):
+  """Keep probability of a block by its input's nominal stride (see the
+  module docstring)."""
+  if input_stride < beyond_stride:
+    return 1.0
+  return keep_prob(last_keep_prob, schedule,
+                   int(round(math.log2(input_stride))) - 1, 4)
 
 
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')

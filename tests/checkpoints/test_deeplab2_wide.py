@@ -28,7 +28,6 @@ from axial_deeplab_tf.checkpoints import deeplab2_reader
 from axial_deeplab_tf.checkpoints import deeplab2_wide
 from axial_deeplab_tf.checkpoints import importer
 from axial_deeplab_tf.configs import backbones as backbones_cfg
-from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.modeling.backbones import wide_resnet
 from axial_deeplab_tf.train import experiment
@@ -68,128 +67,6 @@ def _backbone(options):
       common.NormActivation())
 
 
-def test_linear_drop_path_schedule_matches_deeplab2_rule():
-  # keep = 1 - (1 - 0.8) * stage / 4, stage = log2(input stride) - 1,
-  # from stride 4 on (SWideRNet's drop_path_beyond_stride); the first block
-  # of a strided stage sits at the previous stride.
-  layout = wide_resnet.block_layout(
-      variants.WideVariant(drop_path_keep_prob=0.8,
-                           drop_path_schedule='linear'))
-  keeps = [[b.drop_path_keep_prob for b in stage] for stage in layout]
-  expected = [[1.0] * 3, [1.0, 0.95, 0.95], [0.95] + [0.9] * 5,
-              [0.9, 0.85, 0.85], [0.85, 0.8, 0.8]]
-  for got, want in zip(keeps, expected):
-    assert got == pytest.approx(want)
-  # Output stride 16: the last stage dilates instead of striding; a
-  # stage's first block keeps stride 1 and its later blocks dilate by 2.
-  last = layout[4]
-  assert [(b.strides, b.atrous_rate) for b in last] == [(1, 1), (1, 2),
-                                                        (1, 2)]
-  assert [b.channels for b in last] == [(512, 1024, 2048)] * 3
-
-
-def test_drop_path_drops_whole_examples_in_training_only():
-  x = tf.ones([64, 2, 3, 1])
-  layer = drop_path.DropPath(0.75, seed=1)
-  assert np.array_equal(layer(x, training=False).numpy(), x.numpy())
-  y = layer(x, training=True).numpy()
-  per_example = y.reshape(64, -1)
-  # Each example is all 0 or all 1 / 0.75.
-  assert set(np.unique(per_example.std(axis=1))) == {0.0}
-  assert np.all(np.isclose(per_example, 0) |
-                np.isclose(per_example, 1 / 0.75))
-  assert 0 < (per_example[:, 0] == 0).sum() < 64
-
-
-_NORM = ('gamma', 'beta', 'moving_mean', 'moving_variance')
-
-
-def _reference_variables(v):
-  """Our backbone's variables (name -> shape), from SWideRNet's definition:
-  a 3x3 stem of round(64 s) channels; five stages (3, then int(b * l) for b
-  in stage_blocks) at input strides 2, 2, 4, 8, 16 with base width f =
-  round(32 * 2**i * m) (m the stem multiplier at stage 1); a block whose
-  input stride reaches axial_beyond_stride is 1x1 to e f, height and width
-  attention (q/k k f, v v f over h heads, tables of 2 max_distance + 1
-  rows: 509 at full size), 1x1 to 4f;
-  else stage 5 is a 1x1 f, 3x3 2f, 1x1 4f bottleneck, the others two 3x3
-  convs of 4f; a 1x1 shortcut where the width changes. Then MaX-DeepLab's
-  stacked decoder (`_reference_decoder`)."""
-  shapes = {}
-  def norm(name, shape):
-    shapes.update({f'{name}/{w}': shape for w in _NORM})
-  def conv(name, k, cin, cout):
-    shapes[f'{name}/conv/kernel'] = (k, k, cin, cout)
-    norm(f'{name}/bn', (cout,))
-  def block(name, c, f, stride, bottleneck):
-    if v.axial_beyond_stride and stride >= v.axial_beyond_stride:
-      e, k, val, h = (v.attention_expansion * f, v.key_expansion * f,
-                      v.value_expansion * f, v.num_heads)
-      rows = 2 * v.max_distance + 1
-      conv(f'{name}/conv1', 1, c, e)
-      for axis, cin in (('height', e), ('width', val)):
-        a = f'{name}/attention/{axis}'
-        shapes[f'{a}/qkv/kernel'] = (1, 1, cin, 2 * k + val)
-        norm(f'{a}/qkv_bn', (2 * k + val,))
-        norm(f'{a}/similarity_bn', (3, h))
-        norm(f'{a}/output_bn', (2, h, val // h))
-        shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (rows, k // h)
-        shapes[f'{a}/value_rpe'] = (rows, val // h)
-      conv(f'{name}/conv3', 1, val, 4 * f)
-    elif bottleneck:
-      conv(f'{name}/conv1', 1, c, f)
-      conv(f'{name}/conv2', 3, f, 2 * f)
-      conv(f'{name}/conv3', 1, 2 * f, 4 * f)
-    else:
-      conv(f'{name}/conv1', 3, c, 4 * f)
-      conv(f'{name}/conv2', 3, 4 * f, 4 * f)
-    if c != 4 * f:
-      conv(f'{name}/shortcut', 1, c, 4 * f)
-    return 4 * f
-  c = int(round(64 * v.stem_width_multiplier))
-  conv('stem', 3, 3, c)
-  counts = [3] + [int(b * v.layer_multiplier) for b in v.stage_blocks]
-  widths = {}  # output width by output stride
-  for s, count in enumerate(counts):
-    f = int(round(32 * 2**s * (v.stem_width_multiplier if s == 0
-                               else v.width_multiplier)))
-    for b in range(count):
-      stride = (2, 2, 4, 8, 16)[s] if b == 0 else (2, 4, 8, 16, 32)[s]
-      c = block(f'stage{s + 1}_block{b + 1}', c, f, stride, s == 4)
-    widths[min(2**(s + 1), v.output_stride)] = [c]
-  _reference_decoder(v, widths, conv, block)
-  return shapes
-
-
-def _reference_decoder(v, widths, conv, block):
-  """MaX-DeepLab's stacked decoder (deeplab2 `backbone_decoder_num_stacks`):
-  per stack, stages at strides halving from the output stride down to 4
-  and doubling back up to it; stage i at stride s (n = s, or 32 at the
-  output stride) sums the previous output and the latest two features of
-  stride s, each projected by a 1x1 conv (stride 2 from stride s / 2)
-  unless it is round(64 n m) wide, then runs `decoder_blocks_per_stage`
-  blocks of base width floor(16 n m) (axial from axial_beyond_stride,
-  else basic)."""
-  down = [v.output_stride >> i for i in range(1, 10)
-          if v.output_stride >> i >= 4]
-  strides = (down + down[-2::-1] + [v.output_stride]) * v.decoder_num_stacks
-  previous = v.output_stride
-  for i, s in enumerate(strides, 1):
-    n = 32 if s == v.output_stride else s
-    width = int(round(64 * n * v.width_multiplier))
-    for k, (c, p) in enumerate([(widths[previous][-1], previous)] +
-                               [(c, s) for c in widths[s][-2:]], 1):
-      if c != width:
-        kind = 'strided' if 2 * p == s else 'resized'
-        conv(f'decoder_stage{i}_fuse/{kind}{k}', 1, c, width)
-    c = width
-    for b in range(v.decoder_blocks_per_stage):
-      c = block(f'decoder_stage{i}_block{b + 1}', c,
-                int(16 * n * v.width_multiplier), n, False)
-    widths[s].append(c)
-    previous = s
-
-
 def _assert_matches_deeplab2(name, model, keys):
   """`model`, its variables mapped by `deeplab2_wide.source` (as the
   importer maps them) from the reduced encoder `name`, equals deeplab2's
@@ -202,7 +79,7 @@ def _assert_matches_deeplab2(name, model, keys):
   for variable in model.variables:
     key, convert = found[variable.name]
     variable.assign(convert(state[key]))
-  assert _reference_variables(model.variant) == {
+  assert reference.variables(model.variant) == {
       v.name.split(':')[0]: tuple(v.shape) for v in model.variables}
   sizes = sorted({k.split('/')[1] for k in OUTPUTS.files
                   if k.startswith(name + '/')})
@@ -270,7 +147,7 @@ def test_full_size_manifests_map_completely(name, row, output_stride):
   output strides)."""
   with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
     manifest = json.load(f)[name]
-  ours = _reference_variables(variants.resolve_wide(
+  ours = reference.variables(variants.resolve_wide(
       row, output_stride=output_stride))
   used = set()
   for variable, shape in ours.items():
@@ -357,8 +234,9 @@ def test_max_deeplab_l_and_the_imagenet_encoder_map_onto_the_same_model(
   (1, 1, 1)'s, from the same tensors plus its stacked decoder (names from
   its full-size manifest), which no output reads: those are left out and
   counted, and only for MaX-DeepLab-L. deeplab2's ImageNet
-  `axial_swidernet` encoder fills that model's backbone. Checked on the
-  imported model, without building another."""
+  `axial_swidernet` and `max_deeplab_l_backbone` (stacked decoder left
+  out) encoders fill that model's backbone. Checked on the imported
+  model, without building another."""
   imported, state = whole
   model = imported.model
   variant = model.backbone.variant
@@ -395,6 +273,20 @@ def test_max_deeplab_l_and_the_imagenet_encoder_map_onto_the_same_model(
                      match=r'unmapped tensors: instance_'):
     importer.assign(model, state, deeplab2, 'axial_swidernet', 'ckpt',
                     backbone_only=True)
+  # deeplab2's ImageNet `max_deeplab_l_backbone`: the same encoder plus
+  # its stacked decoder, which the panoptic model leaves out.
+  max_l_encoder = dict(encoder, **stacked)
+  imagenet = 'max_deeplab_l_backbone'
+  assert deeplab2.MODELS[imagenet].experiment == deeplab2.MODELS[
+      max_l].experiment
+  assert deeplab2.check_architecture(max_l_encoder, imagenet,
+                                     variant) is None
+  assert importer.assign(model, max_l_encoder, deeplab2, imagenet, 'ckpt',
+                         backbone_only=True) == len(encoder)
+  assert 'looks like axial_swidernet (' in deeplab2.check_architecture(
+      encoder, imagenet, variant)
+  assert 'looks like max_deeplab_l_backbone (' in (
+      deeplab2.check_architecture(max_l_encoder, 'axial_swidernet', variant))
 
 
 def test_checkpoints_of_other_wide_models_say_what_they_look_like(tmp_path):
@@ -404,8 +296,9 @@ def test_checkpoints_of_other_wide_models_say_what_they_look_like(tmp_path):
   name = 'axial_swidernet_1_1_1_os16'
   # deeplab2's full-size ImageNet encoders, named (the check reads shapes
   # only, so the arrays are broadcast zeros).
-  for encoder, first_axial in (('axial_swidernet', r'\(4, 2\)'),
-                               ('swidernet', 'None')):
+  for encoder, first_axial in (
+      ('axial_swidernet', r'\(4, 2\)'), ('swidernet', 'None'),
+      ('max_deeplab_l_backbone', r'\(4, 2\), stacked decoder')):
     state = {k: np.broadcast_to(np.float32(0), s)
              for k, s in manifests[encoder]['variables'].items()}
     with pytest.raises(importer.ImportCheckpointError,
@@ -442,7 +335,7 @@ def test_full_size_whole_manifests_map_completely(name):
     max_s = json.load(f)['max_deeplab_s_backbone_os16']['variables']
   row = experiment.load_experiment(
       deeplab2.MODELS[name].experiment).task.model.backbone.wide_resnet
-  ours = _reference_variables(variants.resolve_wide_config(row))
+  ours = reference.variables(variants.resolve_wide_config(row))
   unused = deeplab2.unused_for(name)
   encoder = {k for k in manifest if k.startswith('encoder/') and
              not unused(k)}

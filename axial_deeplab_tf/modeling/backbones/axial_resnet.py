@@ -111,16 +111,18 @@ class AxialResNet(base.FunctionalBackbone):
       for index in range(num_blocks):
         name = f'stage{stage + 1}_block{index + 1}'
         stride = strides[stage] if index == 0 else 1
+        keep = spec.block_drop_path_keep_prob(stage, index)
         if spec.block_kind(stage, index) == 'axial':
           block = blocks.AxialBottleneckBlock(
               filters, stride, span=spec.span,
               max_distance=spec.block_max_distance(stage, index),
               num_heads=spec.num_heads,
               block_size=block_size, stride_mode=spec.stride_mode,
-              name=name, **attention_options, **common)
+              drop_path_keep_prob=keep, name=name, **attention_options,
+              **common)
         else:
-          block = blocks.ConvBottleneckBlock(filters, stride, name=name,
-                                             **common)
+          block = blocks.ConvBottleneckBlock(
+              filters, stride, drop_path_keep_prob=keep, name=name, **common)
         x = block(x)
       endpoints[str(stage + 2)] = x
     super().__init__(

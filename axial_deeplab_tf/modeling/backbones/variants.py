@@ -35,6 +35,7 @@ import dataclasses
 from typing import Optional, Tuple, Union
 
 from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import stems
 
 WIDTHS = {'s': 0.5, 'm': 0.75, 'l': 1.0, 'xl': 2.0}
@@ -78,6 +79,12 @@ class Variant:
       (as deeplab2 counts: the stride ResNet would have, whatever the
       output stride). deeplab2's MaX-DeepLab-S backbone (s = 16) has conv
       stages 1 and 2, a conv first block in stage 3 and axial blocks after.
+    drop_path_keep_prob: keep probability of the last stage's residual
+      branches in training (1.0: no drop path; deeplab2's
+      `drop_path_keep_prob`).
+    drop_path_schedule: 'constant' or 'linear' (`layers.drop_path`).
+    drop_path_beyond_stride: drop path applies to blocks whose nominal
+      input stride (as for `axial_beyond_stride`) is at least this.
   """
   stem: str
   block: str
@@ -92,8 +99,13 @@ class Variant:
   num_heads: int = 8
   stem_padding: str = 'same'
   axial_beyond_stride: Optional[int] = None
+  drop_path_keep_prob: float = 1.0
+  drop_path_schedule: str = 'constant'
+  drop_path_beyond_stride: int = 16
 
   def __post_init__(self):
+    drop_path.keep_prob(self.drop_path_keep_prob, self.drop_path_schedule,
+                        0, 4)  # raises on a bad probability or schedule
     for name, value, allowed in (
         ('stem', self.stem, ('resnet', 'three_conv', 'axial')),
         ('block', self.block, ('axial', 'conv')),
@@ -130,6 +142,14 @@ class Variant:
       return self.block
     nominal = 2**(stage + 1) if index == 0 else 2**(stage + 2)
     return 'axial' if nominal >= self.axial_beyond_stride else 'conv'
+
+  def block_drop_path_keep_prob(self, stage, index):
+    """Drop-path keep probability of block `index` of `stage` (0-based;
+    `layers.drop_path.block_keep_prob` of its nominal input stride)."""
+    nominal = 2**(stage + 1) if index == 0 else 2**(stage + 2)
+    return drop_path.block_keep_prob(
+        self.drop_path_keep_prob, self.drop_path_schedule,
+        self.drop_path_beyond_stride, nominal)
 
   def stage_max_distance(self, stage):
     if isinstance(self.max_distance, int):
@@ -180,13 +200,19 @@ def _table():
   # (three 3x3 convs, no max-pool), conv bottlenecks below stride 16, axial
   # blocks with global attention and 509-row tables (deeplab2's
   # 2 * 255 - 1) beyond; see checkpoints/deeplab2_blocks.py.
+  # Drop path as deeplab2's Cityscapes config trains it (0.8, linear, from
+  # stride 16).
   table['deeplab2_max_deeplab_s_backbone'] = Variant(
       stem='three_conv', block='axial', output_stride=16,
-      axial_beyond_stride=16)
+      axial_beyond_stride=16, drop_path_keep_prob=0.8,
+      drop_path_schedule='linear')
   # deeplab2's Axial-DeepLab-L: the same stem (not scaled by the width),
-  # every block axial (its use_axial_beyond_stride 2).
+  # every block axial (its use_axial_beyond_stride 2); the drop path of the
+  # MaX-DeepLab-S row (deeplab2's default stride 16, the Cityscapes
+  # config's 0.8 linear).
   table['deeplab2_axial_deeplab_l'] = Variant(
-      stem='three_conv', block='axial', output_stride=16, stem_width=64)
+      stem='three_conv', block='axial', output_stride=16, stem_width=64,
+      drop_path_keep_prob=0.8, drop_path_schedule='linear')
   return table
 
 
@@ -205,7 +231,8 @@ def get_variant(name):
 # row's value.
 OVERRIDE_KEYS = ('span', 'max_distance', 'output_stride', 'stage_blocks',
                  'width_multiplier', 'stem_width', 'stride_mode',
-                 'first_block_max_distance', 'num_heads')
+                 'first_block_max_distance', 'num_heads',
+                 'drop_path_keep_prob', 'drop_path_schedule')
 
 
 def resolve(variant: Union[str, Variant, dict], **overrides) -> Variant:

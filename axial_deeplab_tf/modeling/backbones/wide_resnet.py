@@ -19,7 +19,6 @@ and its activated output, endpoint `'backbone_output'`.
 """
 
 import dataclasses
-import math
 from typing import List, Optional, Tuple
 
 import tf_keras
@@ -78,11 +77,9 @@ def block_group(variant, base, input_stride, stride, count):
     rate = current // os_ if current > os_ else 1
     second = (input_stride * stride // os_
               if index == 0 and input_stride * stride > os_ else rate)
-    keep = 1.0
-    if current >= variant.drop_path_beyond_stride:
-      keep = drop_path.keep_prob(
-          variant.drop_path_keep_prob, variant.drop_path_schedule,
-          int(round(math.log2(current) - 1)), 4)
+    keep = drop_path.block_keep_prob(
+        variant.drop_path_keep_prob, variant.drop_path_schedule,
+        variant.drop_path_beyond_stride, current)
     blocks.append(BlockSpec(channels, strides, rate, second, keep,
                             attention))
     if index == 0:
@@ -96,8 +93,8 @@ def block_layout(variant) -> List[List[BlockSpec]]:
   A stage's first block strides while the resolution is coarser than the
   output stride allows; beyond it the 3x3 convs dilate by
   `undilated stride / output_stride` (a strided-away basic block's second
-  conv already dilates by its output's rate). Drop path uses stage
-  `log2(undilated input stride) - 1` of 4 (`layers.drop_path.keep_prob`).
+  conv already dilates by its output's rate). Drop path by the undilated
+  input stride (`layers.drop_path.block_keep_prob`).
   Blocks from `axial_beyond_stride` on are axial (`attention` holds their
   `AxialAttention2D` arguments), whatever their stage.
   """
