@@ -8,12 +8,12 @@ import tensorflow as tf
 import tf_keras
 
 from official.vision.configs import common
+from official.vision.modeling.backbones import factory
 
 from axial_deeplab_tf.configs import backbones as backbones_cfg
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import wide_blocks
-from axial_deeplab_tf.modeling.backbones import axial_resnet
 from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.modeling.backbones import wide_resnet
 
@@ -40,26 +40,34 @@ def test_linear_drop_path_schedule_matches_deeplab2_rule():
 
 def test_axial_backbone_blocks_get_deeplab2s_schedule():
   """deeplab2's MaX-DeepLab-S Cityscapes setting (0.8, linear, from
-  nominal input stride 16; a stage's first block at the previous stride)
-  on a reduced row built through Model Garden's factory: stages of 1, 1,
-  2 and 2 blocks at nominal strides 2 | 4 | 8, 16 | 16, 32 keep 1 | 1 |
-  1, 1 - 0.2 * 3 / 4 | 0.85, 0.8; a constant schedule keeps 0.8 from 16."""
+  nominal input stride 16, a stage's first block at the previous stride):
+  stages of 3, 4, 6, 3 blocks at nominal strides 2, 4.. | 4, 8.. | 8,
+  16.. | 16, 32.. keep 1 | 1 | 1, then 1 - 0.2 * 3 / 4 | 0.85, then 0.8.
+  The backbone gives each block its keep probability (a reduced conv row
+  with the config keys, through Model Garden's factory); a constant
+  schedule keeps 0.8 from stride 16."""
+  row = variants.get_variant('deeplab2_max_deeplab_s_backbone')
+  expected = [[1.0] * 3, [1.0] * 4, [1.0] + [0.85] * 5, [0.85, 0.8, 0.8]]
+  assert [[row.block_drop_path_keep_prob(s, b) for b in range(count)]
+          for s, count in enumerate(row.stage_blocks)] == [
+              pytest.approx(e) for e in expected]
   config = backbones_cfg.Backbone(
       type='axial_resnet', axial_resnet=backbones_cfg.AxialResNet(
-          variant='deeplab2_max_deeplab_s_backbone', stage_blocks=[1, 1, 2, 2],
-          width_multiplier=1 / 16, stem_width=4, max_distance=3))
-  model = axial_resnet.factory.build_backbone(
+          variant='resnet50', stage_blocks=[1, 1, 2, 2],
+          width_multiplier=1 / 16, drop_path_keep_prob=0.8,
+          drop_path_schedule='linear'))
+  model = factory.build_backbone(
       tf_keras.layers.InputSpec(shape=[None, None, None, 3]), config,
       common.NormActivation())
   keeps = [model.get_layer(f'stage{s}_block{b}').drop_path.keep_prob
            for s, count in zip(range(1, 5), (1, 1, 2, 2))
            for b in range(1, count + 1)]
   assert keeps == pytest.approx([1.0, 1.0, 1.0, 0.85, 0.85, 0.8])
-  constant = variants.resolve(model.variant, drop_path_schedule='constant')
+  constant = variants.resolve(row, drop_path_schedule='constant')
   assert [constant.block_drop_path_keep_prob(s, b) for s, b in (
       (2, 0), (2, 1), (3, 1))] == [1.0, 0.8, 0.8]
   with pytest.raises(ValueError, match='schedule'):
-    variants.resolve(model.variant, drop_path_schedule='cosine')
+    variants.resolve(row, drop_path_schedule='cosine')
 
 
 def test_drop_path_drops_whole_examples_in_training_only():
@@ -75,12 +83,12 @@ def test_drop_path_drops_whole_examples_in_training_only():
   assert 0 < (per_example[:, 0] == 0).sum() < 64
 
 
-@pytest.mark.parametrize('kind', ['axial', 'conv', 'wide'])
+@pytest.mark.parametrize('kind', ['conv', 'wide'])
 def test_blocks_drop_their_branch_per_example(kind):
   """A block whose last BN has gamma 0 (its initial value) outputs that
   BN's beta as its residual branch, whatever the input and batch
   statistics; with an identity shortcut the block is then, by example i,
-  relu(x_i + d_i * beta / keep) for the bottlenecks (relu(x_i) + d_i *
+  relu(x_i + d_i * beta / keep) for the bottleneck (relu(x_i) + d_i *
   beta / keep for the pre-activation wide block), d_i in {0, 1}, and d_i
   = 1 (no scaling) in inference."""
   keep, batch, channels = 0.5, 32, 8
@@ -93,11 +101,9 @@ def test_blocks_drop_their_branch_per_example(kind):
     last = lambda: block.branch[-1].bn
     combine = lambda d: np.maximum(x, 0) + d * beta
   else:
-    cls = (blocks.AxialBottleneckBlock if kind == 'axial'
-           else blocks.ConvBottleneckBlock)
-    block = cls(channels // 4, drop_path_keep_prob=keep,
-                **({'max_distance': 2, 'num_heads': 2} if kind == 'axial'
-                   else {}))
+    # The axial block shares this skeleton (`blocks._Bottleneck`).
+    block = blocks.ConvBottleneckBlock(channels // 4,
+                                       drop_path_keep_prob=keep)
     last = lambda: block.expand_norm
     combine = lambda d: np.maximum(x + d * beta, 0)
   block(x[:1])  # builds
