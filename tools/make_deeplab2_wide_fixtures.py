@@ -22,9 +22,12 @@ It writes to --output:
   drops; it was most of the bytes): `slim` re-saves the tensors.
 * `outputs.npz`: for each reduced model and each input size of `SIZES`,
   the float input image `<name>/<h>x<w>/image` and deeplab2's inference
-  (training=False) endpoints `<name>/<h>x<w>/res1` .. `res5`, computed by
-  a model built on that size with the checkpoint's weights (deeplab2's
-  axial layers run only at the size they were built on).
+  (training=False) endpoints `<name>/<h>x<w>/res1` .. `res5` (and
+  `backbone_output`, the stacked decoder's, for `DECODER_TINY`), computed
+  by a model built on that size with the checkpoint's weights (deeplab2's
+  axial layers run only at the size they were built on). The reduced
+  encoders are `TINY` and `DECODER_TINY` (MaX-DeepLab-L's ImageNet
+  encoder).
 * `<whole>/ckpt-1.*` for each reduced whole Cityscapes model of `WHOLE`
   (deeplab2's config with the backbone multipliers of `WHOLE` and the
   decoder and head channels of `make_deeplab2_fixtures.REDUCED`, tables
@@ -41,6 +44,8 @@ It writes to --output:
   model of `FULL_WHOLE`, the name -> shape manifest of its checkpoint
   (deeplab2 trainer layout: `encoder/...` and the decoder items, without
   `/.ATTRIBUTES/VARIABLE_VALUE`) and its trainable parameter count.
+  `--full a,b` rebuilds only those manifests and keeps the others of the
+  existing file; `--skip_full` writes none.
 """
 
 import argparse

@@ -16,8 +16,9 @@ Flags:
     'deeplab2' the config stem of a whole model
     (max_deeplab_s_backbone_os16, axial_swidernet_1_1_{1,3,4.5}_os16,
     max_deeplab_l_backbone_os16) or the backbone name of an ImageNet
-    encoder (max_deeplab_s_backbone, axial_deeplab_l, axial_swidernet;
-    imported as a backbone for `task.init_checkpoint`).
+    encoder (max_deeplab_s_backbone, axial_deeplab_l, axial_swidernet,
+    max_deeplab_l_backbone; imported as a backbone for
+    `task.init_checkpoint`).
   --output_dir: the checkpoint folder to write (absent or empty; written
     to a temporary folder beside it, then renamed).
   --params_override: optional override of the experiment's config, as in
@@ -55,7 +56,8 @@ def define_flags():
                       'max_deeplab_s_backbone_os16, '
                       'max_deeplab_s_backbone, axial_deeplab_l, '
                       'axial_swidernet_1_1_{1,3,4.5}_os16, '
-                      'max_deeplab_l_backbone_os16, axial_swidernet).')
+                      'max_deeplab_l_backbone_os16, axial_swidernet, '
+                      'max_deeplab_l_backbone).')
   flags.DEFINE_string('output_dir', None,
                       'Checkpoint folder to write (absent or empty).')
   flags.DEFINE_string('params_override', '',

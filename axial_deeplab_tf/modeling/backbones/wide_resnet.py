@@ -52,8 +52,8 @@ def stem_channels(variant):
   return int(round(64 * variant.stem_width_multiplier))
 
 
-def block_group(variant, base, input_stride, stride, count):
-  """The `count` blocks of a stage of base width `base` whose input has
+def block_group(variant, width, input_stride, stride, count):
+  """The `count` blocks of a stage of base width `width` whose input has
   (undilated) stride `input_stride` and whose first block strides by
   `stride` (1 or 2) while the resolution is coarser than the output stride
   allows; see `block_layout`."""
@@ -63,16 +63,16 @@ def block_group(variant, base, input_stride, stride, count):
   for index in range(count):
     attention = None
     if current >= variant.axial_beyond_stride > 0:
-      value = variant.value_expansion * base
-      channels = (variant.attention_expansion * base, value, 4 * base)
-      attention = (('key_depth', variant.key_expansion * base),
+      value = variant.value_expansion * width
+      channels = (variant.attention_expansion * width, value, 4 * width)
+      attention = (('key_depth', variant.key_expansion * width),
                    ('value_depth', value),
                    ('num_heads', variant.num_heads),
                    ('max_distance', variant.max_distance))
     elif input_stride * stride >= 32:
-      channels = (base, 2 * base, 4 * base)
+      channels = (width, 2 * width, 4 * width)
     else:
-      channels = (4 * base, 4 * base)
+      channels = (4 * width, 4 * width)
     strides = stride if index == 0 and input_stride < os_ else 1
     rate = current // os_ if current > os_ else 1
     second = (input_stride * stride // os_
@@ -174,10 +174,10 @@ class WideResNet(base.FunctionalBackbone):
     for index, (out_stride, width, blocks) in enumerate(
         decoder_layout(spec)):
       name = f'decoder_stage{index + 1}'
-      inputs_ = [x] + features[out_stride][-2:]
+      fused = [x] + features[out_stride][-2:]
       x = stacked_decoder.ResizedFuse(
-          width, out_stride, [stride] + [out_stride] * (len(inputs_) - 1),
-          name=f'{name}_fuse', **common)([features[out_stride][0]] + inputs_)
+          width, out_stride, [stride] + [out_stride] * (len(fused) - 1),
+          name=f'{name}_fuse', **common)([features[out_stride][0]] + fused)
       x = _blocks(x, blocks, name, common)
       features[out_stride].append(x)
       stride = out_stride
