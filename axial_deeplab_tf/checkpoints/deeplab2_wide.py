@@ -24,8 +24,8 @@ axial ones: the variant allows no other), our
 `deeplab2_reader` returns it) of one of our backbone variables and the
 function that converts that tensor to our layout, or None for a variable
 outside the backbone; the same signature as `deeplab2.source`. A stage-5
-(not decoder) block is a bottleneck (its `conv2` is deeplab2's `_conv2_bn_act`), the
-others are basic blocks (`_conv2_bn`); axial blocks
+(not decoder) block is a bottleneck (its `conv2` is deeplab2's
+`_conv2_bn_act`), the others are basic blocks (`_conv2_bn`); axial blocks
 (`_attention/_height_axis`, `_width_axis`) use `deeplab2_blocks`' mapping
 of deeplab2's axial attention.
 """
