@@ -8,7 +8,8 @@ experiment:
 |---|---|---|
 | `max_deeplab_s_backbone_os16` | `deeplab2_max_deeplab_s_backbone_os16_cityscapes` | `deeplab2_max_deeplab_s_backbone` |
 | `max_deeplab_s_backbone` (ImageNet encoder, no head) | the same, backbone only (`task.init_checkpoint`, `init_checkpoint_modules: backbone`) | `deeplab2_max_deeplab_s_backbone` |
-| `axial_deeplab_l` (ImageNet encoder, no head) | `deeplab2_axial_deeplab_l_cityscapes`, backbone only | `deeplab2_axial_deeplab_l` |
+| `axial_deeplab_s`, `axial_deeplab_l`, `axial_resnet_s`, `axial_resnet_l` (ImageNet encoders, no head) | `deeplab2_<name>_cityscapes`, backbone only | `deeplab2_<name>` |
+| `axial_resnet50` (kMaX-DeepLab's pixel encoder "Axial-ResNet-50 (MaX-S w/ GeLU)", `maxs_gelu_imagenet_22k_1k_224`; no head) | `deeplab2_axial_resnet50_cityscapes`, backbone only | `deeplab2_axial_resnet50` |
 | `axial_swidernet_1_1_{1,3,4.5}_os16` | `deeplab2_axial_swidernet_1_1_{1,3,4.5}_os16_cityscapes` | `axial_swidernet_1_1_{1,3,4.5}` (`wide_resnet`) |
 | `max_deeplab_l_backbone_os16` | `deeplab2_max_deeplab_l_backbone_os16_cityscapes` | `axial_swidernet_1_1_1` (`wide_resnet`; its stacked decoder is `UNUSED`) |
 | `axial_swidernet` (ImageNet encoder, Axial-SWideRNet-(1, 1, 1)) | `deeplab2_axial_swidernet_1_1_1_os16_cityscapes`, backbone only | `axial_swidernet_1_1_1` (`wide_resnet`) |
@@ -25,6 +26,7 @@ comes from (`source(name, num_heads, shape)`, by variable name):
 | ours | deeplab2 |
 |---|---|
 | `stem/conv<i>/conv`, `/bn` (i = 1, 2, 3) | `encoder/_stem/_conv1_bn_act`, `_conv2_bn_act`, `_conv3_bn` (`/_conv`, `/_batch_norm`) |
+| `stem/conv7x7/conv`, `/bn` (`conv7x7` stem) | `encoder/_stem/_conv`, `/_batch_norm` (deeplab2's 'resnet' stem) |
 | `stage<s>_block<b>/...` | `encoder/_stage<s + 1>/_block<b>/...` (`deeplab2_blocks.block_source`) |
 | `<branch>_decoder/context` | `<branch>_decoder/_aspp/_proj_conv_bn_act` (the 1x1-only ASPP) |
 | `<branch>_decoder/project_3`, `project_2` | `<branch>_decoder/_low_level_conv1`, `_low_level_conv2` |
@@ -103,12 +105,17 @@ KNOWN = {
     'max_deeplab_s_backbone': Model(
         'inception', 64, (3, 4, 6, 3), 16, False,
         'deeplab2_max_deeplab_s_backbone_os16_cityscapes'),
-    'axial_deeplab_s': Model('inception', 64, (3, 4, 6, 3), 2, False),
-    'axial_deeplab_l': Model('inception', 64, (3, 4, 6, 3), 2, False,
-                             'deeplab2_axial_deeplab_l_cityscapes'),
-    'axial_resnet_s': Model('conv7x7', 64, (3, 4, 6, 3), 2, False),
-    'axial_resnet_l': Model('conv7x7', 64, (3, 4, 6, 3), 2, False),
+    # kMaX-DeepLab's pixel encoder (model/pixel_encoder/axial_resnet.py):
+    # the same tensors as max_deeplab_s_backbone, GeLU activations.
+    'axial_resnet50': Model('inception', 64, (3, 4, 6, 3), 16, False,
+                            'deeplab2_axial_resnet50_cityscapes'),
 }
+for _name, _stem in (('axial_deeplab_s', 'inception'),
+                     ('axial_deeplab_l', 'inception'),
+                     ('axial_resnet_s', 'conv7x7'),
+                     ('axial_resnet_l', 'conv7x7')):
+  KNOWN[_name] = Model(_stem, 64, (3, 4, 6, 3), 2, False,
+                       f'deeplab2_{_name}_cityscapes')
 # deeplab2's wide ResNets (SWideRNet, Axial-SWideRNet): `deeplab2_wide`.
 for _layers, _blocks in (('1', (3, 6, 3, 3)), ('3', (9, 18, 9, 9)),
                          ('4.5', (13, 27, 13, 13))):
@@ -280,6 +287,10 @@ def source(name: str, num_heads: int, shape: Optional[Tuple[int, ...]] = None
       return deeplab2_blocks.block_source(
           f'encoder/_stage{int(block[1]) + 1}/_block{block[2]}', path,
           tuple(shape or ()))
+    if part == 'stem' and path[:1] == ['conv7x7']:
+      return deeplab2_blocks.conv_bn_source(
+          'encoder/_stem', ['kernel'] if path[1:] == ['conv', 'kernel']
+          else path[1:])
     if part == 'stem' and path and path[0] in _STEM:
       return deeplab2_blocks.conv_bn_source(
           f'encoder/_stem/{_STEM[path[0]]}',
