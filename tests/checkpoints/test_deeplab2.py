@@ -29,6 +29,7 @@ from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import panoptic
 from axial_deeplab_tf.tools import import_checkpoint as import_tool
 from axial_deeplab_tf.train import experiment
+import import_checks
 
 FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, 'fixtures',
                         'deeplab2')
@@ -206,12 +207,13 @@ def test_whole_model_matches_deeplab2_at_two_sizes(task_model):
 
 def _reference_variables(variant, decoder=True):
   """Our whole model's variables (name -> shape) from the architecture:
-  three-conv stem (c, c, 2c); per block f = 64 * 2**stage: a conv
-  bottleneck (1x1 to f, 3x3, 1x1 to 4f) below `axial_beyond_stride`, an
-  axial one (1x1 to 2f, attention q/k f and v 2f over h heads with
-  509-row tables, 1x1 to 4f) beyond; a shortcut where channels change;
-  the decoders (1x1 context, projections, 5x5 separable fusions) and the
-  heads at the experiment's default channels."""
+  a three-conv stem (c, c, 2c; c = 64) or a 7x7 conv of 64 channels; per
+  block f = 64 * 2**stage * width: a conv bottleneck (1x1 to f, 3x3, 1x1
+  to 4f) below `axial_beyond_stride`, an axial one (1x1 to 2f, attention
+  q/k f and v 2f over h heads with 509-row tables, 1x1 to 4f) beyond; a
+  shortcut where channels change; the decoders (1x1 context,
+  projections, 5x5 separable fusions) and the heads at the experiment's
+  default channels."""
   heads = variant.num_heads
   shapes = {}
   def norm(name, shape):
@@ -221,11 +223,17 @@ def _reference_variables(variant, decoder=True):
     shapes[f'{name}/kernel'] = shape
     norm(bn or name + '_bn', (shape[-1],))
   c = 64
-  for i, (cin, cout) in enumerate(((3, c), (c, c), (c, 2 * c))):
-    conv(f'stem/conv{i + 1}/conv', (3, 3, cin, cout), f'stem/conv{i + 1}/bn')
-  channels, features = 2 * c, {}
+  if variant.stem == 'conv7x7':
+    conv('stem/conv7x7/conv', (7, 7, 3, c), 'stem/conv7x7/bn')
+    channels = c
+  else:
+    for i, (cin, cout) in enumerate(((3, c), (c, c), (c, 2 * c))):
+      conv(f'stem/conv{i + 1}/conv', (3, 3, cin, cout),
+           f'stem/conv{i + 1}/bn')
+    channels = 2 * c
+  features = {}
   for stage, count in enumerate(variant.stage_blocks):
-    f = 64 * 2**stage
+    f = int(64 * 2**stage * variant.width_multiplier)
     for index in range(count):
       block = f'stage{stage + 1}_block{index + 1}'
       nominal = 2**(stage + 1) if index == 0 else 2**(stage + 2)
@@ -275,31 +283,31 @@ def _reference_variables(variant, decoder=True):
   return shapes
 
 
-@pytest.mark.parametrize('name, row, trainable', [
-    (OS16, 'deeplab2_max_deeplab_s_backbone', 42788486),
-    ('max_deeplab_s_backbone', 'deeplab2_max_deeplab_s_backbone', None),
-    ('axial_deeplab_l', 'deeplab2_axial_deeplab_l', 43841920)])
-def test_full_size_manifest_maps_completely(name, row, trainable):
+# deeplab2's trainable parameter counts, counted here by building its
+# full-size models (tools/make_deeplab2_fixtures.py).
+@pytest.mark.parametrize('name, trainable', [
+    (OS16, 42788486), ('max_deeplab_s_backbone', 41343424),
+    ('axial_deeplab_l', 43841920), ('axial_deeplab_s', 11565856),
+    ('axial_resnet_l', 43714048), ('axial_resnet_s', 11466912),
+    ('axial_resnet50', 41343424)])
+def test_full_size_manifest_maps_completely(name, trainable):
   """Every variable of deeplab2's full-size model (the whole
-  max_deeplab_s_backbone_os16; the max_deeplab_s_backbone and
-  axial_deeplab_l encoders) has its place
-  in our model, and every one of ours its deeplab2 tensor, with the right
-  shape; the trainable parameter counts agree."""
+  max_deeplab_s_backbone_os16; the ImageNet encoders) has its place in
+  our model of the row `deeplab2_<backbone>`, and every one of ours its
+  deeplab2 tensor, with the right shape; the trainable parameter counts
+  agree."""
   with gzip.open(_fixture('full_manifests.json.gz'), 'rt') as f:
     manifest = json.load(f)[name]
-  variant = variants.get_variant(row)
+  backbone = 'max_deeplab_s_backbone' if name == OS16 else name
+  variant = variants.get_variant(f'deeplab2_{backbone}')
   ours = _reference_variables(variant, decoder=deeplab2.KNOWN[name].whole)
-  used = set()
-  for variable, shape in ours.items():
-    key, convert = deeplab2.source(variable, variant.num_heads, shape)
-    assert key in manifest['variables'], (variable, key)
-    placeholder = np.broadcast_to(np.float32(0), manifest['variables'][key])
-    assert convert(placeholder).shape == shape, (variable, key)
-    used.add(key)
+  used = import_checks.mapped_keys(
+      ours, manifest['variables'],
+      lambda v, shape: deeplab2.source(v, variant.num_heads, shape))
   assert used == set(manifest['variables'])
   count = sum(int(np.prod(s)) for n, s in ours.items()
               if not n.endswith(('moving_mean', 'moving_variance')))
-  assert count == manifest['trainable'] == (trainable or count)
+  assert count == manifest['trainable'] == trainable
 
 
 def test_bad_models_and_files(tmp_path, capsys):
@@ -329,11 +337,11 @@ def test_bad_models_and_files(tmp_path, capsys):
   # A full-size axial_deeplab_s encoder, named.
   with gzip.open(_fixture('full_manifests.json.gz'), 'rt') as f:
     shapes = json.load(f)['axial_deeplab_s']['variables']
-  state = {k: np.broadcast_to(np.float32(0), s) for k, s in shapes.items()}
   with pytest.raises(importer.ImportCheckpointError,
                      match=r'it looks like axial_deeplab_s or '
                            r'axial_deeplab_l \(encoder'):
-    importer.import_state('deeplab2', state, OS16, output)
+    importer.import_state('deeplab2', import_checks.shapes_only(shapes),
+                          OS16, output)
   assert sorted(os.listdir(tmp_path)) == [TINY['trainer']]  # nothing written
   assert import_tool.run('deeplab2', trainer, 'x', output) == 1
   assert capsys.readouterr().err.startswith("ERROR: --model='x' is not a "
@@ -388,14 +396,47 @@ def test_imagenet_encoder_imports_as_backbone_for_init_checkpoint(tmp_path):
     checkpoint_restore.restore_checkpoint(model, output, '--checkpoint_path')
 
 
+@pytest.mark.parametrize('name', sorted(TINY['encoders']))
+def test_reduced_encoders_of_the_new_options_match_deeplab2(name, tmp_path):
+  """deeplab2's axial_resnet_s (its 7x7/2 stem without max-pool; stage 2's
+  strided first block keeps its 4 channels, so deeplab2 adds its input
+  subsampled and the file has no shortcut conv there) and axial_resnet50
+  (kMaX-DeepLab's encoder, exact GeLU), reduced, in deeplab2's trainer
+  layout: `--model=<name>` imports every tensor into the backbone of its
+  experiment, whose stride-16 features equal deeplab2's `backbone_output`
+  at both sizes (inference mode)."""
+  reduced = TINY['encoders'][name]
+  override = _override()  # its small decoder (not imported) builds fast
+  heads = (reduced.get('axial_layer_config') or
+           reduced['block_group_config']['axial_layer_config'])['num_heads']
+  override['task']['model']['backbone']['axial_resnet'] = {
+      'stage_blocks': reduced['num_blocks'],
+      'width_multiplier': reduced['width_multiplier'],
+      'stem_width': int(64 * reduced['stem_width_multiplier']),
+      'max_distance': TINY['max_span'] - 1, 'num_heads': heads}
+  path = _fixture(reduced['folder'])
+  state = deeplab2_reader.read(path)
+  if name == 'axial_resnet_s':
+    assert not any(k.startswith('encoder/_stage2/_block1/_shortcut')
+                   for k in state)
+  result = importer.import_checkpoint('deeplab2', path, name,
+                                      str(tmp_path / 'out'), override)
+  assert result.experiment == f'deeplab2_{name}_cityscapes'
+  assert result.num_tensors == len(state)
+  for h, w in TINY['sizes']:
+    size = f'{h}x{w}'
+    images, outputs = _images(size)
+    features = result.model.backbone(images, training=False)['5'].numpy()
+    expected = outputs[f'{size}/{name}_output']
+    assert features.shape == expected.shape
+    assert _relative_error(features, expected) < 1e-4, size
+
+
 def test_unmapped_missing_and_mismatched_tensors_are_named(task_model):
   state = deeplab2.read(_fixture(TINY['trainer']))
-  before = [v.numpy() for v in task_model.variables]
-  def fails(changed, *patterns):
-    with pytest.raises(importer.ImportCheckpointError) as error:
-      importer.assign(task_model, changed, deeplab2, OS16, 'ckpt')
-    for pattern in patterns:
-      assert pattern in str(error.value)
+  def fails(changed, *fragments):
+    import_checks.assert_assign_fails(task_model, changed, deeplab2, OS16,
+                                      *fragments)
   qkv = 'encoder/_stage5/_block1/_attention/_width_axis/qkv_kernel'
   fails(dict(state, **{'encoder/_stage5/_block1/_extra/kernel':
                        np.zeros(3)}),
@@ -406,5 +447,3 @@ def test_unmapped_missing_and_mismatched_tensors_are_named(task_model):
   fails(dict(state, **{qkv: np.zeros([32, 65], np.float32)}),
         f'{qkv} [32, 65] does not fit '
         'stage4_block1/attention/width/qkv/kernel:0 [1, 1, 32, 64]')
-  for variable, value in zip(task_model.variables, before):
-    np.testing.assert_array_equal(variable.numpy(), value)
