@@ -71,8 +71,9 @@ class Model:
   experiment.
 
   Attributes:
-    stem: 'inception' (deeplab2's three 3x3 convs), 'conv7x7' or
-      'conv3x3' (the wide ResNets' one 3x3 conv).
+    stem: 'inception' (deeplab2's three 3x3 convs), 'conv7x7' (its
+      'resnet' stem, one 7x7/2 conv) or 'conv3x3' (the wide ResNets' one
+      3x3 conv).
     stem_channels: output channels of the stem's first conv.
     stage_blocks: blocks of deeplab2's `_stage2` .. `_stage5`.
     axial_beyond_stride: deeplab2's `use_axial_beyond_stride`.
