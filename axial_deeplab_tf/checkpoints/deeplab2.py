@@ -83,6 +83,9 @@ class Model:
     experiment: our registered experiment, or '' (recognised only).
     first_stage_blocks: blocks of `_stage1` (3 in the wide ResNets, whose
       backbone is `wide_resnet` and mapped by `deeplab2_wide`).
+    width_multiplier: deeplab2's `width_multiplier` (0.5 for the S
+      models): `_stage2` outputs `4 * round(64 * width_multiplier)`
+      channels.
   """
   stem: str
   stem_channels: int
@@ -91,6 +94,7 @@ class Model:
   whole: bool
   experiment: str = ''
   first_stage_blocks: int = 0
+  width_multiplier: float = 1.0
 
   @property
   def backbone_only(self) -> bool:
@@ -111,12 +115,12 @@ KNOWN = {
     'axial_resnet50': Model('inception', 64, (3, 4, 6, 3), 16, False,
                             'deeplab2_axial_resnet50_cityscapes'),
 }
-for _name, _stem in (('axial_deeplab_s', 'inception'),
-                     ('axial_deeplab_l', 'inception'),
-                     ('axial_resnet_s', 'conv7x7'),
-                     ('axial_resnet_l', 'conv7x7')):
-  KNOWN[_name] = Model(_stem, 64, (3, 4, 6, 3), 2, False,
-                       f'deeplab2_{_name}_cityscapes')
+for _kind, _stem in (('axial_deeplab', 'inception'),
+                     ('axial_resnet', 'conv7x7')):
+  for _size, _width in (('s', 0.5), ('l', 1.0)):
+    KNOWN[f'{_kind}_{_size}'] = Model(
+        _stem, 64, (3, 4, 6, 3), 2, False,
+        f'deeplab2_{_kind}_{_size}_cityscapes', width_multiplier=_width)
 # deeplab2's wide ResNets (SWideRNet, Axial-SWideRNet): `deeplab2_wide`.
 for _layers, _blocks in (('1', (3, 6, 3, 3)), ('3', (9, 18, 9, 9)),
                          ('4.5', (13, 27, 13, 13))):
@@ -143,9 +147,19 @@ def _first_axial_block(state):
   return found[0] if found else None
 
 
+def _first_stage_channels(state):
+  """Output channels of `_stage2` (its first block's last conv), or 0."""
+  for conv in ('_conv3_bn', '_conv2_bn'):  # bottleneck, basic block
+    kernel = state.get(f'encoder/_stage2/_block1/{conv}/_conv/kernel')
+    if kernel is not None:
+      return int(kernel.shape[-1])
+  return 0
+
+
 def describe(state) -> Tuple:
   """What identifies a checkpoint: (stem kind, stem channels, blocks per
-  stage 2..5, first axial block, whole model)."""
+  stage 1..5, first axial block, whole model, `_stage2`'s output
+  channels)."""
   kernel = state.get('encoder/_stem/_conv1_bn_act/_conv/kernel',
                      state.get('encoder/_stem/_conv/kernel'))
   stem = ('inception' if 'encoder/_stem/_conv1_bn_act/_conv/kernel' in state
@@ -157,10 +171,12 @@ def describe(state) -> Tuple:
                                          k)] if m})
                  for s in range(1, 6))
   whole = any(k.startswith('semantic_') for k in state)
-  return stem, channels, blocks, _first_axial_block(state), whole
+  return (stem, channels, blocks, _first_axial_block(state), whole,
+          _first_stage_channels(state))
 
 
-def _expected(model: Model, stem_channels=None, stage_blocks=None):
+def _expected(model: Model, stem_channels=None, stage_blocks=None,
+              width_multiplier=None):
   """`describe`'s value for a checkpoint of `model` (optionally reduced)."""
   blocks = tuple(stage_blocks or model.stage_blocks)
   first_axial = None
@@ -170,22 +186,25 @@ def _expected(model: Model, stem_channels=None, stage_blocks=None):
       if (model.axial_beyond_stride and first_axial is None and
           nominal >= model.axial_beyond_stride):
         first_axial = (stage + 2, index + 1)
+  width = width_multiplier or model.width_multiplier
   return (model.stem, stem_channels or model.stem_channels,
-          (model.first_stage_blocks,) + blocks, first_axial, model.whole)
+          (model.first_stage_blocks,) + blocks, first_axial, model.whole,
+          4 * int(round(64 * width)))
 
 
 def looks_like(state) -> str:
   """Which deeplab2 model a checkpoint looks like, in words."""
   found = describe(state)
-  stem, channels, blocks, first_axial, whole = found
+  stem, channels, blocks, first_axial, whole, width = found
   what = (f'{"whole model" if whole else "encoder"}, {stem} stem of '
           f'{channels} channels, blocks per stage {list(blocks[1:])}'
           f'{" plus a stride-2 stage" if blocks[0] else ""}, first axial '
           f'block {first_axial}')
   names = [n for n, m in KNOWN.items() if _expected(m) == found]
   if names:
-    return f'{" or ".join(names)} ({what})'
-  return f'none of {sorted(KNOWN)} ({what})'
+    return f'{" or ".join(names)} ({what}), {width} channels out of _stage2'
+  return (f'none of {sorted(KNOWN)} ({what}), {width} channels out of '
+          f'_stage2')
 
 
 def check_architecture(state, name, variant) -> Optional[str]:
@@ -199,7 +218,8 @@ def check_architecture(state, name, variant) -> Optional[str]:
   else:
     stem = variant.stem_width or int(round(64 * variant.width_multiplier))
     blocks = variant.stage_blocks
-  if describe(state) != _expected(model, stem, blocks):
+  if describe(state) != _expected(model, stem, blocks,
+                                  variant.width_multiplier):
     return (f'it is not a checkpoint of {name}: it looks like '
             f'{looks_like(state)}')
   return None

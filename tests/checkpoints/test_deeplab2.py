@@ -11,6 +11,7 @@ by the Python API.
 """
 
 import contextlib
+import functools
 import gzip
 import io
 import json
@@ -40,6 +41,14 @@ OS16 = 'max_deeplab_s_backbone_os16'
 
 def _fixture(name):
   return os.path.join(FIXTURES, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _full_manifests():
+  """{model: {'variables': {key: shape}, 'trainable': count}} of
+  deeplab2's full-size models."""
+  with gzip.open(_fixture('full_manifests.json.gz'), 'rt') as f:
+    return json.load(f)
 
 
 def _raw_names(folder):
@@ -296,8 +305,7 @@ def test_full_size_manifest_maps_completely(name, trainable):
   our model of the row `deeplab2_<backbone>`, and every one of ours its
   deeplab2 tensor, with the right shape; the trainable parameter counts
   agree."""
-  with gzip.open(_fixture('full_manifests.json.gz'), 'rt') as f:
-    manifest = json.load(f)[name]
+  manifest = _full_manifests()[name]
   backbone = 'max_deeplab_s_backbone' if name == OS16 else name
   variant = variants.get_variant(f'deeplab2_{backbone}')
   ours = _reference_variables(variant, decoder=deeplab2.KNOWN[name].whole)
@@ -335,13 +343,25 @@ def test_bad_models_and_files(tmp_path, capsys):
                                _fixture(TINY['axial_deeplab_l_garden']),
                                OS16, output, _override())
   # A full-size axial_deeplab_s encoder, named.
-  with gzip.open(_fixture('full_manifests.json.gz'), 'rt') as f:
-    shapes = json.load(f)['axial_deeplab_s']['variables']
+  shapes = _full_manifests()['axial_deeplab_s']['variables']
   with pytest.raises(importer.ImportCheckpointError,
-                     match=r'it looks like axial_deeplab_s or '
-                           r'axial_deeplab_l \(encoder'):
+                     match=r'it looks like axial_deeplab_s \(encoder, '
+                           r'inception stem of 64 channels, .*first axial '
+                           r'block \(2, 1\)\), 128 channels out of _stage2'):
     importer.import_state('deeplab2', import_checks.shapes_only(shapes),
                           OS16, output)
+  # S and L differ in width only; and axial_resnet50's tensors are
+  # max_deeplab_s_backbone's (the activation is not in the file).
+  for name, other, looks in (
+      ('axial_resnet_l', 'axial_resnet_s', 'axial_resnet_l'),
+      ('axial_resnet50', 'axial_deeplab_l',
+       'max_deeplab_s_backbone or axial_resnet50')):
+    shapes = _full_manifests()[name]['variables']
+    with pytest.raises(importer.ImportCheckpointError,
+                       match=rf'not a checkpoint of {other}: it looks like '
+                             rf'{looks} \(encoder'):
+      importer.import_state('deeplab2', import_checks.shapes_only(shapes),
+                            other, output)
   assert sorted(os.listdir(tmp_path)) == [TINY['trainer']]  # nothing written
   assert import_tool.run('deeplab2', trainer, 'x', output) == 1
   assert capsys.readouterr().err.startswith("ERROR: --model='x' is not a "
