@@ -4,10 +4,12 @@ References are data made by running deeplab2 (tests/fixtures/deeplab2,
 tools/make_deeplab2_fixtures.py): a reduced `max_deeplab_s_backbone_os16`
 with random weights and batch-norm statistics, saved in deeplab2
 trainer's layout (with a global step and optimizer slots), a reduced
-`axial_deeplab_l` encoder in the Model Garden vision layout, and their
-outputs at two sizes. Three models are built in all: the whole model's
-import by the tool, the task model restored from it, the encoder's import
-by the Python API.
+`axial_deeplab_l` encoder in the Model Garden vision layout, reduced
+`axial_resnet_s` and `axial_resnet50` encoders (the 7x7 stem with the
+subsampled shortcut; GeLU) in the trainer layout, their outputs at two
+sizes, and the manifests of the full-size models. Five models are built in
+all: the whole model's import by the tool, the task model restored from
+it, the three encoders' imports by the Python API.
 """
 
 import contextlib
