@@ -8,7 +8,8 @@ test_deeplab2_encoders.py (ImageNet encoders).
   name -> shape manifests of deeplab2's full-size models;
   `images(size)`: the input of that size scaled as deeplab2 scales it,
   and every stored output.
-* `override()`: our config of the reduced whole model;
+* `override()`: our config of the reduced whole model
+  (`decoder_override(reduced)`: its decoder part);
   `encoder_override(stage_blocks, reduced)`: the same with the backbone of
   a reduced encoder (deeplab2 kwargs `reduced`).
 * `relative_error`, `assert_backbone_matches(model, key)`: our stride-16
@@ -64,8 +65,13 @@ def override():
           'width_multiplier': r['backbone_width_multiplier'],
           'stem_width': int(64 * r['stem_width_multiplier']),
           'max_distance': TINY['max_span'] - 1}},
-      'decoder': {
-          'semantic_aspp_channels': r['aspp_channels'],
+      'decoder': decoder_override(r)}}}
+
+
+def decoder_override(r):
+  """Our `task.model.decoder` for the decoder channels `r` of a reduced
+  deeplab2 config (the `reduced` dict of a fixtures.json)."""
+  return {'semantic_aspp_channels': r['aspp_channels'],
           'semantic_low_level_channels': [c for _, c in r['low_level']],
           'semantic_decoder_channels': r['decoder_channels'],
           'semantic_head_channels': r['semantic_head_channels'],
@@ -74,7 +80,7 @@ def override():
               c for _, c in r['instance_low_level']],
           'instance_decoder_channels': r['instance_decoder_channels'],
           'center_head_channels': r['instance_head_channels'],
-          'offset_head_channels': r['instance_head_channels']}}}}
+          'offset_head_channels': r['instance_head_channels']}
 
 
 def encoder_override(stage_blocks, reduced):

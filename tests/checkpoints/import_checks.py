@@ -7,6 +7,9 @@
   and leaves every variable of `model` as it was.
 * `mapped_keys(ours, manifest, find)`: every variable of ours has its
   foreign tensor, of a shape that converts to ours; the keys used.
+* `batch_norm_shapes`, `attention_shapes`: our variables of a batch norm
+  and of an attention layer (name -> shape), for the tests' independent
+  listings of an architecture.
 """
 
 import numpy as np
@@ -45,3 +48,26 @@ def mapped_keys(ours, manifest, find):
     assert convert(placeholder).shape == tuple(shape), (variable, key)
     used.add(key)
   return used
+
+
+def batch_norm_shapes(name, shape):
+  """Our batch norm `name`'s variables (name -> shape)."""
+  return {f'{name}/{weight}': tuple(shape) for weight in
+          ('gamma', 'beta', 'moving_mean', 'moving_variance')}
+
+
+def attention_shapes(prefix, channels, key_depth, value_depth, heads, rows):
+  """The variables (name -> shape) of one of our attention layers at
+  `prefix` (`.../attention/height`): a 1x1 q/k/v projection of
+  `channels` inputs, its batch norm, the similarity and output batch norms
+  per head, and relative-position tables of `rows` rows."""
+  qkv = 2 * key_depth + value_depth
+  shapes = {f'{prefix}/qkv/kernel': (1, 1, channels, qkv),
+            f'{prefix}/query_rpe': (rows, key_depth // heads),
+            f'{prefix}/key_rpe': (rows, key_depth // heads),
+            f'{prefix}/value_rpe': (rows, value_depth // heads)}
+  shapes.update(batch_norm_shapes(f'{prefix}/qkv_bn', (qkv,)))
+  shapes.update(batch_norm_shapes(f'{prefix}/similarity_bn', (3, heads)))
+  shapes.update(batch_norm_shapes(f'{prefix}/output_bn',
+                                  (2, heads, value_depth // heads)))
+  return shapes

@@ -33,8 +33,7 @@ def _reference_variables(variant, decoder=True):
   heads = variant.num_heads
   shapes = {}
   def norm(name, shape):
-    for weight in ('gamma', 'beta', 'moving_mean', 'moving_variance'):
-      shapes[f'{name}/{weight}'] = shape
+    shapes.update(import_checks.batch_norm_shapes(name, shape))
   def conv(name, shape, bn=None):
     shapes[f'{name}/kernel'] = shape
     norm(bn or name + '_bn', (shape[-1],))
@@ -56,14 +55,8 @@ def _reference_variables(variant, decoder=True):
       if nominal >= (variant.axial_beyond_stride or 0):
         conv(f'{block}/reduce', (1, 1, channels, 2 * f))
         for axis in ('height', 'width'):
-          a = f'{block}/attention/{axis}'
-          shapes[f'{a}/qkv/kernel'] = (1, 1, 2 * f, 4 * f)
-          norm(f'{a}/qkv_bn', (4 * f,))
-          norm(f'{a}/similarity_bn', (3, heads))
-          norm(f'{a}/output_bn', (2, heads, 2 * f // heads))
-          shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (509,
-                                                              f // heads)
-          shapes[f'{a}/value_rpe'] = (509, 2 * f // heads)
+          shapes.update(import_checks.attention_shapes(
+              f'{block}/attention/{axis}', 2 * f, f, 2 * f, heads, 509))
         conv(f'{block}/expand', (1, 1, 2 * f, 4 * f))
       else:
         conv(f'{block}/reduce', (1, 1, channels, f))

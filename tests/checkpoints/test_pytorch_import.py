@@ -75,8 +75,7 @@ def _reference_variables(variant, num_classes):
   stem, heads = variant.stem_width, variant.num_heads
   shapes = {'stem/conv7x7/conv/kernel': (7, 7, 3, stem)}
   def norm(name, shape):
-    for weight in ('gamma', 'beta', 'moving_mean', 'moving_variance'):
-      shapes[f'{name}/{weight}'] = shape
+    shapes.update(import_checks.batch_norm_shapes(name, shape))
   norm('stem/conv7x7/bn', (stem,))
   channels = stem
   for stage, count in enumerate(variant.stage_blocks):
@@ -87,14 +86,8 @@ def _reference_variables(variant, num_classes):
       norm(f'{block}/reduce_bn', (2 * f,))
       rows = 2 * variant.block_max_distance(stage, index) + 1
       for axis in ('height', 'width'):
-        a = f'{block}/attention/{axis}'
-        shapes[f'{a}/qkv/kernel'] = (1, 1, 2 * f, 4 * f)
-        norm(f'{a}/qkv_bn', (4 * f,))
-        norm(f'{a}/similarity_bn', (3, heads))
-        norm(f'{a}/output_bn', (2, heads, 2 * f // heads))
-        shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (rows,
-                                                            f // heads)
-        shapes[f'{a}/value_rpe'] = (rows, 2 * f // heads)
+        shapes.update(import_checks.attention_shapes(
+            f'{block}/attention/{axis}', 2 * f, f, 2 * f, heads, rows))
       shapes[f'{block}/expand/kernel'] = (1, 1, 2 * f, 4 * f)
       norm(f'{block}/expand_bn', (4 * f,))
       if index == 0:
