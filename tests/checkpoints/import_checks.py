@@ -3,14 +3,17 @@
 * `shapes_only(manifest)`: a foreign state of zeros from a name -> shape
   manifest (the architecture checks read shapes only).
 * `assert_assign_fails(model, state, source, name, *fragments)`:
-  `importer.assign` refuses `state` with an error naming every fragment,
-  and leaves every variable of `model` as it was.
+  `importer.assign` refuses `state` with an error naming every fragment;
+  `with assigns_nothing(model):` around such calls checks that every
+  variable of `model` is left as it was.
 * `mapped_keys(ours, manifest, find)`: every variable of ours has its
   foreign tensor, of a shape that converts to ours; the keys used.
 * `batch_norm_shapes`, `attention_shapes`: our variables of a batch norm
   and of an attention layer (name -> shape), for the tests' independent
   listings of an architecture.
 """
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -25,13 +28,19 @@ def shapes_only(manifest):
 
 def assert_assign_fails(model, state, source, name, *fragments):
   """`importer.assign(model, state, source, name, ...)` raises an
-  `ImportCheckpointError` whose message holds every one of `fragments`,
-  and assigns nothing."""
-  before = [v.numpy() for v in model.variables]
+  `ImportCheckpointError` whose message holds every one of `fragments`."""
   with pytest.raises(importer.ImportCheckpointError) as error:
     importer.assign(model, state, source, name, 'ckpt')
   for fragment in fragments:
     assert fragment in str(error.value)
+
+
+@contextlib.contextmanager
+def assigns_nothing(model):
+  """Checks that every variable of `model` is as it was before the
+  block (failed imports leave nothing half-assigned)."""
+  before = [v.numpy() for v in model.variables]
+  yield
   for variable, value in zip(model.variables, before):
     np.testing.assert_array_equal(variable.numpy(), value)
 

@@ -213,12 +213,13 @@ def test_unmapped_missing_and_mismatched_tensors_are_named(task_model):
     import_checks.assert_assign_fails(task_model, changed, deeplab2, d2.OS16,
                                       *fragments)
   qkv = 'encoder/_stage5/_block1/_attention/_width_axis/qkv_kernel'
-  fails(dict(state, **{'encoder/_stage5/_block1/_extra/kernel':
-                       np.zeros(3)}),
-        'unmapped tensors: encoder/_stage5/_block1/_extra/kernel [3]')
-  fails({k: v for k, v in state.items() if k != qkv},
-        f'missing tensors: {qkv} (for '
-        'stage4_block1/attention/width/qkv/kernel:0)')
-  fails(dict(state, **{qkv: np.zeros([32, 65], np.float32)}),
-        f'{qkv} [32, 65] does not fit '
-        'stage4_block1/attention/width/qkv/kernel:0 [1, 1, 32, 64]')
+  with import_checks.assigns_nothing(task_model):
+    fails(dict(state, **{'encoder/_stage5/_block1/_extra/kernel':
+                         np.zeros(3)}),
+          'unmapped tensors: encoder/_stage5/_block1/_extra/kernel [3]')
+    fails({k: v for k, v in state.items() if k != qkv},
+          f'missing tensors: {qkv} (for '
+          'stage4_block1/attention/width/qkv/kernel:0)')
+    fails(dict(state, **{qkv: np.zeros([32, 65], np.float32)}),
+          f'{qkv} [32, 65] does not fit '
+          'stage4_block1/attention/width/qkv/kernel:0 [1, 1, 32, 64]')

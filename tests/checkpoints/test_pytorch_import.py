@@ -222,15 +222,16 @@ def test_unmapped_missing_and_mismatched_tensors_are_named(task_model):
   def fails(changed, *fragments):
     import_checks.assert_assign_fails(model, changed, pytorch_axialnet,
                                       'axial26s', *fragments)
-  fails(dict(state, **{'layer2.1.extra.weight': np.zeros(3)}),
-        'unmapped tensors: layer2.1.extra.weight [3]')
-  fails({k: v for k, v in state.items() if k != 'layer2.1.bn2.running_var'},
-        'missing tensors: layer2.1.bn2.running_var (for '
-        'stage2_block2/expand_bn/moving_variance:0)')
-  fails(dict(state, **{'fc.weight': np.zeros([11, 64], np.float32)}),
-        'fc.weight [11, 64] does not fit '
-        'axial_resnet_classifier/logits/kernel:0 [64, 10]')
-  fails(dict(state, **{'layer1.0.hight_block.relative':
-                       np.zeros([4, 33], np.float32)}),
-        'layer1.0.hight_block.relative [4, 33] does not fit '
-        'stage1_block1/attention/height/query_rpe:0 [31, 1]')
+  with import_checks.assigns_nothing(model):
+    fails(dict(state, **{'layer2.1.extra.weight': np.zeros(3)}),
+          'unmapped tensors: layer2.1.extra.weight [3]')
+    fails({k: v for k, v in state.items() if k != 'layer2.1.bn2.running_var'},
+          'missing tensors: layer2.1.bn2.running_var (for '
+          'stage2_block2/expand_bn/moving_variance:0)')
+    fails(dict(state, **{'fc.weight': np.zeros([11, 64], np.float32)}),
+          'fc.weight [11, 64] does not fit '
+          'axial_resnet_classifier/logits/kernel:0 [64, 10]')
+    fails(dict(state, **{'layer1.0.hight_block.relative':
+                         np.zeros([4, 33], np.float32)}),
+          'layer1.0.hight_block.relative [4, 33] does not fit '
+          'stage1_block1/attention/height/query_rpe:0 [31, 1]')
