@@ -30,15 +30,15 @@ fixture sizes still has its own row; ours: `max_distance` `MAX_SPAN - 1`)):
 * `tiny_axial_resnet_s/ckpt-1.*`: a reduced `axial_resnet_s` ImageNet
   encoder (deeplab2's 7x7/2 'resnet' stem; `REDUCED_ENCODERS`: stem width
   x1/16 -> 4 channels, width x1/64, one block per stage, one head, so
-  that stage 2's strided first block keeps its 4 channels and adds its
+  that `_stage2`'s strided first block keeps its 4 channels and adds its
   input subsampled) in deeplab2's trainer layout (`encoder/...`; written
   without `tf.train.Checkpoint`'s object graph, which no reader of names
   sees, to keep it small).
 * `tiny_axial_resnet50/ckpt-1.*`: a reduced `axial_resnet50`, kMaX-DeepLab's
   GeLU pixel encoder (`model/pixel_encoder/axial_resnet.py`, built with
   deeplab2's `axial_resnet50` and the block settings of its `get_model`,
-  output stride 16 as our experiment; `REDUCED_ENCODERS`), in the same
-  layout (kMaX-DeepLab's `checkpoint_items['encoder']`).
+  output stride 16 as our experiment; `REDUCED_ENCODERS`), written the
+  same way (kMaX-DeepLab's `checkpoint_items['encoder']`).
 * `outputs.npz`: uint8 images at two sizes and the whole model's
   inference outputs on them (`semantic_logits`, `center_heatmap`,
   `offset_map`, keys `<size>/<output>`), the classification-mode
@@ -52,9 +52,8 @@ fixture sizes still has its own row; ours: `max_distance` `MAX_SPAN - 1`)):
   `max_deeplab_s_backbone_os16`; the encoders `max_deeplab_s_backbone`,
   `axial_resnet_s`, `axial_resnet_l`, `axial_deeplab_s`, `axial_deeplab_l`,
   `axial_resnet50`; deeplab2's own `MAX_SPAN`) the name -> shape manifest
-  of its checkpoint
-  variables (deeplab2 trainer layout, `.ATTRIBUTES/VARIABLE_VALUE`
-  removed) and its trainable parameter count.
+  of its checkpoint variables (deeplab2 trainer layout,
+  `.ATTRIBUTES/VARIABLE_VALUE` removed) and its trainable parameter count.
 """
 
 import argparse
