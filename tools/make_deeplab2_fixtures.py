@@ -27,20 +27,33 @@ fixture sizes still has its own row; ours: `max_distance` `MAX_SPAN - 1`)):
   ImageNet encoder (stem width x1/8, width x1/32, layers x0.34, 2 heads)
   in the Model Garden vision trainer's layout that deeplab2's
   `maybe_load_checkpoint` reads (`backbone/_encoder/...`).
+* `tiny_axial_resnet_s/ckpt-1.*`: a reduced `axial_resnet_s` ImageNet
+  encoder (deeplab2's 7x7/2 'resnet' stem; `REDUCED_ENCODERS`: stem width
+  x1/16 -> 4 channels, width x1/64, one block per stage, one head, so
+  that `_stage2`'s strided first block keeps its 4 channels and adds its
+  input subsampled) in deeplab2's trainer layout (`encoder/...`; written
+  without `tf.train.Checkpoint`'s object graph, which no reader of names
+  sees, to keep it small).
+* `tiny_axial_resnet50/ckpt-1.*`: a reduced `axial_resnet50`, kMaX-DeepLab's
+  GeLU pixel encoder (`model/pixel_encoder/axial_resnet.py`, built with
+  deeplab2's `axial_resnet50` and the block settings of its `get_model`,
+  output stride 16 as our experiment; `REDUCED_ENCODERS`), written the
+  same way (kMaX-DeepLab's `checkpoint_items['encoder']`).
 * `outputs.npz`: uint8 images at two sizes and the whole model's
   inference outputs on them (`semantic_logits`, `center_heatmap`,
   `offset_map`, keys `<size>/<output>`), the classification-mode
   `backbone_output` endpoint of a separately built reduced
   `max_deeplab_s_backbone` holding the whole model's encoder weights, and
-  the reduced `axial_deeplab_l`'s (`<size>/axial_deeplab_l_output`).
+  the reduced encoders' (`<size>/<name>_output` for `axial_deeplab_l`,
+  `axial_resnet_s`, `axial_resnet50`).
 * `fixtures.json`: the reduced settings, input sizes, file names and the
   number of variables of the reduced model and of its encoder.
 * `full_manifests.json.gz`: for each full-size model (the whole
   `max_deeplab_s_backbone_os16`; the encoders `max_deeplab_s_backbone`,
-  `axial_resnet_s`, `axial_resnet_l`, `axial_deeplab_s`, `axial_deeplab_l`;
-  deeplab2's own `MAX_SPAN`) the name -> shape manifest of its checkpoint
-  variables (deeplab2 trainer layout, `.ATTRIBUTES/VARIABLE_VALUE`
-  removed) and its trainable parameter count.
+  `axial_resnet_s`, `axial_resnet_l`, `axial_deeplab_s`, `axial_deeplab_l`,
+  `axial_resnet50`; deeplab2's own `MAX_SPAN`) the name -> shape manifest
+  of its checkpoint variables (deeplab2 trainer layout,
+  `.ATTRIBUTES/VARIABLE_VALUE` removed) and its trainable parameter count.
 """
 
 import argparse
@@ -73,7 +86,20 @@ SIZES = ((17, 33), (33, 17))
 # Table reach of the reduced models: offsets up to 8 occur at SIZES.
 REDUCED_MAX_SPAN = 10
 ENCODERS = ('max_deeplab_s_backbone', 'axial_resnet_s', 'axial_resnet_l',
-            'axial_deeplab_s', 'axial_deeplab_l')
+            'axial_deeplab_s', 'axial_deeplab_l', 'axial_resnet50')
+# Reduced encoders of the new options (the 7x7 stem with the strided
+# identity shortcut; GeLU), as small as deeplab2 builds them: stage
+# widths 4 * (1, 2, 4, 8), one block per stage.
+REDUCED_ENCODERS = {
+    'axial_resnet_s': dict(stem_width_multiplier=1 / 16,
+                           width_multiplier=1 / 64, num_blocks=[1, 1, 1, 1],
+                           block_group_config=dict(
+                               axial_layer_config=dict(num_heads=1))),
+    'axial_resnet50': dict(stem_width_multiplier=1 / 16,
+                           width_multiplier=1 / 64, num_blocks=[1, 1, 1, 1],
+                           output_stride=16, axial_layer_config=dict(
+                               num_heads=2)),
+}
 
 
 def _randomize(variables, rng):
@@ -134,10 +160,32 @@ def _whole_model(root, reduced, size=(33, 33)):
   return model
 
 
+def _pixel_encoder(reduced, size):
+  """kMaX-DeepLab's `axial_resnet50` pixel encoder, built as its
+  `get_model` does (drop path keep 1.0 and a linear schedule; inference
+  ignores both), optionally reduced."""
+  from deeplab2.model.pixel_encoder import axial_resnet  # pylint: disable=g-import-not-at-top
+  kwargs = dict(REDUCED_ENCODERS['axial_resnet50']) if reduced else {}
+  block_group_config = dict(drop_path_schedule='linear',
+                            drop_path_keep_prob=1.0)
+  if 'axial_layer_config' in kwargs:
+    block_group_config['axial_layer_config'] = kwargs.pop(
+        'axial_layer_config')
+  encoder = axial_resnet.axial_resnet50(
+      name='axial_resnet50', block_group_config=block_group_config,
+      bn_layer=tf.keras.layers.BatchNormalization, **kwargs)
+  encoder(tf.zeros([1, *size, 3]), training=False)
+  return encoder
+
+
 def _encoder(name, reduced, size=(33, 33)):
   from deeplab2.model.encoder import axial_resnet_instances  # pylint: disable=g-import-not-at-top
+  if name == 'axial_resnet50':
+    return _pixel_encoder(reduced, size)
   kwargs = {}
-  if reduced and name == 'axial_deeplab_l':
+  if reduced and name in REDUCED_ENCODERS:
+    kwargs = REDUCED_ENCODERS[name]
+  elif reduced and name == 'axial_deeplab_l':
     kwargs = REDUCED_AXIAL_DEEPLAB_L
   elif reduced:
     kwargs = dict(stem_width_multiplier=REDUCED['stem_width_multiplier'],
@@ -170,6 +218,25 @@ def _save(checkpoint, folder):
   shutil.rmtree(folder, ignore_errors=True)
   manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=1)
   return manager.save(checkpoint_number=1)
+
+
+def _save_tensors_only(checkpoint, folder):
+  """`_save`, then the file rewritten without the object graph that
+  `tf.train.Checkpoint` adds (`_CHECKPOINTABLE_OBJECT_GRAPH`, most of a
+  tiny model's bytes): the same keys and tensors, which is all that a
+  reader of names (`tf.train.load_checkpoint`) sees."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as scratch:
+    reader = tf.train.load_checkpoint(_save(checkpoint, scratch))
+    names = sorted(n for n in reader.get_variable_to_shape_map()
+                   if n != '_CHECKPOINTABLE_OBJECT_GRAPH')
+    tensors = [reader.get_tensor(n) for n in names]
+  shutil.rmtree(folder, ignore_errors=True)
+  os.makedirs(folder)
+  tf.raw_ops.SaveV2(prefix=os.path.join(folder, 'ckpt-1'),
+                    tensor_names=names, shape_and_slices=[''] * len(names),
+                    tensors=tensors)
+  tf.compat.v1.train.update_checkpoint_state(folder, 'ckpt-1')
 
 
 def _set_max_span(span):
@@ -239,6 +306,18 @@ def main():
         endpoints['backbone_output'].numpy())
   _save(tf.train.Checkpoint(backbone=tf.train.Checkpoint(_encoder=encoder_l)),
         os.path.join(args.output, 'tiny_axial_deeplab_l_garden'))
+  # The reduced encoders of the new options (deeplab2 trainer layout).
+  for name in REDUCED_ENCODERS:
+    reduced = _encoder(name, reduced=True)
+    _randomize(reduced.variables, rng)
+    for (size, image), hw in zip(images.items(), SIZES):
+      sized = _encoder(name, reduced=True, size=hw)
+      sized.set_weights(reduced.get_weights())
+      endpoints = sized(tf.constant(image, tf.float32) / 127.5 - 1.0,
+                        training=False)
+      outputs[f'{size}/{name}_output'] = endpoints['backbone_output'].numpy()
+    _save_tensors_only(tf.train.Checkpoint(encoder=reduced),
+                       os.path.join(args.output, f'tiny_{name}'))
   np.savez_compressed(os.path.join(args.output, 'outputs.npz'), **outputs)
 
   with open(os.path.join(args.output, 'fixtures.json'), 'w') as f:
@@ -246,6 +325,8 @@ def main():
                    sizes=SIZES, max_span=REDUCED_MAX_SPAN,
                    axial_deeplab_l=REDUCED_AXIAL_DEEPLAB_L,
                    axial_deeplab_l_garden='tiny_axial_deeplab_l_garden',
+                   encoders={name: dict(kwargs, folder=f'tiny_{name}')
+                             for name, kwargs in REDUCED_ENCODERS.items()},
                    trainer='tiny_os16_trainer',
                    model_variables=len(model.variables),
                    encoder_variables=len(encoder.variables)), f, indent=1)

@@ -8,7 +8,8 @@ experiment:
 |---|---|---|
 | `max_deeplab_s_backbone_os16` | `deeplab2_max_deeplab_s_backbone_os16_cityscapes` | `deeplab2_max_deeplab_s_backbone` |
 | `max_deeplab_s_backbone` (ImageNet encoder, no head) | the same, backbone only (`task.init_checkpoint`, `init_checkpoint_modules: backbone`) | `deeplab2_max_deeplab_s_backbone` |
-| `axial_deeplab_l` (ImageNet encoder, no head) | `deeplab2_axial_deeplab_l_cityscapes`, backbone only | `deeplab2_axial_deeplab_l` |
+| `axial_deeplab_s`, `axial_deeplab_l`, `axial_resnet_s`, `axial_resnet_l` (ImageNet encoders, no head) | `deeplab2_<name>_cityscapes`, backbone only | `deeplab2_<name>` |
+| `axial_resnet50` (kMaX-DeepLab's pixel encoder "Axial-ResNet-50 (MaX-S w/ GeLU)", `maxs_gelu_imagenet_22k_1k_224`; no head) | `deeplab2_axial_resnet50_cityscapes`, backbone only | `deeplab2_axial_resnet50` |
 | `axial_swidernet_1_1_{1,3,4.5}_os16` | `deeplab2_axial_swidernet_1_1_{1,3,4.5}_os16_cityscapes` | `axial_swidernet_1_1_{1,3,4.5}` (`wide_resnet`) |
 | `max_deeplab_l_backbone_os16` | `deeplab2_max_deeplab_l_backbone_os16_cityscapes` | `axial_swidernet_1_1_1` (`wide_resnet`; its stacked decoder is `UNUSED`) |
 | `axial_swidernet` (ImageNet encoder, Axial-SWideRNet-(1, 1, 1)) | `deeplab2_axial_swidernet_1_1_1_os16_cityscapes`, backbone only | `axial_swidernet_1_1_1` (`wide_resnet`) |
@@ -26,6 +27,7 @@ comes from (`source(name, num_heads, shape)`, by variable name):
 | ours | deeplab2 |
 |---|---|
 | `stem/conv<i>/conv`, `/bn` (i = 1, 2, 3) | `encoder/_stem/_conv1_bn_act`, `_conv2_bn_act`, `_conv3_bn` (`/_conv`, `/_batch_norm`) |
+| `stem/conv7x7/conv`, `/bn` (`conv7x7` stem) | `encoder/_stem/_conv`, `/_batch_norm` (deeplab2's 'resnet' stem) |
 | `stage<s>_block<b>/...` | `encoder/_stage<s + 1>/_block<b>/...` (`deeplab2_blocks.block_source`) |
 | `<branch>_decoder/context` | `<branch>_decoder/_aspp/_proj_conv_bn_act` (the 1x1-only ASPP) |
 | `<branch>_decoder/project_3`, `project_2` | `<branch>_decoder/_low_level_conv1`, `_low_level_conv2` |
@@ -70,8 +72,9 @@ class Model:
   experiment.
 
   Attributes:
-    stem: 'inception' (deeplab2's three 3x3 convs), 'conv7x7' or
-      'conv3x3' (the wide ResNets' one 3x3 conv).
+    stem: 'inception' (deeplab2's three 3x3 convs), 'conv7x7' (its
+      'resnet' stem, one 7x7/2 conv) or 'conv3x3' (the wide ResNets' one
+      3x3 conv).
     stem_channels: output channels of the stem's first conv.
     stage_blocks: blocks of deeplab2's `_stage2` .. `_stage5`.
     axial_beyond_stride: deeplab2's `use_axial_beyond_stride`.
@@ -83,6 +86,9 @@ class Model:
       backbone is `wide_resnet` and mapped by `deeplab2_wide`).
     stacked_decoder: the file holds MaX-DeepLab-L's stacked decoder
       (`encoder/_decoder_stage<i>...`).
+    width_multiplier: deeplab2's `width_multiplier` (0.5 for the S
+      models): `_stage2` outputs `4 * round(64 * width_multiplier)`
+      channels.
   """
   stem: str
   stem_channels: int
@@ -92,6 +98,7 @@ class Model:
   experiment: str = ''
   first_stage_blocks: int = 0
   stacked_decoder: bool = False
+  width_multiplier: float = 1.0
 
   @property
   def backbone_only(self) -> bool:
@@ -107,12 +114,17 @@ KNOWN = {
     'max_deeplab_s_backbone': Model(
         'inception', 64, (3, 4, 6, 3), 16, False,
         'deeplab2_max_deeplab_s_backbone_os16_cityscapes'),
-    'axial_deeplab_s': Model('inception', 64, (3, 4, 6, 3), 2, False),
-    'axial_deeplab_l': Model('inception', 64, (3, 4, 6, 3), 2, False,
-                             'deeplab2_axial_deeplab_l_cityscapes'),
-    'axial_resnet_s': Model('conv7x7', 64, (3, 4, 6, 3), 2, False),
-    'axial_resnet_l': Model('conv7x7', 64, (3, 4, 6, 3), 2, False),
+    # kMaX-DeepLab's pixel encoder (model/pixel_encoder/axial_resnet.py):
+    # the same tensors as max_deeplab_s_backbone, GeLU activations.
+    'axial_resnet50': Model('inception', 64, (3, 4, 6, 3), 16, False,
+                            'deeplab2_axial_resnet50_cityscapes'),
 }
+for _kind, _stem in (('axial_deeplab', 'inception'),
+                     ('axial_resnet', 'conv7x7')):
+  for _size, _width in (('s', 0.5), ('l', 1.0)):
+    KNOWN[f'{_kind}_{_size}'] = Model(
+        _stem, 64, (3, 4, 6, 3), 2, False,
+        f'deeplab2_{_kind}_{_size}_cityscapes', width_multiplier=_width)
 # deeplab2's wide ResNets (SWideRNet, Axial-SWideRNet): `deeplab2_wide`.
 for _layers, _blocks in (('1', (3, 6, 3, 3)), ('3', (9, 18, 9, 9)),
                          ('4.5', (13, 27, 13, 13))):
@@ -142,9 +154,19 @@ def _first_axial_block(state):
   return found[0] if found else None
 
 
+def _first_stage_channels(state):
+  """Output channels of `_stage2` (its first block's last conv), or 0."""
+  for conv in ('_conv3_bn', '_conv2_bn'):  # bottleneck, basic block
+    kernel = state.get(f'encoder/_stage2/_block1/{conv}/_conv/kernel')
+    if kernel is not None:
+      return int(kernel.shape[-1])
+  return 0
+
+
 def describe(state) -> Tuple:
   """What identifies a checkpoint: (stem kind, stem channels, blocks per
-  stage 2..5, first axial block, whole model, stacked decoder)."""
+  stage 1..5, first axial block, whole model, stacked decoder,
+  `_stage2`'s output channels)."""
   kernel = state.get('encoder/_stem/_conv1_bn_act/_conv/kernel',
                      state.get('encoder/_stem/_conv/kernel'))
   stem = ('inception' if 'encoder/_stem/_conv1_bn_act/_conv/kernel' in state
@@ -157,10 +179,12 @@ def describe(state) -> Tuple:
                  for s in range(1, 6))
   whole = any(k.startswith('semantic_') for k in state)
   stacked = any(k.startswith('encoder/_decoder_stage') for k in state)
-  return stem, channels, blocks, _first_axial_block(state), whole, stacked
+  return (stem, channels, blocks, _first_axial_block(state), whole, stacked,
+          _first_stage_channels(state))
 
 
-def _expected(model: Model, stem_channels=None, stage_blocks=None):
+def _expected(model: Model, stem_channels=None, stage_blocks=None,
+              width_multiplier=None):
   """`describe`'s value for a checkpoint of `model` (optionally reduced)."""
   blocks = tuple(stage_blocks or model.stage_blocks)
   first_axial = None
@@ -170,23 +194,25 @@ def _expected(model: Model, stem_channels=None, stage_blocks=None):
       if (model.axial_beyond_stride and first_axial is None and
           nominal >= model.axial_beyond_stride):
         first_axial = (stage + 2, index + 1)
+  width = width_multiplier or model.width_multiplier
   return (model.stem, stem_channels or model.stem_channels,
           (model.first_stage_blocks,) + blocks, first_axial, model.whole,
-          model.stacked_decoder)
+          model.stacked_decoder, 4 * int(round(64 * width)))
 
 
 def looks_like(state) -> str:
   """Which deeplab2 model a checkpoint looks like, in words."""
   found = describe(state)
-  stem, channels, blocks, first_axial, whole, stacked = found
+  stem, channels, blocks, first_axial, whole, stacked, width = found
   what = (f'{"whole model" if whole else "encoder"}, {stem} stem of '
           f'{channels} channels, blocks per stage {list(blocks[1:])}'
           f'{" plus a stride-2 stage" if blocks[0] else ""}, first axial '
           f'block {first_axial}{", stacked decoder" if stacked else ""}')
   names = [n for n, m in KNOWN.items() if _expected(m) == found]
   if names:
-    return f'{" or ".join(names)} ({what})'
-  return f'none of {sorted(KNOWN)} ({what})'
+    return f'{" or ".join(names)} ({what}), {width} channels out of _stage2'
+  return (f'none of {sorted(KNOWN)} ({what}), {width} channels out of '
+          f'_stage2')
 
 
 def check_architecture(state, name, variant) -> Optional[str]:
@@ -200,7 +226,8 @@ def check_architecture(state, name, variant) -> Optional[str]:
   else:
     stem = variant.stem_width or int(round(64 * variant.width_multiplier))
     blocks = variant.stage_blocks
-  if describe(state) != _expected(model, stem, blocks):
+  if describe(state) != _expected(model, stem, blocks,
+                                  variant.width_multiplier):
     return (f'it is not a checkpoint of {name}: it looks like '
             f'{looks_like(state)}')
   return None
@@ -289,6 +316,10 @@ def source(name: str, num_heads: int, shape: Optional[Tuple[int, ...]] = None
       return deeplab2_blocks.block_source(
           f'encoder/_stage{int(block[1]) + 1}/_block{block[2]}', path,
           tuple(shape or ()))
+    if part == 'stem' and path[:1] == ['conv7x7']:
+      return deeplab2_blocks.conv_bn_source(
+          'encoder/_stem', ['kernel'] if path[1:] == ['conv', 'kernel']
+          else path[1:])
     if part == 'stem' and path and path[0] in _STEM:
       return deeplab2_blocks.conv_bn_source(
           f'encoder/_stem/{_STEM[path[0]]}',

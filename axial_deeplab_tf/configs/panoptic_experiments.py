@@ -7,6 +7,7 @@
 | `axial_deeplab_shapes` | the tiny CPU demo on the synthetic dataset |
 | `deeplab2_max_deeplab_s_backbone_os16_cityscapes` | deeplab2's `max_deeplab_s_backbone_os16` Cityscapes config (for its published checkpoint) |
 | `deeplab2_axial_deeplab_l_cityscapes` | the same settings with deeplab2's Axial-DeepLab-L backbone (to fine-tune its ImageNet checkpoint) |
+| `deeplab2_axial_deeplab_s_cityscapes`, `deeplab2_axial_resnet_{s,l}_cityscapes`, `deeplab2_axial_resnet50_cityscapes` | the same settings with deeplab2's Axial-DeepLab-S, Axial-ResNet-S/L and Axial-ResNet-50 (MaX-S w/ GeLU) backbones (rows `deeplab2_<name>`, to fine-tune their ImageNet checkpoints) |
 | `deeplab2_max_deeplab_l_backbone_os16_cityscapes` | deeplab2's `max_deeplab_l_backbone_os16` Cityscapes config (backbone row `axial_swidernet_1_1_1`: the same function) |
 | `deeplab2_axial_swidernet_1_1_{1,3,4.5}_os16_cityscapes` | deeplab2's `axial_swidernet_1_1_{1,3,4.5}_os16` Cityscapes configs (the same settings, the wide-ResNet backbone rows `axial_swidernet_1_1_k`) |
 
@@ -219,11 +220,13 @@ def _register():
       'deeplab2_max_deeplab_s_backbone_os16_cityscapes')(
           lambda: deeplab2_cityscapes(
               backbones.axial_resnet('deeplab2_max_deeplab_s_backbone')))
-  # deeplab2 publishes no Cityscapes config for this backbone: the same
-  # settings, to fine-tune its ImageNet checkpoint.
-  exp_factory.register_config_factory('deeplab2_axial_deeplab_l_cityscapes')(
-      lambda: deeplab2_cityscapes(
-          backbones.axial_resnet('deeplab2_axial_deeplab_l')))
+  # deeplab2 publishes no Cityscapes config for these backbones: the same
+  # settings, to fine-tune their ImageNet checkpoints.
+  for name in ('axial_deeplab_s', 'axial_deeplab_l', 'axial_resnet_s',
+               'axial_resnet_l', 'axial_resnet50'):
+    exp_factory.register_config_factory(f'deeplab2_{name}_cityscapes')(
+        lambda name=name: deeplab2_cityscapes(
+            backbones.axial_resnet(f'deeplab2_{name}')))
   # deeplab2's max_deeplab_l_backbone in Panoptic-DeepLab is
   # Axial-SWideRNet-(1, 1, 1) plus a stacked decoder that no output reads
   # (`checkpoints.deeplab2`, `UNUSED`).

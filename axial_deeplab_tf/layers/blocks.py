@@ -1,27 +1,53 @@
 """Residual bottleneck blocks: axial (paper section 3.2) and convolutional.
 
-Both blocks are `1x1 conv -> BN -> ReLU -> spatial mixing -> 1x1 conv -> BN
--> add shortcut -> ReLU`; they differ only in the spatial mixing:
+Both blocks are `1x1 conv -> BN -> act -> spatial mixing -> 1x1 conv -> BN
+-> add shortcut -> act` (act: `activation`, ReLU by default); they differ
+only in the spatial mixing:
 
 * `AxialBottleneckBlock`: height then width position-sensitive attention
-  (q/k depth f, value depth 2f), then ReLU. The first 1x1 conv maps to 2f.
-* `ConvBottleneckBlock`: the ResNet-50 (v1.5) 3x3 conv -> BN -> ReLU, with
+  (q/k depth f, value depth 2f), then act. The first 1x1 conv maps to 2f.
+* `ConvBottleneckBlock`: the ResNet-50 (v1.5) 3x3 conv -> BN -> act, with
   the first 1x1 conv mapping to f.
 
-Output channels are `4 f`; the shortcut is a strided 1x1 conv + BN when the
-stride or the channel count changes, the input itself otherwise. In
-training, `drop_path_keep_prob < 1` drops the residual branch (after the
-last BN, before the sum) per example (`layers.drop_path.DropPath`). The last
-BN's gamma starts at zero, so that a fresh block computes
-`ReLU(shortcut)` (the identity on non-negative inputs when the shape is
-kept).
+Output channels are `4 f`. `shortcut` says what is added to the last BN's
+output: 'conv' (ResNet's; a strided 1x1 conv + BN when the stride or the
+channel count changes, the input itself otherwise) or 'subsample'
+(deeplab2's: the 1x1 conv + BN only when the channel count changes; a
+strided block that keeps the channels adds every `strides`-th pixel of its
+input, `x[:, ::s, ::s]`). The last BN's gamma starts at zero, so that a
+fresh block computes `act(shortcut)`. In training,
+`drop_path_keep_prob < 1` drops the residual branch (after the last BN,
+before the sum) per example (`layers.drop_path.DropPath`).
+
+`activation` (`ACTIVATIONS`) replaces every ReLU of a block (and of a stem,
+`layers.stems`): 'relu', 'gelu' (exact, erf) or 'approximated_gelu' (tanh
+form), deeplab2's names.
 """
+
+import functools
 
 import tf_keras
 
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import keras_utils
+
+
+ACTIVATIONS = {
+    'relu': tf_keras.activations.relu,
+    'gelu': functools.partial(tf_keras.activations.gelu, approximate=False),
+    'approximated_gelu': functools.partial(tf_keras.activations.gelu,
+                                           approximate=True),
+}
+SHORTCUTS = ('conv', 'subsample')
+
+
+def get_activation(name):
+  """The function of activation `name` (a key of `ACTIVATIONS`)."""
+  if name not in ACTIVATIONS:
+    raise ValueError(f'activation: expected one of {sorted(ACTIVATIONS)}, '
+                     f'got {name!r}.')
+  return ACTIVATIONS[name]
 
 
 class _Bottleneck(tf_keras.layers.Layer):
@@ -36,14 +62,24 @@ class _Bottleneck(tf_keras.layers.Layer):
     kernel_initializer, kernel_regularizer: of the convolutions.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
     drop_path_keep_prob: keep probability of the branch in training.
+    activation: a key of `ACTIVATIONS` (every activation of the block).
+    shortcut: 'conv' or 'subsample' (`SHORTCUTS`, see the module
+      docstring).
   """
 
   middle_multiplier = 1
 
   def __init__(self, filters, strides=1, kernel_initializer='he_normal',
                kernel_regularizer=None, norm_momentum=0.99, norm_epsilon=1e-3,
-               use_sync_bn=False, drop_path_keep_prob=1.0, **kwargs):
+               use_sync_bn=False, activation='relu', shortcut='conv',
+               drop_path_keep_prob=1.0, **kwargs):
     super().__init__(**kwargs)
+    if shortcut not in SHORTCUTS:
+      raise ValueError(f'shortcut: expected one of {SHORTCUTS}, got '
+                       f'{shortcut!r}.')
+    self.activation = activation
+    self.act = get_activation(activation)
+    self.shortcut = shortcut
     if not isinstance(filters, int) or filters <= 0:
       raise ValueError(f'filters must be a positive int, got {filters!r}.')
     if strides not in (1, 2):
@@ -88,7 +124,8 @@ class _Bottleneck(tf_keras.layers.Layer):
     self.expand = self._conv(out_channels, name='expand')
     self.expand_norm = self._norm('expand_bn', zero=True)
     self.projection = None
-    if self.strides != 1 or channels != out_channels:
+    if channels != out_channels or (self.strides != 1 and
+                                    self.shortcut == 'conv'):
       self.projection = self._conv(out_channels, strides=self.strides,
                                    name='shortcut')
       self.projection_norm = self._norm('shortcut_bn')
@@ -99,12 +136,13 @@ class _Bottleneck(tf_keras.layers.Layer):
     if self.projection is not None:
       shortcut = self.projection_norm(self.projection(inputs),
                                       training=training)
-    x = tf_keras.activations.relu(
-        self.reduce_norm(self.reduce(inputs), training=training))
+    elif self.strides != 1:
+      shortcut = inputs[:, ::self.strides, ::self.strides, :]
+    x = self.act(self.reduce_norm(self.reduce(inputs), training=training))
     x = self._mix(x, training)
     x = self.expand_norm(self.expand(x), training=training)
     x = self.drop_path(x, training=training)
-    return tf_keras.activations.relu(x + shortcut)
+    return self.act(x + shortcut)
 
   def get_config(self):
     config = super().get_config()
@@ -115,8 +153,8 @@ class _Bottleneck(tf_keras.layers.Layer):
         kernel_regularizer=keras_utils.serialize_regularizer(
             self.kernel_regularizer),
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
-        use_sync_bn=self.use_sync_bn,
-        drop_path_keep_prob=self.drop_path.keep_prob)
+        use_sync_bn=self.use_sync_bn, activation=self.activation,
+        shortcut=self.shortcut, drop_path_keep_prob=self.drop_path.keep_prob)
     return config
 
 
@@ -128,7 +166,7 @@ class ConvBottleneckBlock(_Bottleneck):
     self.conv3x3 = self._conv(self.filters, 3, strides=self.strides,
                               name='conv3x3')
     self.conv3x3_norm = self._norm('conv3x3_bn')
-    return lambda x, training: tf_keras.activations.relu(
+    return lambda x, training: self.act(
         self.conv3x3_norm(self.conv3x3(x), training=training))
 
 
@@ -165,7 +203,7 @@ class AxialBottleneckBlock(_Bottleneck):
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
         use_sync_bn=self.use_sync_bn, name='attention',
         **self.attention_kwargs)
-    return lambda x, training: tf_keras.activations.relu(
+    return lambda x, training: self.act(
         self.attention(x, training=training))
 
   def get_config(self):

@@ -4,12 +4,17 @@
   conv-stem Axial-ResNet and ResNet-50. `padding` ('same' or 'symmetric',
   `PADDINGS`) says where the strided conv and pool sample: TF's 'same'
   pads one less before than after at even sizes, PyTorch's padded layers
-  pad (k - 1) / 2 on both sides (the authors' PyTorch models).
+  and deeplab2's `Conv2DSame` pad (k - 1) / 2 on both sides (the authors'
+  PyTorch models, deeplab2). `max_pool=False` leaves the pool out
+  (stride 2): deeplab2's 'resnet' stem, whose first stage strides instead.
 * `ThreeConvStem`: 3x3/2, 3x3, 3x3 convs, each -> BN -> ReLU (stride 2);
   Panoptic-DeepLab / Axial-DeepLab backbones.
 * `AxialStem`: three axial bottleneck blocks, the first with stride 2
   (stride 2; the first stage then strides to 4, as after `ThreeConvStem`);
   stand-alone (full) Axial-ResNet.
+
+`activation` (a key of `layers.blocks.ACTIVATIONS`, default 'relu')
+replaces every ReLU of a stem.
 
 All map `[batch, height, width, c]` to `[batch, height / stride, width /
 stride, channels]` (sizes rounded up) and expose `stride` and `channels`.
@@ -37,14 +42,15 @@ def _symmetric_pad(kernel_size, padding):
 
 
 class _ConvNormRelu(tf_keras.layers.Layer):
-  """[zero padding ->] Conv2D (no bias) -> BN -> ReLU; `padding` as in
-  `ResNetStem`."""
+  """[zero padding ->] Conv2D (no bias) -> BN -> activation (ReLU);
+  `padding` as in `ResNetStem`."""
 
   def __init__(self, filters, kernel_size, strides=1, norm_momentum=0.99,
                norm_epsilon=1e-3, use_sync_bn=False,
                kernel_initializer='he_normal', kernel_regularizer=None,
-               padding='same', **kwargs):
+               padding='same', activation='relu', **kwargs):
     super().__init__(**kwargs)
+    self.act = blocks.get_activation(activation)
     self.pad = _symmetric_pad(kernel_size, padding)
     self.conv = tf_keras.layers.Conv2D(
         filters, kernel_size, strides=strides,
@@ -58,8 +64,7 @@ class _ConvNormRelu(tf_keras.layers.Layer):
 
   def call(self, inputs, training=None):
     x = inputs if self.pad is None else self.pad(inputs)
-    return tf_keras.activations.relu(
-        self.norm(self.conv(x), training=training))
+    return self.act(self.norm(self.conv(x), training=training))
 
 
 class _Stem(tf_keras.layers.Layer):
@@ -69,13 +74,14 @@ class _Stem(tf_keras.layers.Layer):
 
   def __init__(self, filters, norm_momentum=0.99, norm_epsilon=1e-3,
                use_sync_bn=False, kernel_initializer='he_normal',
-               kernel_regularizer=None, **kwargs):
+               kernel_regularizer=None, activation='relu', **kwargs):
     super().__init__(**kwargs)
     self.filters = filters
     self.common = dict(norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
                        use_sync_bn=use_sync_bn,
                        kernel_initializer=kernel_initializer,
-                       kernel_regularizer=kernel_regularizer)
+                       kernel_regularizer=kernel_regularizer,
+                       activation=activation)
 
   def call(self, inputs, training=None):
     x = inputs
@@ -99,17 +105,26 @@ class _Stem(tf_keras.layers.Layer):
 
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
 class ResNetStem(_Stem):
-  """7x7/2 conv with `filters` channels, BN, ReLU, 3x3/2 max-pool;
-  `padding` 'same' or 'symmetric' (see the module docstring; zeros pad
-  the pool exactly, its inputs being non-negative after the ReLU)."""
+  """7x7/2 conv with `filters` channels, BN, ReLU, 3x3/2 max-pool (left
+  out with `max_pool=False`: stride 2); `padding` 'same' or 'symmetric'
+  (see the module docstring; zeros pad the pool exactly, its inputs being
+  non-negative after the ReLU)."""
 
-  def __init__(self, filters, padding='same', **kwargs):
+  def __init__(self, filters, padding='same', max_pool=True, **kwargs):
     super().__init__(filters, **kwargs)
     self.channels = filters
     self.padding = padding
+    self.max_pool = max_pool
     self.stem_layers = [_ConvNormRelu(filters, 7, 2, name='conv7x7',
                                       padding=padding, **self.common)]
+    if not max_pool:
+      self.stride = 2
+      return
     pool_pad = _symmetric_pad(3, padding)
+    if pool_pad is not None and self.common['activation'] != 'relu':
+      raise ValueError('ResNetStem: a symmetric max-pool pads with zeros, '
+                       'exact after a ReLU only, not after '
+                       f'{self.common["activation"]!r}.')
     if pool_pad is not None:
       self.stem_layers.append(pool_pad)
     self.stem_layers.append(tf_keras.layers.MaxPooling2D(
@@ -118,7 +133,7 @@ class ResNetStem(_Stem):
 
   def get_config(self):
     config = super().get_config()
-    config.update(padding=self.padding)
+    config.update(padding=self.padding, max_pool=self.max_pool)
     return config
 
 

@@ -16,7 +16,8 @@ Flags:
     'deeplab2' the config stem of a whole model
     (max_deeplab_s_backbone_os16, axial_swidernet_1_1_{1,3,4.5}_os16,
     max_deeplab_l_backbone_os16) or the backbone name of an ImageNet
-    encoder (max_deeplab_s_backbone, axial_deeplab_l, axial_swidernet,
+    encoder (max_deeplab_s_backbone, axial_deeplab_{s,l},
+    axial_resnet_{s,l}, axial_resnet50 (MaX-S w/ GeLU), axial_swidernet,
     max_deeplab_l_backbone; imported as a backbone for
     `task.init_checkpoint`).
   --output_dir: the checkpoint folder to write (absent or empty; written
@@ -54,7 +55,8 @@ def define_flags():
                       'The foreign model name (pytorch: axial26s, axial50s, '
                       'axial50m, axial50l; deeplab2: '
                       'max_deeplab_s_backbone_os16, '
-                      'max_deeplab_s_backbone, axial_deeplab_l, '
+                      'max_deeplab_s_backbone, axial_deeplab_{s,l}, '
+                      'axial_resnet_{s,l}, axial_resnet50, '
                       'axial_swidernet_1_1_{1,3,4.5}_os16, '
                       'max_deeplab_l_backbone_os16, axial_swidernet, '
                       'max_deeplab_l_backbone).')

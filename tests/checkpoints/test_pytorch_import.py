@@ -26,6 +26,7 @@ from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import classification
 from axial_deeplab_tf.tools import import_checkpoint as import_tool
 from axial_deeplab_tf.train import experiment
+import import_checks
 
 FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, 'fixtures',
                         'pytorch_axialnet')
@@ -74,8 +75,7 @@ def _reference_variables(variant, num_classes):
   stem, heads = variant.stem_width, variant.num_heads
   shapes = {'stem/conv7x7/conv/kernel': (7, 7, 3, stem)}
   def norm(name, shape):
-    for weight in ('gamma', 'beta', 'moving_mean', 'moving_variance'):
-      shapes[f'{name}/{weight}'] = shape
+    shapes.update(import_checks.batch_norm_shapes(name, shape))
   norm('stem/conv7x7/bn', (stem,))
   channels = stem
   for stage, count in enumerate(variant.stage_blocks):
@@ -86,14 +86,8 @@ def _reference_variables(variant, num_classes):
       norm(f'{block}/reduce_bn', (2 * f,))
       rows = 2 * variant.block_max_distance(stage, index) + 1
       for axis in ('height', 'width'):
-        a = f'{block}/attention/{axis}'
-        shapes[f'{a}/qkv/kernel'] = (1, 1, 2 * f, 4 * f)
-        norm(f'{a}/qkv_bn', (4 * f,))
-        norm(f'{a}/similarity_bn', (3, heads))
-        norm(f'{a}/output_bn', (2, heads, 2 * f // heads))
-        shapes[f'{a}/query_rpe'] = shapes[f'{a}/key_rpe'] = (rows,
-                                                            f // heads)
-        shapes[f'{a}/value_rpe'] = (rows, 2 * f // heads)
+        shapes.update(import_checks.attention_shapes(
+            f'{block}/attention/{axis}', 2 * f, f, 2 * f, heads, rows))
       shapes[f'{block}/expand/kernel'] = (1, 1, 2 * f, 4 * f)
       norm(f'{block}/expand_bn', (4 * f,))
       if index == 0:
@@ -173,15 +167,10 @@ def test_full_size_state_dicts_map_completely(name):
   with gzip.open(_path('full_state_dicts.json.gz'), 'rt') as f:
     manifest = json.load(f)[name]['state_dict']
   variant = variants.get_variant(f'axial_resnet_{name[5:]}')
-  ours = _reference_variables(variant, 1000)
-  used = set()
-  for variable, shape in ours.items():
-    key, convert = pytorch_axialnet.source(variable, variant.num_heads,
-                                           shape)
-    assert key in manifest, (variable, key)
-    placeholder = np.broadcast_to(np.float32(0), manifest[key])
-    assert convert(placeholder).shape == shape, (variable, key)
-    used.add(key)
+  used = import_checks.mapped_keys(
+      _reference_variables(variant, 1000), manifest,
+      lambda name, shape: pytorch_axialnet.source(name, variant.num_heads,
+                                                   shape))
   left = [k for k in manifest if k not in used and
           not k.endswith(pytorch_axialnet.IGNORED_SUFFIXES)]
   assert not left
@@ -204,12 +193,12 @@ def test_bad_sources_models_and_files(tmp_path, capsys):
   # A checkpoint of another model says which one it looks like.
   with gzip.open(_path('full_state_dicts.json.gz'), 'rt') as f:
     shapes = json.load(f)['axial50m']['state_dict']
-  state = {k: np.broadcast_to(np.float32(0), s) for k, s in shapes.items()}
   with pytest.raises(importer.ImportCheckpointError,
                      match=r'not a checkpoint of axial26s: it looks like '
                            r'axial50m \(stage blocks \[3, 4, 6, 3\], stem '
                            r'width 48\)'):
-    importer.import_state('pytorch', state, 'axial26s', output)
+    importer.import_state('pytorch', import_checks.shapes_only(shapes),
+                          'axial26s', output)
   with pytest.raises(importer.ImportCheckpointError,
                      match=r'looks like none of .*stage blocks \[1, 2, 1, '
                            r'1\], stem width 2'):
@@ -230,24 +219,19 @@ def test_bad_sources_models_and_files(tmp_path, capsys):
 def test_unmapped_missing_and_mismatched_tensors_are_named(task_model):
   model = task_model[0]
   state = pytorch_axialnet.read(_path('tiny32.pth'))
-  before = [v.numpy() for v in model.variables]
-  def fails(changed, *patterns):
-    with pytest.raises(importer.ImportCheckpointError) as error:
-      importer.assign(model, changed, pytorch_axialnet, 'axial26s', 'f.pth')
-    for pattern in patterns:
-      assert pattern in str(error.value)
-  fails(dict(state, **{'layer2.1.extra.weight': np.zeros(3)}),
-        'unmapped tensors: layer2.1.extra.weight [3]')
-  fails({k: v for k, v in state.items() if k != 'layer2.1.bn2.running_var'},
-        'missing tensors: layer2.1.bn2.running_var (for '
-        'stage2_block2/expand_bn/moving_variance:0)')
-  fails(dict(state, **{'fc.weight': np.zeros([11, 64], np.float32)}),
-        'fc.weight [11, 64] does not fit '
-        'axial_resnet_classifier/logits/kernel:0 [64, 10]')
-  fails(dict(state, **{'layer1.0.hight_block.relative':
-                       np.zeros([4, 33], np.float32)}),
-        'layer1.0.hight_block.relative [4, 33] does not fit '
-        'stage1_block1/attention/height/query_rpe:0 [31, 1]')
-  # Nothing was assigned by the failed imports.
-  for variable, value in zip(model.variables, before):
-    np.testing.assert_array_equal(variable.numpy(), value)
+  def fails(changed, *fragments):
+    import_checks.assert_assign_fails(model, changed, pytorch_axialnet,
+                                      'axial26s', *fragments)
+  with import_checks.assigns_nothing(model):
+    fails(dict(state, **{'layer2.1.extra.weight': np.zeros(3)}),
+          'unmapped tensors: layer2.1.extra.weight [3]')
+    fails({k: v for k, v in state.items() if k != 'layer2.1.bn2.running_var'},
+          'missing tensors: layer2.1.bn2.running_var (for '
+          'stage2_block2/expand_bn/moving_variance:0)')
+    fails(dict(state, **{'fc.weight': np.zeros([11, 64], np.float32)}),
+          'fc.weight [11, 64] does not fit '
+          'axial_resnet_classifier/logits/kernel:0 [64, 10]')
+    fails(dict(state, **{'layer1.0.hight_block.relative':
+                         np.zeros([4, 33], np.float32)}),
+          'layer1.0.hight_block.relative [4, 33] does not fit '
+          'stage1_block1/attention/height/query_rpe:0 [31, 1]')

@@ -19,6 +19,10 @@ PANOPTIC = ([f'axial_deeplab_{s}_cityscapes' for s in ('s', 'm', 'l', 'xl')]
             + ['axial_deeplab_shapes',
                'deeplab2_max_deeplab_s_backbone_os16_cityscapes',
                'deeplab2_axial_deeplab_l_cityscapes',
+               'deeplab2_axial_deeplab_s_cityscapes',
+               'deeplab2_axial_resnet_s_cityscapes',
+               'deeplab2_axial_resnet_l_cityscapes',
+               'deeplab2_axial_resnet50_cityscapes',
                'deeplab2_max_deeplab_l_backbone_os16_cityscapes']
             + [f'deeplab2_axial_swidernet_1_1_{k}_os16_cityscapes'
                for k in ('1', '3', '4.5')])

@@ -1,6 +1,9 @@
 """ConvBottleneckBlock / AxialBottleneckBlock against numpy references:
 shapes, the shortcut projection, a fresh block computing ReLU(shortcut),
-whole-block inference and config round trips."""
+whole-block inference (also with deeplab2's activations and subsampled
+shortcut) and config round trips."""
+
+import math
 
 import numpy as np
 import pytest
@@ -129,9 +132,41 @@ def test_block_matches_reference(cls, channels, strides):
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+# GeLU from its definitions: x * Phi(x) (erf), and the tanh approximation.
+_GELU = {
+    'gelu': lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),
+    'approximated_gelu': lambda x: 0.5 * x * (1 + np.tanh(
+        math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+}
+
+
+@pytest.mark.parametrize('activation', sorted(_GELU))
+def test_activation_and_subsampled_shortcut_match_reference(activation):
+  """`activation` replaces the block's three ReLUs; with
+  `shortcut='subsample'` a strided block that keeps its 16 channels has
+  no projection and adds its input's every other pixel."""
+  x = _input((2, 7, 6, 16), seed=6)
+  block = blocks.ConvBottleneckBlock(4, 2, activation=activation,
+                                     shortcut='subsample')
+  block(x)
+  assert block.projection is None
+  _randomize(block, np.random.default_rng(7))
+  got = block(x, training=False).numpy()
+  act, x64 = _GELU[activation], x.astype(np.float64)
+  h = act(ref.batch_norm(ref.conv2d(x64, _kernel(block.reduce)),
+                         ref.bn_weights(block.reduce_norm), False))
+  h = act(ref.batch_norm(ref.conv2d(h, _kernel(block.conv3x3), 2),
+                         ref.bn_weights(block.conv3x3_norm), False))
+  h = ref.batch_norm(ref.conv2d(h, _kernel(block.expand)),
+                     ref.bn_weights(block.expand_norm), False)
+  want = act(h + x64[:, ::2, ::2])
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize('cls,kwargs', [
     (blocks.ConvBottleneckBlock, dict(kernel_regularizer='l2',
-                                      norm_momentum=0.9)),
+                                      norm_momentum=0.9, activation='gelu',
+                                      shortcut='subsample')),
     (blocks.AxialBottleneckBlock, dict(AXIAL, stride_mode='avg_pool',
                                        use_value_rpe=False,
                                        embedding_initializer='glorot_uniform',
@@ -145,6 +180,8 @@ def test_config_round_trip(cls, kwargs):
 @pytest.mark.parametrize('kwargs,message', [
     (dict(filters=0), 'filters must be'),
     (dict(filters=4, strides=3), 'strides must be'),
+    (dict(filters=4, shortcut='pool'), 'shortcut: expected one of'),
+    (dict(filters=4, activation='elu'), 'activation: expected one of'),
 ])
 def test_bad_configuration(kwargs, message):
   with pytest.raises(ValueError, match=message):

@@ -169,6 +169,9 @@ def test_unknown_variant_and_bad_rows():
     variants.resolve('axial_deeplab_s', output_stride=8)
   with pytest.raises(ValueError, match='width_multiplier'):
     variants.Variant(stem='resnet', block='conv', width_multiplier=0)
+  for field in ('shortcut', 'activation'):
+    with pytest.raises(ValueError, match=f'Variant.{field}'):
+      variants.Variant(stem='conv7x7', block='conv', **{field: 'elu'})
 
 
 def test_pytorch_rows_size_tables_per_block():

@@ -36,9 +36,10 @@ def _build_stem(variant, common, attention_options):
   width = variant.width_multiplier
   def stem_width(default):
     return variant.stem_width or _scaled(default, width)
-  if variant.stem == 'resnet':
+  if variant.stem in ('resnet', 'conv7x7'):
     return stems.ResNetStem(stem_width(64), padding=variant.stem_padding,
-                            name='stem', **common)
+                            max_pool=variant.stem == 'resnet', name='stem',
+                            **common)
   if variant.stem == 'three_conv':
     first = stem_width(64)
     return stems.ThreeConvStem([first, first, 2 * first], name='stem',
@@ -49,8 +50,8 @@ def _build_stem(variant, common, attention_options):
                            stride_mode=variant.stride_mode,
                            num_heads=variant.num_heads,
                            name='stem', **attention_options, **common)
-  raise ValueError(f"Unknown stem {variant.stem!r}; expected 'resnet', "
-                   f"'three_conv' or 'axial'.")
+  raise ValueError(f'Unknown stem {variant.stem!r}; expected one of '
+                   f'{variants.STEMS}.')
 
 
 def stage_strides(stem_stride, output_stride):
@@ -102,10 +103,13 @@ class AxialResNet(base.FunctionalBackbone):
     inputs = tf_keras.Input(shape=input_specs.shape[1:])
     attention_options = dict(recompute=recompute_attention,
                              memory_budget_mb=attention_memory_budget_mb)
-    stem = _build_stem(spec, common, attention_options)
+    stem = _build_stem(spec, dict(common, activation=spec.activation),
+                       attention_options)
     x = stem(inputs)
     endpoints = {}
     strides = stage_strides(stem.stride, spec.output_stride)
+    block_options = dict(common, activation=spec.activation,
+                         shortcut=spec.shortcut)
     for stage, num_blocks in enumerate(spec.stage_blocks):
       filters = _scaled(64 * 2**stage, spec.width_multiplier)
       for index in range(num_blocks):
@@ -119,10 +123,11 @@ class AxialResNet(base.FunctionalBackbone):
               num_heads=spec.num_heads,
               block_size=block_size, stride_mode=spec.stride_mode,
               drop_path_keep_prob=keep, name=name, **attention_options,
-              **common)
+              **block_options)
         else:
           block = blocks.ConvBottleneckBlock(
-              filters, stride, drop_path_keep_prob=keep, name=name, **common)
+              filters, stride, drop_path_keep_prob=keep, name=name,
+              **block_options)
         x = block(x)
       endpoints[str(stage + 2)] = x
     super().__init__(
@@ -154,7 +159,7 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
       `attention_memory_budget_mb`; `first_block_max_distance` and
       `num_heads` likewise).
     norm_activation_config: Model Garden `NormActivation` (activation must
-      be relu, the paper's).
+      be relu, the paper's; a row's `activation` sets the backbone's own).
     l2_regularizer: kernel regularizer.
 
   Returns:

@@ -17,7 +17,9 @@ Names (used by configs, tools and README):
 | `axial_deeplab_{s,m,l,xl}` | Axial-DeepLab backbones, span 65, OS 16 |
 | `resnet50` | the ResNet-50 baseline |
 | `deeplab2_max_deeplab_s_backbone` | deeplab2's `max_deeplab_s_backbone` (MaX-DeepLab-S without its transformer path), OS 16 |
-| `deeplab2_axial_deeplab_l` | deeplab2's `axial_deeplab_l` (ImageNet encoder), OS 16 |
+| `deeplab2_axial_deeplab_{s,l}` | deeplab2's `axial_deeplab_{s,l}` (ImageNet encoders), OS 16 |
+| `deeplab2_axial_resnet_{s,l}` | deeplab2's `axial_resnet_{s,l}` (ImageNet encoders: its 7x7/2 stem without max-pool), OS 16 |
+| `deeplab2_axial_resnet50` | deeplab2's `axial_resnet50` pixel encoder, "Axial-ResNet-50 (MaX-S w/ GeLU)": MaX-DeepLab-S's backbone with exact GeLU, OS 16 |
 
 The wide-ResNet family (deeplab2's `wider_resnet` backbones, five stages,
 built by `wide_resnet.WideResNet`) is a second table, `WIDE_VARIANTS` of
@@ -36,9 +38,11 @@ from typing import Optional, Tuple, Union
 
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.layers import drop_path
+from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import stems
 
 WIDTHS = {'s': 0.5, 'm': 0.75, 'l': 1.0, 'xl': 2.0}
+STEMS = ('resnet', 'conv7x7', 'three_conv', 'axial')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +50,9 @@ class Variant:
   """One backbone variant.
 
   Attributes:
-    stem: 'resnet' (7x7 conv + max-pool), 'three_conv' or 'axial'.
+    stem: 'resnet' (7x7/2 conv + 3x3/2 max-pool), 'conv7x7' (the 7x7/2
+      conv alone, stride 2: deeplab2's 'resnet' stem, the first stage
+      strides instead of the pool), 'three_conv' or 'axial'.
     block: 'axial' or 'conv'.
     stage_blocks: blocks per stage, four stages.
     width_multiplier: scales every channel count (L = 1.0).
@@ -85,6 +91,11 @@ class Variant:
     drop_path_schedule: 'constant' or 'linear' (`layers.drop_path`).
     drop_path_beyond_stride: drop path applies to blocks whose nominal
       input stride (as for `axial_beyond_stride`) is at least this.
+    shortcut: 'conv' (ResNet's) or 'subsample' (deeplab2's: a strided
+      block that keeps its channels adds its subsampled input); see
+      `layers.blocks`.
+    activation: the activation of every block and of the stem
+      (`layers.blocks.ACTIVATIONS`: 'relu', 'gelu', 'approximated_gelu').
   """
   stem: str
   block: str
@@ -102,12 +113,16 @@ class Variant:
   drop_path_keep_prob: float = 1.0
   drop_path_schedule: str = 'constant'
   drop_path_beyond_stride: int = 16
+  shortcut: str = 'conv'
+  activation: str = 'relu'
 
   def __post_init__(self):
     drop_path.keep_prob(self.drop_path_keep_prob, self.drop_path_schedule,
                         0, 4)  # raises on a bad probability or schedule
     for name, value, allowed in (
-        ('stem', self.stem, ('resnet', 'three_conv', 'axial')),
+        ('stem', self.stem, STEMS),
+        ('shortcut', self.shortcut, blocks.SHORTCUTS),
+        ('activation', self.activation, tuple(blocks.ACTIVATIONS)),
         ('block', self.block, ('axial', 'conv')),
         ('output_stride', self.output_stride, (16, 32)),
         ('stride_mode', self.stride_mode,
@@ -199,20 +214,29 @@ def _table():
   # axial_resnet_instances.py) MaX-DeepLab-S backbone: its inception stem
   # (three 3x3 convs, no max-pool), conv bottlenecks below stride 16, axial
   # blocks with global attention and 509-row tables (deeplab2's
-  # 2 * 255 - 1) beyond; see checkpoints/deeplab2_blocks.py.
-  # Drop path as deeplab2's Cityscapes config trains it (0.8, linear, from
-  # stride 16).
+  # 2 * 255 - 1) beyond; see checkpoints/deeplab2_blocks.py. Every
+  # deeplab2 block projects its shortcut only when the channels change.
+  # Drop path as deeplab2's MaX-DeepLab-S Cityscapes config trains it (0.8,
+  # linear, from stride 16); the other rows' experiments reuse that config.
+  deeplab2 = dict(block='axial', output_stride=16, shortcut='subsample',
+                  drop_path_keep_prob=0.8, drop_path_schedule='linear')
   table['deeplab2_max_deeplab_s_backbone'] = Variant(
-      stem='three_conv', block='axial', output_stride=16,
-      axial_beyond_stride=16, drop_path_keep_prob=0.8,
-      drop_path_schedule='linear')
-  # deeplab2's Axial-DeepLab-L: the same stem (not scaled by the width),
-  # every block axial (its use_axial_beyond_stride 2); the drop path of the
-  # MaX-DeepLab-S row (deeplab2's default stride 16, the Cityscapes
-  # config's 0.8 linear).
-  table['deeplab2_axial_deeplab_l'] = Variant(
-      stem='three_conv', block='axial', output_stride=16, stem_width=64,
-      drop_path_keep_prob=0.8, drop_path_schedule='linear')
+      stem='three_conv', axial_beyond_stride=16, **deeplab2)
+  # The same network with exact GeLU: deeplab2's pixel encoder
+  # `axial_resnet50` (model/pixel_encoder/axial_resnet.py, kMaX-DeepLab's).
+  table['deeplab2_axial_resnet50'] = Variant(
+      stem='three_conv', axial_beyond_stride=16, activation='gelu',
+      **deeplab2)
+  # deeplab2's Axial-DeepLab-S/L: the same stem (not scaled by the width),
+  # every block axial (its use_axial_beyond_stride 2); Axial-ResNet-S/L:
+  # the 7x7/2 conv stem of 64 channels (deeplab2's `Conv2DSame` pads 3 on
+  # each side) and no max-pool.
+  for size, width in (('s', 0.5), ('l', 1.0)):
+    table[f'deeplab2_axial_deeplab_{size}'] = Variant(
+        stem='three_conv', stem_width=64, width_multiplier=width, **deeplab2)
+    table[f'deeplab2_axial_resnet_{size}'] = Variant(
+        stem='conv7x7', stem_width=64, width_multiplier=width,
+        stem_padding='symmetric', **deeplab2)
   return table
 
 
