@@ -21,7 +21,7 @@ from official.vision.configs import common
 from axial_deeplab_tf.configs import backbones
 from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import normalization
-from axial_deeplab_tf.ops import panoptic_merge
+from axial_deeplab_tf.ops import post_processing_options as options_lib
 
 @dataclasses.dataclass
 class PanopticDataConfig(cfg.DataConfig):
@@ -82,11 +82,11 @@ class PanopticDataConfig(cfg.DataConfig):
 class PostProcessing(hyperparams.Config):
   """`modeling.PanopticPostProcessor` options (docs/panoptic.md)."""
   center_threshold: float = (
-      panoptic_merge.PostProcessingOptions.center_threshold)
-  nms_kernel: int = panoptic_merge.PostProcessingOptions.nms_kernel
-  top_k: int = panoptic_merge.PostProcessingOptions.top_k
+      options_lib.PostProcessingOptions.center_threshold)
+  nms_kernel: int = options_lib.PostProcessingOptions.nms_kernel
+  top_k: int = options_lib.PostProcessingOptions.top_k
   stuff_area_limit: int = (
-      panoptic_merge.PostProcessingOptions.stuff_area_limit)
+      options_lib.PostProcessingOptions.stuff_area_limit)
   label_divisor: int = 1000
   void_label: int = 255
 

@@ -8,6 +8,7 @@ import tf_keras
 
 from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.ops import panoptic_merge
+from axial_deeplab_tf.ops import post_processing_options as options_lib
 
 INPUT_KEYS = ('semantic_logits', 'center_heatmap', 'center_offsets')
 
@@ -33,15 +34,15 @@ class PanopticPostProcessor(tf_keras.layers.Layer):
 
   def __init__(self,
                encoding: encoding_lib.PanopticEncoding,
-               options: panoptic_merge.PostProcessingOptions = (
-                   panoptic_merge.PostProcessingOptions()),
+               options: options_lib.PostProcessingOptions = (
+                   options_lib.PostProcessingOptions()),
                output_instance_masks: bool = True,
                **kwargs):
     kwargs.setdefault('dtype', 'float32')
     super().__init__(**kwargs)
     for name, value, kind in (
         ('encoding', encoding, encoding_lib.PanopticEncoding),
-        ('options', options, panoptic_merge.PostProcessingOptions)):
+        ('options', options, options_lib.PostProcessingOptions)):
       if not isinstance(value, kind):
         raise TypeError(f'{name}: expected a {kind.__name__}, got '
                         f'{type(value).__name__} {value!r}.')
@@ -89,6 +90,6 @@ class PanopticPostProcessor(tf_keras.layers.Layer):
   def from_config(cls, config: dict) -> 'PanopticPostProcessor':
     config = dict(config)
     config['encoding'] = encoding_lib.PanopticEncoding(**config['encoding'])
-    config['options'] = panoptic_merge.PostProcessingOptions(
+    config['options'] = options_lib.PostProcessingOptions(
         **config['options'])
     return cls(**config)

@@ -29,7 +29,7 @@ import tensorflow as tf
 from axial_deeplab_tf.data import encoding as encoding_lib
 from axial_deeplab_tf.data import normalization
 from axial_deeplab_tf.modeling import post_processor
-from axial_deeplab_tf.ops import panoptic_merge
+from axial_deeplab_tf.ops import post_processing_options as options_lib
 from axial_deeplab_tf.serving import preprocessing
 from axial_deeplab_tf.serving import serving_module
 
@@ -59,8 +59,8 @@ class PanopticExportModule(serving_module.ServingModule):
   """
 
   def __init__(self, model, encoding: encoding_lib.PanopticEncoding,
-               options: panoptic_merge.PostProcessingOptions = (
-                   panoptic_merge.PostProcessingOptions()),
+               options: options_lib.PostProcessingOptions = (
+                   options_lib.PostProcessingOptions()),
                mean: Sequence[float] = normalization.IMAGENET_MEAN,
                std: Sequence[float] = normalization.IMAGENET_STD,
                output_semantic_probabilities: bool = False,

@@ -28,7 +28,7 @@ from axial_deeplab_tf import losses as losses_lib
 from axial_deeplab_tf import modeling
 from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.modeling import factory
-from axial_deeplab_tf.ops import panoptic_merge
+from axial_deeplab_tf.ops import post_processing_options as options_lib
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.tasks import cross_worker
 from axial_deeplab_tf.tasks import inference
@@ -51,7 +51,7 @@ class PanopticTask(base_task.Task):
     self.encoding = m.encoding()
     self.post_processor = modeling.PanopticPostProcessor(
         self.encoding,
-        panoptic_merge.PostProcessingOptions.from_config(m.post_processing),
+        options_lib.PostProcessingOptions.from_config(m.post_processing),
         output_instance_masks=False)
     loss = params.losses
     self.loss_fn = losses_lib.PanopticLoss(

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.configs import panoptic as pcfg
 from axial_deeplab_tf.modeling import folding
-from axial_deeplab_tf.ops import panoptic_merge
+from axial_deeplab_tf.ops import post_processing_options as options_lib
 from axial_deeplab_tf.serving import classification_module
 from axial_deeplab_tf.serving import panoptic_module
 from axial_deeplab_tf.tasks import checkpoint_restore
@@ -129,7 +129,7 @@ def build_export_module(params, checkpoint_path: Optional[str] = None,
     config = params.task.model
     module = panoptic_module.PanopticExportModule(
         model, config.encoding(),
-        panoptic_merge.PostProcessingOptions.from_config(
+        options_lib.PostProcessingOptions.from_config(
             config.post_processing),
         output_semantic_probabilities=output_semantic_probabilities,
         output_instance_masks=output_instance_masks, **norm)

@@ -8,7 +8,7 @@ from axial_deeplab_tf import modeling
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.evaluation import PanopticEvaluator
 from axial_deeplab_tf.ops.panoptic_merge import panoptic_postprocess
-from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
+from axial_deeplab_tf.ops.post_processing_options import PostProcessingOptions
 
 LD = 256
 K = 3

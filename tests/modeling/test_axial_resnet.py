@@ -55,14 +55,16 @@ def test_endpoints(variant, size, strides):
                                                       channels]
 
 
-@pytest.mark.slow
 def test_saved_model_serves_two_sizes(tmp_path):
   backbone = axial_resnet.AxialResNet(TINY_AXIAL)
   # Non-trivial batch-norm statistics, so that inference mode matters.
   for weight in backbone.non_trainable_weights:
     weight.assign(tf.random.stateless_uniform(weight.shape, (1, 2), 0.5, 1.5))
   module = tf.Module()
-  module.backbone = backbone
+  # Its variables, not the Keras layer: saving a layer also traces every
+  # sublayer's call (a minute and a half on 2 cores); the export tests
+  # (tests/serving) save whole Keras models.
+  module.weights = list(backbone.weights)
   module.serve = tf.function(
       lambda x: backbone(x, training=False),
       input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])

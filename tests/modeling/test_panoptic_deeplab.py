@@ -9,7 +9,7 @@ from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.losses import panoptic_loss
 from axial_deeplab_tf.modeling import panoptic_deeplab
 from axial_deeplab_tf.modeling import post_processor
-from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
+from axial_deeplab_tf.ops.post_processing_options import PostProcessingOptions
 
 
 @tf_keras.utils.register_keras_serializable(package='test_panoptic_deeplab')

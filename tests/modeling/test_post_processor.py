@@ -8,7 +8,7 @@ import tf_keras
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.modeling import PanopticPostProcessor
 from axial_deeplab_tf.ops import panoptic_merge as pp
-from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
+from axial_deeplab_tf.ops.post_processing_options import PostProcessingOptions
 from test_panoptic_merge import random_case
 
 KEYS = ('semantic_logits', 'center_heatmap', 'center_offsets')

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.ops import panoptic_merge as pm
-from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
+from axial_deeplab_tf.ops.post_processing_options import PostProcessingOptions
 
 
 def test_semantic_prediction_is_softmax_and_argmax():

@@ -13,7 +13,7 @@ from axial_deeplab_tf.data.encoding import PanopticEncoding
 from axial_deeplab_tf.modeling.backbones import axial_resnet
 from axial_deeplab_tf.modeling import panoptic_deeplab
 from axial_deeplab_tf.modeling.backbones import variants
-from axial_deeplab_tf.ops.panoptic_merge import PostProcessingOptions
+from axial_deeplab_tf.ops.post_processing_options import PostProcessingOptions
 
 NUM_CLASSES = 5
 THING_CLASS_IDS = (2, 3, 4)

@@ -26,6 +26,9 @@ FLOAT_KEYS = ('center_heatmap', 'center_offsets', 'instance_scores',
 BIN = os.path.dirname(sys.executable)
 # Network outputs of the fixture's model before folding (`exported`).
 UNFOLDED = {}
+# What the absl log filters did during the fixture's export.
+EXPORT_LOG = {}
+_SAVE = tf.saved_model.save
 
 
 def _network(model, images):
@@ -52,8 +55,29 @@ def exported(tmp_path_factory):
       model, sm.ENCODING, sm.OPTIONS, output_semantic_probabilities=True,
       output_instance_masks=True)
   base = str(tmp_path_factory.mktemp('panoptic_export'))
-  path = saved_model_export.export_saved_model(module, base)
+  before = list(logging.getLogger('absl').filters)
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(tf.saved_model, 'save', _recording_save)
+    path = saved_model_export.export_saved_model(module, base)
+  EXPORT_LOG.update(before=before,
+                    after=list(logging.getLogger('absl').filters))
   return module, tf.saved_model.load(path), path
+
+
+def _recording_save(*args, **kwargs):
+  """tf.saved_model.save, first recording which of two absl records the
+  filters installed at that moment let through (in EXPORT_LOG['seen'])."""
+  filters = logging.getLogger('absl').filters
+  EXPORT_LOG.setdefault('seen', []).append(
+      [f.filter(logging.LogRecord('absl', logging.INFO, '', 0, msg, args_,
+                                  None))
+       for f in filters
+       for msg, args_ in (
+           ('Function `%s` contains input name(s) %s with unsupported '
+            'characters which will be renamed to %s in the SavedModel.',
+            ('serve', 'a, b', 'c, d')),
+           ('Assets written to: %s', ('x',)))])
+  return _SAVE(*args, **kwargs)
 
 
 def reference(module, image):
@@ -293,33 +317,15 @@ def test_versions_follow_tf_serving_layout(exported, tmp_path):
   assert not [n for n in os.listdir(base) if n.startswith('.tmp')]
 
 
-def test_export_log_lists_no_captured_variables(exported, tmp_path,
-                                                monkeypatch):
+def test_export_log_lists_no_captured_variables(exported):
   """TensorFlow logs each signature's captured variables as renamed inputs
   (one name per variable, ~300 for the demo model); export drops exactly
   that record (TensorFlow's format string, as signature_serialization.py
-  logs it through absl) and nothing else, and only while it saves."""
-  seen = []
-  original = tf.saved_model.save
-
-  def save(*args, **kwargs):
-    filters = logging.getLogger('absl').filters
-    seen.append([f.filter(logging.LogRecord('absl', logging.INFO, '', 0,
-                                            msg, args_, None))
-                 for f in filters
-                 for msg, args_ in (
-                     ('Function `%s` contains input name(s) %s with '
-                      'unsupported characters which will be renamed to %s '
-                      'in the SavedModel.', ('serve', 'a, b', 'c, d')),
-                     ('Assets written to: %s', ('x',)))])
-    return original(*args, **kwargs)
-
-  monkeypatch.setattr(tf.saved_model, 'save', save)
-  before = list(logging.getLogger('absl').filters)
-  saved_model_export.export_saved_model(exported[0], str(tmp_path))
-  assert os.path.isfile(tmp_path / '1' / 'saved_model.pb')
-  assert seen == [[False, True]]  # the renaming line dropped, others kept
-  assert logging.getLogger('absl').filters == before
+  logs it through absl) and nothing else, and only while it saves (the
+  fixture's export recorded it)."""
+  assert os.path.isfile(os.path.join(exported[2], 'saved_model.pb'))
+  assert EXPORT_LOG['seen'] == [[False, True]]  # renaming dropped, others kept
+  assert EXPORT_LOG['after'] == EXPORT_LOG['before']
 
 
 def test_fresh_process_with_only_tensorflow(exported, tmp_path):
