@@ -28,12 +28,16 @@ def row_matmul(x, right):
   every sequence meets its own `[depth, n]` slice of the batch-independent
   expanded embeddings. One matmul with broadcast batch dimensions (`x` as
   `[..., rows, 1, depth]`), so the product lands in the sequences' layout
-  and no batch-sized tensor is transposed in the forward pass. The
-  gradient is written by hand: the default one of a broadcast matmul
+  and no batch-sized tensor is transposed in the forward pass.
+
+  The gradient is written by hand: the default one of a broadcast matmul
   forms `[..., rows, depth, n]` outer products and sums them over the
-  batch; here the gradient of `right` is one matmul batched over rows (a
-  row-major copy of the incoming gradient, the only batch-sized
-  transpose, forward and backward).
+  batch (5-20x slower than the forward here). The gradient of `right` is
+  one matmul batched over rows of row-major copies of `x` and of the
+  incoming gradient (`[1, 0, 2]` transposes, which keep the inner axis
+  contiguous); the gradient of `x` reuses the row-major incoming gradient
+  when it is the wider one (`n > depth`: the r^q and r^k terms), else it
+  is a broadcast matmul in the layout of `x` (the r^v retrieval).
 
   Args:
     x: `[..., rows, depth]`.
@@ -47,13 +51,19 @@ def row_matmul(x, right):
     out = tf.squeeze(tf.matmul(x[..., None, :], right), -2)
 
     def grad(upstream):
-      dx = tf.squeeze(
-          tf.matmul(upstream[..., None, :], right, transpose_b=True), -2)
       shape = tf.shape(right)
-      rows_major = lambda t, width, perm: tf.transpose(  # pylint: disable=g-long-lambda
-          tf.reshape(t, [-1, shape[0], width]), perm)
-      dright = tf.matmul(rows_major(x, shape[1], [1, 2, 0]),
-                         rows_major(upstream, shape[2], [1, 0, 2]))
+      def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
+        return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
+      g_rows = rows_major(upstream, shape[2])
+      dright = tf.matmul(rows_major(x, shape[1]), g_rows, transpose_a=True)
+      depth, n = x.shape[-1], right.shape[-1]
+      if depth is not None and n is not None and n > depth:
+        dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True),
+                          [1, 0, 2])
+        dx = tf.reshape(dx, tf.shape(x))
+      else:
+        dx = tf.squeeze(
+            tf.matmul(upstream[..., None, :], right, transpose_b=True), -2)
       return dx, dright
     return out, grad
   return product(x, right)
