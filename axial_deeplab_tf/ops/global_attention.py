@@ -27,7 +27,8 @@ def row_matmul(x, right):
   The relative-position products: row `i` (a query or key position) of
   every sequence meets its own `[depth, n]` slice of the batch-independent
   expanded embeddings. One matmul with broadcast batch dimensions (`x` as
-  `[..., rows, 1, depth]`), so the product lands in the sequences' layout
+  `[N, rows, 1, depth]`, rank 4 as TFLite's BatchMatMul needs), so the
+  product lands in the sequences' layout
   and no batch-sized tensor is transposed in the forward pass.
 
   The gradient is written by hand: the default one of a broadcast matmul
@@ -46,9 +47,15 @@ def row_matmul(x, right):
   Returns:
     `[..., rows, n]`.
   """
+  def one_row_matmul(a, b, **kwargs):  # rank 4: TFLite's BatchMatMul
+    shape = tf.shape(a)
+    rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
+    out = tf.matmul(rows, b, **kwargs)
+    return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
+
   @tf.custom_gradient
   def product(x, right):
-    out = tf.squeeze(tf.matmul(x[..., None, :], right), -2)
+    out = one_row_matmul(x, right)
 
     def grad(upstream):
       shape = tf.shape(right)
@@ -62,8 +69,7 @@ def row_matmul(x, right):
                           [1, 0, 2])
         dx = tf.reshape(dx, tf.shape(x))
       else:
-        dx = tf.squeeze(
-            tf.matmul(upstream[..., None, :], right, transpose_b=True), -2)
+        dx = one_row_matmul(upstream, right, transpose_b=True)
       return dx, dright
     return out, grad
   return product(x, right)
