@@ -28,8 +28,8 @@ def row_matmul(x, right):
   every sequence meets its own `[depth, n]` slice of the batch-independent
   expanded embeddings. One matmul with broadcast batch dimensions (`x` as
   `[N, rows, 1, depth]`, rank 4 as TFLite's BatchMatMul needs), so the
-  product lands in the sequences' layout
-  and no batch-sized tensor is transposed in the forward pass.
+  product lands in the sequences' layout and no batch-sized tensor is
+  transposed in the forward pass.
 
   The gradient is written by hand: the default one of a broadcast matmul
   forms `[..., rows, depth, n]` outer products and sums them over the
