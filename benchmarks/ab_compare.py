@@ -5,7 +5,9 @@ interpreter each, so peak RSS is the configuration's own) for checkout A
 (`--baseline`, e.g. a `git worktree` of an older commit) and checkout B
 (`--candidate`, default: this checkout), interleaved A, B, A, B, ... so
 that machine noise hits both sides alike. Prints the best time and peak
-RSS of each side and their ratio B / A. Asserts nothing.
+RSS of each side and their ratio B / A (a layer case gives two rows: its
+forward and its training step). `--match` keeps the cases whose name
+contains a string. Asserts nothing.
 
   git worktree add /tmp/base <commit>
   python benchmarks/ab_compare.py --baseline=/tmp/base --rounds=3
@@ -35,6 +37,9 @@ CASES = {
     'Axial-ResNet-S train step': dict(kind='model', variant='axial_resnet_s',
                                       size=224, batch=8, mode='tf.function',
                                       what='step', repeats=2),
+    'layer 56x56 global': dict(kind='layer', impl='ours',
+                               shape=[8, 56, 56, 64], key_depth=32,
+                               span=None, repeats=3),
     'layer 129x129 span 65': dict(kind='layer', impl='ours',
                                   shape=[2, 129, 129, 64], key_depth=32,
                                   span=65, repeats=3),
@@ -66,10 +71,12 @@ def run_child(checkout, config):
 
 
 def seconds_and_rss(result):
-  """(seconds, peak RSS GB) of a model or layer child result."""
+  """{row suffix: (seconds, peak RSS GB)} of a model child result (one
+  row) or a layer child result (its forward and its training step)."""
   if 'seconds' in result:
-    return result['seconds'], result['rss_gb']
-  return result['step_s'], result['step_rss_gb']
+    return {'': (result['seconds'], result['rss_gb'])}
+  return {' forward': (result['forward_s'], result['forward_rss_gb']),
+          ' step': (result['step_s'], result['step_rss_gb'])}
 
 
 def main():
@@ -85,6 +92,8 @@ def main():
   parser.add_argument('--cases', choices=['default', 'fold'],
                       default='default',
                       help='the case set (fold: forward passes only)')
+  parser.add_argument('--match', default='',
+                      help='run only the cases whose name contains this')
   parser.add_argument('--candidate_options', default='',
                       help="'+'-separated mode options added to B's model "
                       "cases, e.g. 'fold'")
@@ -98,19 +107,23 @@ def main():
   cases = QUICK if args.quick else dict(default=CASES,
                                         fold=FOLD)[args.cases]
   for name, config in cases.items():
-    best = {'A': (float('inf'), float('inf')), 'B': (float('inf'),
-                                                     float('inf'))}
+    if args.match not in name:
+      continue
+    best = {}  # (row, side) -> (best s, best GB)
     for _ in range(args.rounds):
       for side, checkout in (('A', args.baseline), ('B', args.candidate)):
         side_config = config
         if side == 'B' and args.candidate_options and 'mode' in config:
           side_config = dict(config, mode=(f"{config['mode']}+"
                                            f'{args.candidate_options}'))
-        s, gb = seconds_and_rss(run_child(checkout, side_config))
-        best[side] = (min(best[side][0], s), min(best[side][1], gb))
-    (sa, ga), (sb, gb) = best['A'], best['B']
-    print(f'| {name:<28} | {sa:7.3f} | {sb:7.3f} | {sb / sa:8.3f} | '
-          f'{ga:5.2f} | {gb:5.2f} | {gb / ga:7.3f} |', flush=True)
+        rows = seconds_and_rss(run_child(checkout, side_config))
+        for suffix, (s, gb) in rows.items():
+          old = best.get((name + suffix, side), (float('inf'),) * 2)
+          best[name + suffix, side] = (min(old[0], s), min(old[1], gb))
+    for row in dict.fromkeys(r for r, _ in best):
+      (sa, ga), (sb, gb) = best[row, 'A'], best[row, 'B']
+      print(f'| {row:<28} | {sa:7.3f} | {sb:7.3f} | {sb / sa:8.3f} | '
+            f'{ga:5.2f} | {gb:5.2f} | {gb / ga:7.3f} |', flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.1f}')
 
 

@@ -42,7 +42,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
   heads; a batch norm over the similarity terms (per term and head) and one
   over the retrieved outputs (per term and channel). No 1 / sqrt(d) scaling.
   For inference, `modeling.folding.fold_attention` folds the batch norms
-  into the weights (`fold`): the same function without normalisation.
+  into the weights: the same function without normalisation.
 
   Args:
     axis: 'height' or 'width'.
@@ -200,48 +200,11 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
 
   @property
   def folded(self):
-    """Whether `fold` switched the layer to its inference-only path."""
+    """Whether `modeling.folding.fold_attention` switched the layer to its
+    inference-only path (it sets `folded_projection`, a 1x1 convolution
+    with bias, and `folded_content_scale` / `folded_output_scale`, None or
+    float32 weights; see that module for what they compute)."""
     return getattr(self, 'folded_projection', None) is not None
-
-  def fold(self, kernel, bias, content_scale=None, output_scale=None):
-    """Switches the layer to its folded inference path (for good).
-
-    `modeling.folding.fold_attention` computes the arguments from the
-    layer's weights and moving statistics; the folded path computes the
-    same function as the inference call without a normalisation: the
-    projection (with bias) gives the q, k, v whose per-head scales make
-    the similarity terms a plain sum (their shifts cancel in the softmax),
-    and the retrieved terms a plain sum up to `output_scale`. The tables
-    are used as they are. The batch norms stay (unused); a folded layer
-    refuses `training=True`.
-
-    Args:
-      kernel: `[channels, 2 * key_depth + value_depth]` folded projection.
-      bias: `[2 * key_depth + value_depth]`.
-      content_scale: None, or `[num_heads]` factor of the content term
-        (needed when all three similarity terms are on).
-      output_scale: None, or `[value_depth]` factor of the summed retrieved
-        terms (needed with the r^v term).
-    """
-    if not self.built:
-      raise ValueError(f'{self.name}: build the layer before folding it.')
-    channels, depth = kernel.shape
-    projection = tf_keras.layers.Conv2D(depth, 1, name='qkv_folded')
-    with tf.name_scope(self.name):
-      projection.build([None, None, None, channels])
-    projection.set_weights([kernel.reshape(1, 1, channels, depth), bias])
-    def constant(name, value):
-      if value is None:
-        return None
-      weight = self.add_weight(name, value.shape, trainable=False,
-                               initializer='zeros',
-                               experimental_autocast=False)  # float32
-      weight.assign(value)
-      return weight
-    self.folded_content_scale = constant('folded_content_scale',
-                                         content_scale)
-    self.folded_output_scale = constant('folded_output_scale', output_scale)
-    self.folded_projection = projection
 
   def call(self, inputs, training=None):
     if inputs.shape.rank != 4:

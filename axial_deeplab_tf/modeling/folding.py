@@ -28,12 +28,14 @@ on a divided term raises `ValueError` (its term can be switched off
 instead). The weights are computed in float64 and stored as float32.
 
 `fold_model(model)` folds every attention layer of a built model in place
-(`PositionSensitiveAxialAttention.fold`); the model is then inference-only
+(`fold_attention`); the model is then inference-only
 (folded layers refuse `training=True`) and computes the same function.
 The serving export (`train/export.py`) folds by default.
 """
 
 import numpy as np
+import tensorflow as tf
+import tf_keras
 
 from axial_deeplab_tf.layers import attention
 
@@ -64,7 +66,7 @@ def _divide(numerator, divisor, what, layer):
 
 
 def folded_weights(layer):
-  """The arguments of `layer.fold` from a built attention layer.
+  """The folded projection and scales of a built attention layer.
 
   Args:
     layer: a built `layers.attention.PositionSensitiveAxialAttention`.
@@ -118,8 +120,37 @@ def folded_weights(layer):
 
 
 def fold_attention(layer):
-  """Folds one built attention layer in place (see the module docstring)."""
-  layer.fold(**folded_weights(layer))
+  """Folds one built attention layer in place (see the module docstring).
+
+  Switches the layer to its folded inference path, for good: it gets a
+  1x1 convolution with bias `folded_projection` (named `qkv_folded`, its
+  variables `<layer>/qkv_folded/kernel` and `.../bias`) that gives the
+  q, k, v whose per-head scales make the similarity terms a plain sum,
+  and the float32 weights `<layer>/folded_content_scale` (`[heads]`, or
+  None) and `<layer>/folded_output_scale` (`[value_depth]`, or None) of
+  `folded_weights`. The tables are used as they are; the batch norms stay
+  (unused); the layer then refuses `training=True`.
+  """
+  weights = folded_weights(layer)
+  channels, depth = weights['kernel'].shape
+  projection = tf_keras.layers.Conv2D(depth, 1, name='qkv_folded')
+  with tf.name_scope(layer.name):
+    with tf.name_scope(projection.name):
+      projection.build([None, None, None, channels])
+    projection.set_weights([weights['kernel'].reshape(1, 1, channels, depth),
+                            weights['bias']])
+    def constant(name):
+      value = weights[name]
+      if value is None:
+        return None
+      weight = layer.add_weight(f'folded_{name}', value.shape,
+                                trainable=False, initializer='zeros',
+                                experimental_autocast=False)  # float32
+      weight.assign(value)
+      return weight
+    layer.folded_content_scale = constant('content_scale')
+    layer.folded_output_scale = constant('output_scale')
+  layer.folded_projection = projection
 
 
 def fold_model(model):

@@ -2,9 +2,11 @@
 
 Every query attends to every key of its axis. The relative embeddings of
 all (o, p) pairs are expanded once per call from the tables (`[depth, L,
-L]`, gather-free, batch-independent) and contracted with queries or keys
-in matmuls batched over the query (key) position, so no batch-sized
-tensor is ever skewed. The similarity batch norm is folded in:
+L]`, gather-free, batch-independent) and contracted with queries, keys
+or weights row by row (`row_matmul`) in the `[batch, heads, L, L]` layout
+of the content product and the softmax, so no batch-sized tensor is ever
+skewed, and the only batch-sized transpose of the forward pass is the
+r^k term's (its rows are keys). The similarity batch norm is folded in:
 `similarity_affine` computes its batch statistics from Gram matrices
 (`_pair_moments`, over the whole batch), `attend` multiplies the small q/k
 operands by its per-(term, head) scale and adds its shift through one
@@ -19,16 +21,58 @@ import tensorflow as tf
 from axial_deeplab_tf.ops import relative_positions
 
 
-def keys_to_queries(x):
-  """`[keys, n, queries]` -> `[n, queries, keys]` (a key-major product in
-  the logits' layout).
+def row_matmul(x, right):
+  """`out[..., i, :] = x[..., i, :] @ right[i]`, in the layout of `x`.
 
-  Two transposes that each keep a contiguous inner axis (rows, then one
-  batched matrix transpose) run about 1.8x faster than the single
-  `[1, 2, 0]` transpose with oneDNN on a 2-core CPU (12.4 vs 22.4 ms on
-  `[56, 3584, 56]`), in the forward and in its gradient.
+  The relative-position products: row `i` (a query or key position) of
+  every sequence meets its own `[depth, n]` slice of the batch-independent
+  expanded embeddings. One matmul with broadcast batch dimensions (`x` as
+  `[N, rows, 1, depth]`, rank 4 as TFLite's BatchMatMul needs), so the
+  product lands in the sequences' layout and no batch-sized tensor is
+  transposed in the forward pass.
+
+  The gradient is written by hand: the default one of a broadcast matmul
+  forms `[..., rows, depth, n]` outer products and sums them over the
+  batch (5-20x slower than the forward here). The gradient of `right` is
+  one matmul batched over rows of row-major copies of `x` and of the
+  incoming gradient (`[1, 0, 2]` transposes, which keep the inner axis
+  contiguous); the gradient of `x` reuses the row-major incoming gradient
+  when it is the wider one (`n > depth`: the r^q and r^k terms), else it
+  is a broadcast matmul in the layout of `x` (the r^v retrieval).
+
+  Args:
+    x: `[..., rows, depth]`.
+    right: `[rows, depth, n]`, batch-independent.
+
+  Returns:
+    `[..., rows, n]`.
   """
-  return tf.linalg.matrix_transpose(tf.transpose(x, [1, 0, 2]))
+  def one_row_matmul(a, b, **kwargs):  # rank 4: TFLite's BatchMatMul
+    shape = tf.shape(a)
+    rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
+    out = tf.matmul(rows, b, **kwargs)
+    return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
+
+  @tf.custom_gradient
+  def product(x, right):
+    out = one_row_matmul(x, right)
+
+    def grad(upstream):
+      shape = tf.shape(right)
+      def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
+        return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
+      g_rows = rows_major(upstream, shape[2])
+      dright = tf.matmul(rows_major(x, shape[1]), g_rows, transpose_a=True)
+      depth, n = x.shape[-1], right.shape[-1]
+      if depth is not None and n is not None and n > depth:
+        dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True),
+                          [1, 0, 2])
+        dx = tf.reshape(dx, tf.shape(x))
+      else:
+        dx = one_row_matmul(upstream, right, transpose_b=True)
+      return dx, dright
+    return out, grad
+  return product(x, right)
 
 
 def _pair_moments(x, expanded, pair_axis):
@@ -149,9 +193,7 @@ def attend(q, k, v, tables, use_content, scales, shift):
     List of `[batch, L, heads, depth_v]` output terms (content, r^v).
   """
   q_table, k_table, v_table = tables
-  shape = tf.shape(q)
-  batch, length = shape[0], shape[2]
-  heads = q.shape[1] if q.shape[1] is not None else shape[1]
+  length = tf.shape(q)[2]
   qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
   expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
       tf.cast(t, tf.float32), length)
@@ -165,15 +207,6 @@ def attend(q, k, v, tables, use_content, scales, shift):
       left, right = _with_shift(left, right, shift, -1)
     terms.append(tf.matmul(left, right, transpose_b=True))
     index += 1
-  def by_position(x):  # [batch, heads, L, d] -> [L, batch * heads, d]
-    x = tf.transpose(x, [2, 0, 1, 3])
-    return tf.reshape(x, [length, batch * heads, tf.shape(x)[-1]])
-  def from_position(x, key_rows):  # [L, batch * heads, L] -> [b, h, o, p]
-    if key_rows:
-      x = keys_to_queries(x)
-    else:
-      x = tf.transpose(x, [1, 0, 2])
-    return tf.reshape(x, [batch, heads, length, length])
   for table, xf, perm in ((q_table, qf, [1, 0, 2]), (k_table, kf, [2, 0, 1])):
     if table is None:
       continue
@@ -181,20 +214,20 @@ def attend(q, k, v, tables, use_content, scales, shift):
     right = tf.transpose(expand(table), perm)  # [L_i, depth, L_j]
     if index == 0 and shift is not None:
       left, right = _with_shift(left, right, shift, 1)
-    product = tf.matmul(by_position(left), right)
-    # q-term rows are queries ([o, .., p]); k-term rows are keys ([p, .., o]).
-    terms.append(from_position(product, key_rows=perm[0] != 1))
+    product = row_matmul(left, right)
+    # q-term rows are queries ([.., o, p]); k-term rows are keys ([.., p, o]).
+    terms.append(product if perm[0] == 1 else
+                 tf.linalg.matrix_transpose(product))
     index += 1
   logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
-  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
-  outputs = [tf.transpose(tf.matmul(weights, v), [0, 2, 1, 3])]
+  weights = tf.nn.softmax(logits, axis=-1)
+  outputs = [tf.matmul(tf.cast(weights, v.dtype), v)]
   if v_table is not None:
+    # float32: the r^v product sums L weights in row_matmul's one-row
+    # matmuls; only its (small) result is cast.
     rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
-    retrieved = tf.matmul(by_position(weights), tf.cast(rv, v.dtype))
-    depth_v = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
-    retrieved = tf.reshape(retrieved, [length, batch, heads, depth_v])
-    outputs.append(tf.transpose(retrieved, [1, 0, 2, 3]))
-  return outputs
+    outputs.append(tf.cast(row_matmul(weights, rv), v.dtype))
+  return [tf.transpose(out, [0, 2, 1, 3]) for out in outputs]
 
 
 def sequence_bytes(length, heads, depth_v):

@@ -6,7 +6,8 @@ The axis is cut into blocks of `b >= h` queries (h the half span); block
 the span are masked, in the softmax and in the similarity norm's
 statistics. The similarity terms of the `[b, b + 2h]` tiles contract
 with the tile's expanded embeddings (`relative_positions.expand_table`,
-batch-independent) in matmuls batched over tile rows.
+batch-independent) row by row (`global_attention.row_matmul`), in the
+tiles' own layout.
 
 The similarity norm is applied as an affine (`scales`, `shift`) given to
 `attend`; in training its batch statistics come from `moments` (sums over
@@ -18,24 +19,9 @@ and outputs follow the contract of `ops/axial_attention.py`.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
-from axial_deeplab_tf.ops.global_attention import keys_to_queries
+from axial_deeplab_tf.ops.global_attention import row_matmul
 
 _MASK_VALUE = -1e9
-
-
-def _by_row(x, right):
-  """`out[..., i, :] = x[..., i, :] @ right[i]`, one matmul batched over i.
-
-  Args:
-    x: `[..., rows, depth]`.
-    right: `[rows, depth, n]`.
-
-  Returns:
-    `[rows, prod(...), n]` (row-major: the caller transposes once).
-  """
-  shape = tf.shape(x)
-  flat = tf.reshape(x, [-1, shape[-2], shape[-1]])
-  return tf.matmul(tf.transpose(flat, [1, 0, 2]), right)
 
 
 def _similarity_terms(q, k, tables, use_content, half_span):
@@ -43,8 +29,9 @@ def _similarity_terms(q, k, tables, use_content, half_span):
   r^k order), each `[..., rows, cols]`.
 
   Relative terms contract queries (keys) with the tile's expanded
-  embeddings `[depth, rows, cols]` (`expand_table`, batch-independent) in
-  matmuls batched over the query (key) index of the tile.
+  embeddings `[depth, rows, cols]` (`expand_table`, batch-independent),
+  row by row (`row_matmul`): the r^q term lands query-major, the r^k term
+  key-major and is transposed once.
 
   Args:
     q: `[..., rows, depth_qk]` queries, heads on axis 1; query `i` sits at
@@ -55,21 +42,16 @@ def _similarity_terms(q, k, tables, use_content, half_span):
     half_span: Python int.
   """
   q_table, k_table, _ = tables
-  shape_q = tf.shape(q)
-  rows, cols = shape_q[-2], tf.shape(k)[-2]
-  lead = shape_q[:-2]
+  rows = tf.shape(q)[-2]
   expand = lambda t: relative_positions.expand_table(t, rows, half_span)  # pylint: disable=g-long-lambda
   terms = []
   if use_content:
     terms.append(tf.matmul(q, k, transpose_b=True))
   if q_table is not None:
-    product = _by_row(q, tf.transpose(expand(q_table), [1, 0, 2]))
-    product = tf.transpose(product, [1, 0, 2])  # [prod(...), rows, cols]
-    terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
+    terms.append(row_matmul(q, tf.transpose(expand(q_table), [1, 0, 2])))
   if k_table is not None:
-    product = _by_row(k, tf.transpose(expand(k_table), [2, 0, 1]))
-    product = keys_to_queries(product)  # [prod(...), rows, cols]
-    terms.append(tf.reshape(product, tf.concat([lead, [rows, cols]], 0)))
+    product = row_matmul(k, tf.transpose(expand(k_table), [2, 0, 1]))
+    terms.append(tf.linalg.matrix_transpose(product))  # [..., rows, cols]
   return terms
 
 
@@ -190,16 +172,16 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     logits += shift[:, None, None, None]
   mask = _mask(length, h, b)
   logits = tf.where(mask, logits, _MASK_VALUE)
-  weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+  weights = tf.nn.softmax(logits, axis=-1)
   v_windows = _tiles(v, b, num_blocks, h)
-  outputs = [tf.matmul(weights, v_windows)]
+  outputs = [tf.matmul(tf.cast(weights, v.dtype), v_windows)]
   v_table = tables[2]
   depth = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
   if v_table is not None:
-    rows, cols = b, b + 2 * h
-    table = relative_positions.expand_table(v_table, rows, h)
+    table = relative_positions.expand_table(v_table, b, h)
     table = tf.transpose(table, [1, 2, 0])  # [rows, cols, d_v]
-    product = tf.transpose(_by_row(weights, table), [1, 0, 2])
-    outputs.append(tf.reshape(product, [batch, heads, num_blocks, b, depth]))
+    # float32, as the global layout's r^v product.
+    outputs.append(tf.cast(row_matmul(weights, tf.cast(table, tf.float32)),
+                           v.dtype))
   return [tf.transpose(tf.reshape(out, [batch, heads, num_blocks * b, depth])
                        [:, :, :length], [0, 2, 1, 3]) for out in outputs]

@@ -93,6 +93,15 @@ def test_fold_model_folds_nested_layers():
     ref.randomize_norms(layer, rng)
   want = model(x, training=False).numpy()
   assert folding.fold_model(model) == 2
+  for layer in (model.height_attention, model.width_attention):
+    # The folded weights are named after the layer and the projection.
+    added = {w.name for w in layer.weights} - {w.name for w in (
+        layer.qkv_projection.weights + layer.qkv_norm.weights +
+        layer.similarity_norm.weights + layer.output_norm.weights +
+        [layer.query_table, layer.key_table, layer.value_table])}
+    assert added == {f'{layer.name}/{n}:0' for n in (
+        'qkv_folded/kernel', 'qkv_folded/bias', 'folded_content_scale',
+        'folded_output_scale')}
   assert folding.fold_model(model) == 0
   got = model(x, training=False).numpy()
   assert np.abs(want).max() > 0.1

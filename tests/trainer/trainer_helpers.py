@@ -1,6 +1,7 @@
 """Helpers of the trainer tests: run the trainer mains as subprocesses."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -57,12 +58,7 @@ def run(args, timeout=400):
 
 def unfolded_weights(model):
   """The model's weights but those folding added (export folds the
-  attention: `modeling.folding`), in order."""
-  added = set()
-  for layer in model.submodules:
-    if getattr(layer, 'folded', False):
-      added.update(id(w) for w in layer.folded_projection.weights)
-      added.update(id(w) for w in (layer.folded_content_scale,
-                                   layer.folded_output_scale)
-                   if w is not None)
-  return [w for w in model.weights if id(w) not in added]
+  attention: `modeling.folding.fold_attention` names them
+  `<layer>/qkv_folded/...` and `<layer>/folded_*_scale`), in order."""
+  added = re.compile(r'(^|/)(qkv_folded/|folded_(content|output)_scale:)')
+  return [w for w in model.weights if not added.search(w.name)]
