@@ -32,6 +32,7 @@ from axial_deeplab_tf.modeling.backbones import variants
 from axial_deeplab_tf.modeling.backbones import wide_resnet
 from axial_deeplab_tf.train import experiment
 
+import deeplab2_fixtures  # tests/checkpoints
 import deeplab2_wide_reference as reference  # tests/checkpoints
 
 FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, 'fixtures',
@@ -173,17 +174,7 @@ def _whole_override(name):
           'width_multiplier': b['backbone_width_multiplier'],
           'layer_multiplier': b['backbone_layer_multiplier'],
           'max_distance': WHOLE[name]['max_span'] - 1}},
-      'decoder': {
-          'semantic_aspp_channels': r['aspp_channels'],
-          'semantic_low_level_channels': [c for _, c in r['low_level']],
-          'semantic_decoder_channels': r['decoder_channels'],
-          'semantic_head_channels': r['semantic_head_channels'],
-          'instance_aspp_channels': r['instance_decoder_channels'],
-          'instance_low_level_channels': [
-              c for _, c in r['instance_low_level']],
-          'instance_decoder_channels': r['instance_decoder_channels'],
-          'center_head_channels': r['instance_head_channels'],
-          'offset_head_channels': r['instance_head_channels']}}}}
+      'decoder': deeplab2_fixtures.decoder_override(r)}}}
 
 
 _WHOLE = 'axial_swidernet_1_1_1_os16'
