@@ -141,6 +141,13 @@ KNOWN['swidernet'] = Model('conv3x3', 64, (3, 6, 3, 3), 0, False, '', 3)
 KNOWN['axial_swidernet'] = Model(
     'conv3x3', 64, (3, 6, 3, 3), 16, False,
     'deeplab2_axial_swidernet_1_1_1_os16_cityscapes', 3)
+# deeplab2 names every Axial-SWideRNet encoder `axial_swidernet` (the layer
+# multiplier is a separate setting); the deeper ImageNet files go by the
+# name of their download.
+for _layers, _blocks in (('3', (9, 18, 9, 9)), ('4.5', (13, 27, 13, 13))):
+  KNOWN[f'axial_swidernet_1_1_{_layers}'] = Model(
+      'conv3x3', 64, _blocks, 16, False,
+      f'deeplab2_axial_swidernet_1_1_{_layers}_os16_cityscapes', 3)
 MODELS = {name: m for name, m in KNOWN.items() if m.experiment}
 
 read = deeplab2_reader.read

@@ -17,7 +17,8 @@ Flags:
     (max_deeplab_s_backbone_os16, axial_swidernet_1_1_{1,3,4.5}_os16,
     max_deeplab_l_backbone_os16) or the backbone name of an ImageNet
     encoder (max_deeplab_s_backbone, axial_deeplab_{s,l},
-    axial_resnet_{s,l}, axial_resnet50 (MaX-S w/ GeLU), axial_swidernet,
+    axial_resnet_{s,l}, axial_resnet50 (MaX-S w/ GeLU), axial_swidernet
+    (the (1, 1, 1) encoder), axial_swidernet_1_1_{3,4.5},
     max_deeplab_l_backbone; imported as a backbone for
     `task.init_checkpoint`).
   --output_dir: the checkpoint folder to write (absent or empty; written
@@ -59,6 +60,7 @@ def define_flags():
                       'axial_resnet_{s,l}, axial_resnet50, '
                       'axial_swidernet_1_1_{1,3,4.5}_os16, '
                       'max_deeplab_l_backbone_os16, axial_swidernet, '
+                      'axial_swidernet_1_1_{3,4.5}, '
                       'max_deeplab_l_backbone).')
   flags.DEFINE_string('output_dir', None,
                       'Checkpoint folder to write (absent or empty).')

@@ -33,6 +33,7 @@ from axial_deeplab_tf.modeling.backbones import wide_resnet
 from axial_deeplab_tf.train import experiment
 
 import deeplab2_fixtures  # tests/checkpoints
+import import_checks  # tests/checkpoints
 import deeplab2_wide_reference as reference  # tests/checkpoints
 
 FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, 'fixtures',
@@ -364,3 +365,31 @@ def test_full_size_whole_manifests_map_completely(name):
       assert shape[2] == widths[reader[0]], key
     else:
       assert shape == max_s[key], key
+
+
+@pytest.mark.parametrize('layers', ['3', '4.5'])
+def test_deeper_axial_swidernet_encoders_import_by_their_name(layers):
+  """deeplab2's ImageNet Axial-SWideRNet-(1, 1, 3) and (1, 1, 4.5) files
+  (the encoder tensors of the whole models' manifests) import as
+  `axial_swidernet_1_1_<layers>` into that experiment's backbone, every
+  tensor mapped; `--model=axial_swidernet` ((1, 1, 1)) names them."""
+  with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
+    manifest = json.load(f)[f'axial_swidernet_1_1_{layers}_os16']
+  encoder = import_checks.shapes_only(
+      {k: s for k, s in manifest['variables'].items()
+       if k.startswith('encoder/')})
+
+  def variant(name):
+    return variants.resolve_wide_config(experiment.load_experiment(
+        deeplab2.MODELS[name].experiment).task.model.backbone.wide_resnet)
+
+  name = f'axial_swidernet_1_1_{layers}'
+  assert deeplab2.MODELS[name].backbone_only
+  assert deeplab2.check_architecture(encoder, name, variant(name)) is None
+  assert f'it looks like {name} (encoder, ' in deeplab2.check_architecture(
+      encoder, 'axial_swidernet', variant('axial_swidernet'))
+  used = import_checks.mapped_keys(
+      reference.variables(variant(name)),
+      {k: v.shape for k, v in encoder.items()},
+      lambda v, shape: deeplab2_wide.source(v, None, shape))
+  assert used == set(encoder)
