@@ -59,7 +59,7 @@ import numpy as np
 from axial_deeplab_tf.checkpoints import deeplab2_blocks
 from axial_deeplab_tf.checkpoints import deeplab2_reader
 from axial_deeplab_tf.checkpoints import deeplab2_wide
-from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.modeling.backbones import wide_variants
 
 # The reader drops everything that holds no weights.
 IGNORED_SUFFIXES = ()
@@ -226,7 +226,7 @@ def check_architecture(state, name, variant) -> Optional[str]:
   """None, or why `state` is not a checkpoint of model `name` built with
   our backbone row `variant` (its depth and stem width may be reduced)."""
   model = KNOWN[name]
-  if isinstance(variant, variants.WideVariant):
+  if isinstance(variant, wide_variants.WideVariant):
     stem = int(round(64 * variant.stem_width_multiplier))
     blocks = tuple(int(b * variant.layer_multiplier)
                    for b in variant.stage_blocks)

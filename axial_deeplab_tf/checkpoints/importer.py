@@ -52,6 +52,7 @@ from axial_deeplab_tf.checkpoints import deeplab2
 from axial_deeplab_tf.checkpoints import pytorch_axialnet
 from axial_deeplab_tf.modeling import factory
 from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.modeling.backbones import wide_variants
 from axial_deeplab_tf.tasks import checkpoint_restore
 from axial_deeplab_tf.train import experiment as experiment_lib
 
@@ -198,7 +199,7 @@ def import_state(source: str, state: Dict[str, np.ndarray], model: str,
     raise ImportCheckpointError(str(e)) from None
   backbone = params.task.model.backbone
   resolve = {'axial_resnet': variants.resolve_config,
-             'wide_resnet': variants.resolve_wide_config}[backbone.type]
+             'wide_resnet': wide_variants.resolve_wide_config}[backbone.type]
   try:
     variant = resolve(backbone.get())
   except ValueError as e:

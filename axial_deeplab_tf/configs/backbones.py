@@ -30,7 +30,7 @@ e.g. the tiny demo model.
 
 | key | meaning |
 |---|---|
-| variant | a name of `variants.WIDE_VARIANTS` |
+| variant | a name of `axial_deeplab_tf.modeling.backbones.wide_variants.WIDE_VARIANTS` |
 | stem_width_multiplier, width_multiplier, layer_multiplier | SWideRNet's three scaling factors (stem channels, stage channels, blocks of stages 2-5) |
 | output_stride | 16 or 32 |
 | drop_path_keep_prob | keep probability of the last stage's residual branches in training (1.0: none) |

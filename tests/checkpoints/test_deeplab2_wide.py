@@ -28,7 +28,7 @@ from axial_deeplab_tf.checkpoints import deeplab2_reader
 from axial_deeplab_tf.checkpoints import deeplab2_wide
 from axial_deeplab_tf.checkpoints import importer
 from axial_deeplab_tf.configs import backbones as backbones_cfg
-from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.modeling.backbones import wide_variants
 from axial_deeplab_tf.modeling.backbones import wide_resnet
 from axial_deeplab_tf.train import experiment
 
@@ -124,7 +124,7 @@ def test_reduced_max_deeplab_l_backbone_matches_deeplab2_at_two_sizes():
   options = TINY['max_deeplab_l_backbone_tiny']
   group = options['block_group_config']
   axial = group['axial_layer_config']
-  variant = variants.resolve_wide(
+  variant = wide_variants.resolve_wide(
       options['name'], stem_width_multiplier=options['stem_width_multiplier'],
       width_multiplier=options['width_multiplier'],
       layer_multiplier=options['backbone_layer_multiplier'],
@@ -151,7 +151,7 @@ def test_full_size_manifests_map_completely(name, row, output_stride):
   output strides)."""
   with gzip.open(os.path.join(FIXTURES, 'manifests.json.gz'), 'rt') as f:
     manifest = json.load(f)[name]
-  ours = reference.variables(variants.resolve_wide(
+  ours = reference.variables(wide_variants.resolve_wide(
       row, output_stride=output_stride))
   used = set()
   for variable, shape in ours.items():
@@ -332,7 +332,7 @@ def test_full_size_whole_manifests_map_completely(name):
     max_s = json.load(f)['max_deeplab_s_backbone_os16']['variables']
   row = experiment.load_experiment(
       deeplab2.MODELS[name].experiment).task.model.backbone.wide_resnet
-  ours = reference.variables(variants.resolve_wide_config(row))
+  ours = reference.variables(wide_variants.resolve_wide_config(row))
   unused = deeplab2.unused_for(name)
   encoder = {k for k in manifest if k.startswith('encoder/') and
              not unused(k)}
@@ -380,7 +380,7 @@ def test_deeper_axial_swidernet_encoders_import_by_their_name(layers):
        if k.startswith('encoder/')})
 
   def variant(name):
-    return variants.resolve_wide_config(experiment.load_experiment(
+    return wide_variants.resolve_wide_config(experiment.load_experiment(
         deeplab2.MODELS[name].experiment).task.model.backbone.wide_resnet)
 
   name = f'axial_swidernet_1_1_{layers}'

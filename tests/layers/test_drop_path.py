@@ -15,6 +15,7 @@ from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import wide_blocks
 from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.modeling.backbones import wide_variants
 from axial_deeplab_tf.modeling.backbones import wide_resnet
 
 
@@ -23,7 +24,7 @@ def test_linear_drop_path_schedule_matches_deeplab2_rule():
   # from stride 4 on (SWideRNet's drop_path_beyond_stride); the first block
   # of a strided stage sits at the previous stride.
   layout = wide_resnet.block_layout(
-      variants.WideVariant(drop_path_keep_prob=0.8,
+      wide_variants.WideVariant(drop_path_keep_prob=0.8,
                            drop_path_schedule='linear'))
   keeps = [[b.drop_path_keep_prob for b in stage] for stage in layout]
   expected = [[1.0] * 3, [1.0, 0.95, 0.95], [0.95] + [0.9] * 5,

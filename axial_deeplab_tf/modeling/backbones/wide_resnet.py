@@ -1,5 +1,5 @@
 """The wide-ResNet backbone family (SWideRNet), built from
-`variants.WIDE_VARIANTS`.
+`wide_variants.WIDE_VARIANTS`.
 
 Registered with Model Garden's backbone factory as `wide_resnet`
 (`backbone.type: wide_resnet`, keys in `configs.backbones.WideResNet`).
@@ -29,7 +29,7 @@ from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import wide_blocks
 from axial_deeplab_tf.modeling.backbones import base
 from axial_deeplab_tf.modeling.backbones import stacked_decoder
-from axial_deeplab_tf.modeling.backbones import variants
+from axial_deeplab_tf.modeling.backbones import wide_variants
 
 # Undilated input stride and stride of the five stages (the stem has
 # stride 2).
@@ -98,7 +98,7 @@ def block_layout(variant) -> List[List[BlockSpec]]:
   Blocks from `axial_beyond_stride` on are axial (`attention` holds their
   `AxialAttention2D` arguments), whatever their stage.
   """
-  variant = variants.resolve_wide(variant)
+  variant = wide_variants.resolve_wide(variant)
   counts = [3] + [int(b * variant.layer_multiplier)
                   for b in variant.stage_blocks]
   layout = []
@@ -114,7 +114,7 @@ def block_layout(variant) -> List[List[BlockSpec]]:
 def decoder_layout(variant) -> List[Tuple[int, int, List[BlockSpec]]]:
   """(stride, fuse width, blocks) of each stacked-decoder stage of
   `variant` (`stacked_decoder`; empty without `decoder_num_stacks`)."""
-  variant = variants.resolve_wide(variant)
+  variant = wide_variants.resolve_wide(variant)
   layout = []
   for stride, nominal in stacked_decoder.stages(variant.output_stride,
                                                 variant.decoder_num_stacks):
@@ -140,7 +140,7 @@ class WideResNet(base.FunctionalBackbone):
   """SWideRNet backbone (and MaX-DeepLab-L's, with its stacked decoder).
 
   Args:
-    variant: a name in `variants.WIDE_VARIANTS`, a `variants.WideVariant`
+    variant: a name in `wide_variants.WIDE_VARIANTS`, a `wide_variants.WideVariant`
       or its dict.
     input_specs: `tf_keras.layers.InputSpec` of the input; default
       `[None, None, None, 3]`.
@@ -152,7 +152,7 @@ class WideResNet(base.FunctionalBackbone):
                kernel_initializer='he_normal', kernel_regularizer=None,
                norm_momentum=0.99, norm_epsilon=1e-3, use_sync_bn=False,
                **kwargs):
-    spec = variants.resolve_wide(variant)
+    spec = wide_variants.resolve_wide(variant)
     input_specs = input_specs or tf_keras.layers.InputSpec(
         shape=[None, None, None, 3])
     common = dict(kernel_initializer=kernel_initializer,
@@ -207,10 +207,10 @@ def build_wide_resnet(input_specs, backbone_config, norm_activation_config,
                      f"relu, got {norm_activation_config.activation!r}.")
   config = backbone_config.get()
   try:
-    row = variants.resolve_wide_config(config)
+    row = wide_variants.resolve_wide_config(config)
   except (ValueError, TypeError) as e:
     raise ValueError(f'model.backbone.wide_resnet: {e}') from e
-  variant = (config.variant if row == variants.WIDE_VARIANTS[config.variant]
+  variant = (config.variant if row == wide_variants.WIDE_VARIANTS[config.variant]
              else row)
   return WideResNet(
       variant, input_specs=input_specs, kernel_regularizer=l2_regularizer,
