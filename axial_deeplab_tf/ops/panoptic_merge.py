@@ -55,6 +55,31 @@ def semantic_prediction(semantic_logits: tf.Tensor
   return probs, tf.argmax(probs, axis=-1, output_type=tf.int32)
 
 
+def _window_max(values: tf.Tensor, kernel: int, axis: int) -> tf.Tensor:
+  """Max over the `kernel` (odd) values centred on each index of `axis`,
+  those past the edges left out: one axis of a stride-1 'SAME' max-pool.
+
+  Windows of 2, 4, 8, ... values are maxima of two shifted windows of
+  half the size, and the last of two overlapping ones (log2(kernel)
+  `tf.maximum` of whole maps instead of a kernel^2 window per pixel).
+  """
+  rank = values.shape.rank
+  pads = [[0, 0]] * rank
+  pads[axis] = [kernel // 2, kernel // 2]
+  result = tf.pad(values, pads, constant_values=float('-inf'))
+
+  def shifted(t, start, stop):
+    return t[(slice(None),) * axis + (slice(start, stop),)]
+
+  size = 1  # result[i] = max(padded[i:i + size]) along axis
+  while size < kernel:
+    step = min(size, kernel - size)
+    result = tf.maximum(shifted(result, None, -step),
+                        shifted(result, step, None))
+    size += step
+  return result
+
+
 def find_centers(center_heatmap: tf.Tensor, options: PostProcessingOptions
                  ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Max-pool NMS, threshold and top-k of a center heatmap.
@@ -70,8 +95,8 @@ def find_centers(center_heatmap: tf.Tensor, options: PostProcessingOptions
   """
   top_k = options.top_k
   heat = tf.cast(center_heatmap, tf.float32)
-  pooled = tf.nn.max_pool2d(heat, options.nms_kernel, strides=1,
-                            padding='SAME')
+  pooled = _window_max(_window_max(heat, options.nms_kernel, 1),
+                       options.nms_kernel, 2)
   keep = tf.logical_and(tf.equal(heat, pooled),
                         heat > options.center_threshold)
   lowest = tf.float32.min
@@ -93,6 +118,11 @@ def group_pixels(center_offsets: tf.Tensor, points: tf.Tensor,
                  valid: tf.Tensor) -> tf.Tensor:
   """Nearest-center index of every pixel.
 
+  A `tf.while_loop` (XLA compiles it) over the center slots up to the
+  last valid one of the batch keeps, per pixel, the smallest squared
+  distance so far and its slot: [batch, height * width] tensors only, and
+  slots after the last valid one (never nearest) cost nothing.
+
   Args:
     center_offsets: [batch, height, width, 2] predicted (dy, dx) in pixels.
     points: int32 [batch, top_k, 2] center (y, x).
@@ -100,23 +130,39 @@ def group_pixels(center_offsets: tf.Tensor, points: tf.Tensor,
 
   Returns:
     int32 [batch, height, width]: 1 + index of the valid center nearest to
-    (y + dy, x + dx); 0 when the image has no valid center.
+    (y + dy, x + dx), ties to the lower index; 0 when the image has no
+    valid center.
   """
   offsets = tf.cast(center_offsets, tf.float32)
   shape = tf.shape(offsets)
   batch, height, width = shape[0], shape[1], shape[2]
   ys = tf.cast(tf.range(height), tf.float32)[:, tf.newaxis]
   xs = tf.cast(tf.range(width), tf.float32)[tf.newaxis, :]
-  target_y = tf.reshape(ys + offsets[..., 0], [batch, -1, 1])  # [B, HW, 1]
-  target_x = tf.reshape(xs + offsets[..., 1], [batch, -1, 1])
-  points = tf.cast(points, tf.float32)
-  center_y = points[:, tf.newaxis, :, 0]  # [B, 1, T]
-  center_x = points[:, tf.newaxis, :, 1]
-  dist = tf.square(target_y - center_y) + tf.square(target_x - center_x)
-  dist = tf.where(valid[:, tf.newaxis, :], dist, float('inf'))
-  nearest = tf.argmin(dist, axis=-1, output_type=tf.int32) + 1
+  target_y = tf.reshape(ys + offsets[..., 0], [batch, -1])  # [B, HW]
+  target_x = tf.reshape(xs + offsets[..., 1], [batch, -1])
+  # An invalid slot sits at infinity: its distance is never the smallest.
+  far = tf.fill(tf.shape(valid), float('inf'))
+  center_y = tf.where(valid, tf.cast(points[..., 0], tf.float32), far)
+  center_x = tf.where(valid, tf.cast(points[..., 1], tf.float32), far)
+  slots = tf.shape(valid)[1]
+  last = tf.reduce_max(tf.where(valid, tf.range(1, slots + 1), 0))
+
+  def nearer(j, best, index):
+    """Adds slot j to the nearest-so-far `best` / `index` [B, HW]."""
+    dist = (tf.math.squared_difference(
+        target_y, tf.gather(center_y, [j], axis=1)) +
+            tf.math.squared_difference(
+                target_x, tf.gather(center_x, [j], axis=1)))
+    # Strictly nearer: a tie stays with the earlier (higher-scored) slot.
+    return (j + 1, tf.minimum(dist, best),
+            tf.where(dist < best, j, index))
+
+  best = tf.fill(tf.shape(target_y), float('inf'))
+  _, _, index = tf.while_loop(
+      lambda j, *_: j < last, nearer,
+      (tf.constant(0), best, tf.zeros_like(best, tf.int32)))
   any_center = tf.reduce_any(valid, axis=-1)[:, tf.newaxis]
-  nearest = tf.where(any_center, nearest, tf.zeros_like(nearest))
+  nearest = tf.where(any_center, index + 1, tf.zeros_like(index))
   return tf.reshape(nearest, [batch, height, width])
 
 
@@ -268,8 +314,8 @@ def score_instances(probs: tf.Tensor, instance: tf.Tensor,
 def instance_masks(instance: tf.Tensor, top_k: int) -> tf.Tensor:
   """bool [batch, top_k, height, width]: slot j is the mask of instance id
   j + 1 in `instance` int32 [batch, height, width]."""
-  ids = tf.range(1, top_k + 1)[tf.newaxis, :, tf.newaxis, tf.newaxis]
-  return tf.equal(instance[:, tf.newaxis], ids)
+  return tf.one_hot(instance - 1, top_k, on_value=True, off_value=False,
+                    axis=1, dtype=tf.bool)  # id 0 (-1): no slot
 
 
 def _static_logits(semantic_logits: tf.Tensor, num_classes: int
