@@ -115,55 +115,66 @@ def find_centers(center_heatmap: tf.Tensor, options: PostProcessingOptions
 
 
 def group_pixels(center_offsets: tf.Tensor, points: tf.Tensor,
-                 valid: tf.Tensor) -> tf.Tensor:
-  """Nearest-center index of every pixel.
+                 valid: tf.Tensor, pixels=None) -> tf.Tensor:
+  """Nearest-center index of every pixel (or of the `pixels` given).
 
-  A `tf.while_loop` (XLA compiles it) over the center slots up to the
-  last valid one of the batch keeps, per pixel, the smallest squared
-  distance so far and its slot: [batch, height * width] tensors only, and
-  slots after the last valid one (never nearest) cost nothing.
+  Each image alone (`tf.map_fn`): its selected pixels are gathered, then
+  a `tf.while_loop` over its center slots up to its last valid one keeps,
+  per pixel, the smallest squared distance so far and its slot (scalar
+  centers against [pixels] vectors; slots after the last valid one, never
+  nearest, cost nothing). XLA compiles it (with the pixel count padded to
+  height * width).
 
   Args:
     center_offsets: [batch, height, width, 2] predicted (dy, dx) in pixels.
     points: int32 [batch, top_k, 2] center (y, x).
     valid: bool [batch, top_k].
+    pixels: optional bool [batch, height, width]: only these pixels are
+      grouped, the others get 0 (None: all).
 
   Returns:
     int32 [batch, height, width]: 1 + index of the valid center nearest to
     (y + dy, x + dx), ties to the lower index; 0 when the image has no
-    valid center.
+    valid center (or the pixel is not in `pixels`).
   """
   offsets = tf.cast(center_offsets, tf.float32)
-  shape = tf.shape(offsets)
-  batch, height, width = shape[0], shape[1], shape[2]
-  ys = tf.cast(tf.range(height), tf.float32)[:, tf.newaxis]
-  xs = tf.cast(tf.range(width), tf.float32)[tf.newaxis, :]
-  target_y = tf.reshape(ys + offsets[..., 0], [batch, -1])  # [B, HW]
-  target_x = tf.reshape(xs + offsets[..., 1], [batch, -1])
+  if pixels is None:
+    pixels = tf.ones(tf.shape(offsets)[:3], tf.bool)
   # An invalid slot sits at infinity: its distance is never the smallest.
   far = tf.fill(tf.shape(valid), float('inf'))
   center_y = tf.where(valid, tf.cast(points[..., 0], tf.float32), far)
   center_x = tf.where(valid, tf.cast(points[..., 1], tf.float32), far)
-  slots = tf.shape(valid)[1]
-  last = tf.reduce_max(tf.where(valid, tf.range(1, slots + 1), 0))
+  slots = tf.range(1, tf.shape(valid)[1] + 1)
+  last = tf.reduce_max(tf.where(valid, slots, 0), axis=1)  # [B]
 
-  def nearer(j, best, index):
-    """Adds slot j to the nearest-so-far `best` / `index` [B, HW]."""
-    dist = (tf.math.squared_difference(
-        target_y, tf.gather(center_y, [j], axis=1)) +
-            tf.math.squared_difference(
-                target_x, tf.gather(center_x, [j], axis=1)))
-    # Strictly nearer: a tie stays with the earlier (higher-scored) slot.
-    return (j + 1, tf.minimum(dist, best),
-            tf.where(dist < best, j, index))
+  def one_image(args):
+    offset, keep, cy, cx, used = args
+    width = tf.shape(offset)[1]
+    index = tf.cast(tf.where(tf.reshape(keep, [-1]))[:, 0], tf.int32)
+    offset = tf.gather(tf.reshape(offset, [-1, 2]), index)  # [N, 2]
+    target_y = tf.cast(index // width, tf.float32) + offset[:, 0]
+    target_x = tf.cast(index % width, tf.float32) + offset[:, 1]
 
-  best = tf.fill(tf.shape(target_y), float('inf'))
-  _, _, index = tf.while_loop(
-      lambda j, *_: j < last, nearer,
-      (tf.constant(0), best, tf.zeros_like(best, tf.int32)))
-  any_center = tf.reduce_any(valid, axis=-1)[:, tf.newaxis]
-  nearest = tf.where(any_center, index + 1, tf.zeros_like(index))
-  return tf.reshape(nearest, [batch, height, width])
+    def nearer(j, best, slot):
+      """Adds center slot j to the nearest-so-far `best` / `slot` [N]."""
+      dist = (tf.math.squared_difference(target_y, tf.gather(cy, j)) +
+              tf.math.squared_difference(target_x, tf.gather(cx, j)))
+      # Strictly nearer: a tie stays with the earlier (higher-scored) slot.
+      return j + 1, tf.minimum(dist, best), tf.where(dist < best, j, slot)
+
+    best = tf.fill(tf.shape(target_y), float('inf'))
+    _, _, slot = tf.while_loop(
+        lambda j, *_: j < used, nearer,
+        (tf.constant(0), best, tf.zeros_like(best, tf.int32)))
+    nearest = tf.where(used > 0, slot + 1, tf.zeros_like(slot))
+    return tf.reshape(tf.scatter_nd(index[:, tf.newaxis], nearest,
+                                    tf.shape(tf.reshape(keep, [-1]))),
+                      tf.shape(keep))
+
+  return tf.map_fn(
+      one_image, (offsets, tf.cast(pixels, tf.bool), center_y, center_x,
+                  last),
+      fn_output_signature=tf.TensorSpec([None, None], tf.int32))
 
 
 def thing_pixels(semantic: tf.Tensor,
@@ -375,8 +386,7 @@ def panoptic_postprocess(semantic_logits: tf.Tensor,
   probs, semantic = semantic_prediction(logits)
   is_thing = thing_pixels(semantic, encoding)
   center_scores, points, center_valid = find_centers(center_heatmap, options)
-  nearest = group_pixels(center_offsets, points, center_valid)
-  instance = tf.where(is_thing, nearest, tf.zeros_like(nearest))
+  instance = group_pixels(center_offsets, points, center_valid, is_thing)
   classes, areas = vote_instance_classes(semantic, instance, center_valid,
                                          num_classes)
   pixel_classes = pixel_instance_classes(instance, classes)
