@@ -192,6 +192,21 @@ def test_no_center_makes_things_void():
   np.testing.assert_array_equal(out['panoptic'], expected)
 
 
+def test_group_pixels_only_the_pixels_given():
+  # Image 0: centers x = 0 and x = 4; x = 1 points at x = 3.5 (nearer 4),
+  # x = 2 is a tie (lower slot), x = 3 is not asked for. Image 1: only slot
+  # 1 (id 2) is valid. Image 2: a valid center, no pixel asked for.
+  points = np.array([[[0, 0], [0, 4], [0, 0]], [[0, 0], [0, 2], [0, 0]],
+                     [[0, 1], [0, 0], [0, 0]]], np.int32)
+  valid = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 0]], bool)
+  off = np.zeros((3, 1, 5, 2), np.float32)
+  off[0, 0, 1] = (0.0, 2.5)
+  pixels = np.array([[[1, 1, 1, 0, 1]], [[0, 1, 1, 1, 0]], [[0] * 5]], bool)
+  got = pp.group_pixels(off, points, valid, pixels).numpy()
+  np.testing.assert_array_equal(got[:, 0], [[1, 2, 1, 0, 2], [0, 2, 2, 2, 0],
+                                            [0] * 5])
+
+
 def np_reference(logits, heat, off, things, thr, kernel, top_k, area_limit):
   """Loop-based numpy version of the documented algorithm, one image."""
   h, w, k = logits.shape
