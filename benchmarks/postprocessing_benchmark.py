@@ -2,8 +2,13 @@
 
 Synthetic 19-class inputs (8 thing classes, Cityscapes-like) with a given
 number of well-separated centers above threshold; every thing pixel's
-offset points near one of them. Times `panoptic_postprocess` as a
-tf.function, with and without XLA, after one warm-up call.
+offset points near one of them. Times, per image, after one warm-up call:
+
+* served: the `PanopticPostProcessor` layer saved in a SavedModel with
+  unknown batch, height and width (as the export traces it) and loaded
+  back: what the exported model and `predict` run;
+* tf.function: `panoptic_postprocess` in a tf.function;
+* XLA: the same, compiled (`jit_compile=True`).
 
 `--forward VARIANT` (e.g. axial_deeplab_s) also times that model's
 inference forward pass at the same size, batch 1, in the same run (a
@@ -20,6 +25,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -28,6 +34,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from axial_deeplab_tf.data.encoding import PanopticEncoding  # pylint: disable=g-import-not-at-top
+from axial_deeplab_tf.modeling import post_processor  # pylint: disable=g-import-not-at-top
 from axial_deeplab_tf.ops import panoptic_merge as pm  # pylint: disable=g-import-not-at-top
 import memory_benchmark  # pylint: disable=g-import-not-at-top; this folder is sys.path[0]
 
@@ -78,6 +85,20 @@ def time_call(fn, args, repeats):
   return (time.perf_counter() - start) / repeats
 
 
+def served_function(options, masks, folder):
+  """The post-processing layer as a loaded SavedModel function (logits,
+  heatmap, offsets) -> outputs, saved under `folder`."""
+  layer = post_processor.PanopticPostProcessor(ENCODING, options, masks)
+  module = tf.Module()
+  module.serve = tf.function(
+      lambda l, h, o: layer(dict(zip(post_processor.INPUT_KEYS, (l, h, o)))),
+      input_signature=[tf.TensorSpec([None, None, None, c], tf.float32)
+                       for c in (NUM_CLASSES, 1, 2)])
+  path = os.path.join(folder, f'{options.top_k}_{masks}')
+  tf.saved_model.save(module, path)
+  return tf.saved_model.load(path).serve
+
+
 def forward_seconds(variant, height, width, repeats):
   """Seconds of one inference forward pass of `variant` (a child of
   memory_benchmark.py, this checkout)."""
@@ -115,27 +136,31 @@ def main():
                               args.forward_repeats)
   print(f'TensorFlow {tf.__version__}; {height}x{width}, '
         f'batch {args.batch}, {NUM_CLASSES} classes, mean of {args.repeats}')
-  share = ' (share of the forward: tf.function, XLA)' if forward else ''
-  print(f"{'centers':>8} {'top_k':>6} {'masks':>6} {'tf.function ms':>15} "
-        f"{'XLA ms':>8}  (per image){share}")
-  for num_centers, top_k in ((50, 200), (400, 400)):
-    inputs = synthetic_inputs(args.batch, height, width, num_centers)
-    for masks in (False, True):
-      def run(l, h, o, masks=masks, top_k=top_k):
-        return pm.panoptic_postprocess(
-            l, h, o, ENCODING, pm.PostProcessingOptions(top_k=top_k),
-            output_instance_masks=masks)
-      graph = tf.function(run, autograph=False)
-      xla = tf.function(run, autograph=False, jit_compile=True)
-      t_graph = time_call(graph, inputs, args.repeats) / args.batch
-      t_xla = time_call(xla, inputs, args.repeats) / args.batch
-      found = int(tf.reduce_sum(tf.cast(
-          graph(*inputs)['instance_valid'], tf.int32)).numpy()) // args.batch
-      share = (f'  {100 * t_graph / forward:.2f}%, '
-               f'{100 * t_xla / forward:.2f}%' if forward else '')
-      print(f'{num_centers:>8} {top_k:>6} {str(masks):>6} '
-            f'{t_graph * 1e3:>15.1f} {t_xla * 1e3:>8.1f}  '
-            f'({found} instances found){share}', flush=True)
+  kinds = ('served', 'tf.function', 'XLA')
+  print(f"{'centers':>8} {'top_k':>6} {'masks':>6} "
+        + ' '.join(f'{k + " ms":>14}' for k in kinds)
+        + '  (per image' + (', then % of the forward)' if forward else ')'))
+  with tempfile.TemporaryDirectory(prefix='postprocessing_') as folder:
+    for num_centers, top_k in ((50, 200), (400, 400)):
+      inputs = synthetic_inputs(args.batch, height, width, num_centers)
+      options = pm.PostProcessingOptions(top_k=top_k)
+      for masks in (False, True):
+        def run(l, h, o, masks=masks, options=options):
+          return pm.panoptic_postprocess(l, h, o, ENCODING, options,
+                                         output_instance_masks=masks)
+        functions = (served_function(options, masks, folder),
+                     tf.function(run, autograph=False),
+                     tf.function(run, autograph=False, jit_compile=True))
+        seconds = [time_call(f, inputs, args.repeats) / args.batch
+                   for f in functions]
+        found = int(tf.reduce_sum(tf.cast(
+            functions[1](*inputs)['instance_valid'], tf.int32)).numpy())
+        share = ('  ' + ', '.join(f'{100 * t / forward:.2f}%' for t in seconds)
+                 if forward else '')
+        print(f'{num_centers:>8} {top_k:>6} {str(masks):>6} '
+              + ' '.join(f'{t * 1e3:>14.1f}' for t in seconds)
+              + f'  ({found // args.batch} instances found){share}',
+              flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.1f}')
 
 
