@@ -7,13 +7,13 @@ XLA and exports with unknown batch, height and width.
 
 1. `semantic_prediction`: softmax probabilities and their argmax.
 2. `find_centers`: a pixel is a center candidate when its heatmap value is
-   the maximum of its `nms_kernel` x `nms_kernel` window (max-pool NMS) and
-   is > `center_threshold`; the `top_k` highest candidates are kept, sorted
-   by score. Center j (0-based rank) becomes instance id j + 1.
-3. `group_pixels`: every pixel at (y, x) is given the center nearest
-   (Euclidean) to (y + dy, x + dx); ties go to the higher-scored center.
-   Only thing pixels (`thing_pixels`) keep it; in an image without any
-   center they get none and become void.
+   the maximum of its `nms_kernel` x `nms_kernel` window (max-pool NMS,
+   computed as two separable sliding maxima) and is > `center_threshold`;
+   the `top_k` highest candidates are kept, sorted by score. Center j
+   (0-based rank) becomes instance id j + 1.
+3. `group_pixels`: every thing pixel (`thing_pixels`) at (y, x) is given
+   the center nearest (Euclidean) to (y + dy, x + dx); ties go to the
+   higher-scored center. In an image without any center they become void.
 4. `vote_instance_classes`: the class of an instance is the majority vote
    of the semantic prediction over its pixels (ties: lowest class id).
    All its pixels take that class (`pixel_instance_classes`).
@@ -27,9 +27,10 @@ XLA and exports with unknown batch, height and width.
 The label encoding (classes, thing classes, label divisor, void label) is a
 `data.encoding.PanopticEncoding`; the thresholds are a
 `PostProcessingOptions` (`ops.post_processing_options`, also importable
-from here). Memory: grouping holds a [batch, height * width, top_k]
-float32 distance tensor (about 330 MB for one 640x640 image with
-top_k = 200).
+from here).
+
+Memory is O(batch * height * width * (K + top_k if masks are asked
+for)): grouping holds [pixels] vectors only (speed: docs/panoptic.md).
 """
 
 from typing import Dict, Tuple
@@ -56,15 +57,9 @@ def semantic_prediction(semantic_logits: tf.Tensor
 
 
 def _window_max(values: tf.Tensor, kernel: int, axis: int) -> tf.Tensor:
-  """Max over the `kernel` (odd) values centred on each index of `axis`,
-  those past the edges left out: one axis of a stride-1 'SAME' max-pool.
-
-  Windows of 2, 4, 8, ... values are maxima of two shifted windows of
-  half the size, and the last of two overlapping ones (log2(kernel)
-  `tf.maximum` of whole maps instead of a kernel^2 window per pixel).
-  """
-  rank = values.shape.rank
-  pads = [[0, 0]] * rank
+  """One axis of a stride-1 'SAME' max-pool (odd `kernel`, edges left
+  out), as log2(kernel) maxima of two shifted maps (windows 2, 4, ...)."""
+  pads = [[0, 0]] * values.shape.rank
   pads[axis] = [kernel // 2, kernel // 2]
   result = tf.pad(values, pads, constant_values=float('-inf'))
 
@@ -118,12 +113,9 @@ def group_pixels(center_offsets: tf.Tensor, points: tf.Tensor,
                  valid: tf.Tensor, pixels=None) -> tf.Tensor:
   """Nearest-center index of every pixel (or of the `pixels` given).
 
-  Each image alone (`tf.map_fn`): its selected pixels are gathered, then
-  a `tf.while_loop` over its center slots up to its last valid one keeps,
-  per pixel, the smallest squared distance so far and its slot (scalar
-  centers against [pixels] vectors; slots after the last valid one, never
-  nearest, cost nothing). XLA compiles it (with the pixel count padded to
-  height * width).
+  Per image (`tf.map_fn`), over its selected pixels, a `tf.while_loop`
+  over its slots up to the last valid one keeps the nearest so far: slots
+  after it cost nothing, and no [pixels, top_k] tensor is built.
 
   Args:
     center_offsets: [batch, height, width, 2] predicted (dy, dx) in pixels.
@@ -168,8 +160,7 @@ def group_pixels(center_offsets: tf.Tensor, points: tf.Tensor,
         (tf.constant(0), best, tf.zeros_like(best, tf.int32)))
     nearest = tf.where(used > 0, slot + 1, tf.zeros_like(slot))
     return tf.reshape(tf.scatter_nd(index[:, tf.newaxis], nearest,
-                                    tf.shape(tf.reshape(keep, [-1]))),
-                      tf.shape(keep))
+                                    [tf.size(keep)]), tf.shape(keep))
 
   return tf.map_fn(
       one_image, (offsets, tf.cast(pixels, tf.bool), center_y, center_x,
