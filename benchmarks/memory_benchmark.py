@@ -49,7 +49,7 @@ RECOMPUTE = {
     'none': {},
     'attention': dict(recompute_attention=True),
     'all': dict(recompute_attention=True, recompute_blocks=True,
-                recompute_decoder=True),
+                decoder=dict(recompute_decoder=True)),
 }
 DEFAULT_CASES = (
     # Bounded inference memory at paper resolution, and linear in pixels.

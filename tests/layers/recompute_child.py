@@ -85,7 +85,7 @@ def replica_differences():
     stats = [w.numpy() for w in block.non_trainable_weights]
     results.append((local, stats))
   (g0, s0), (g1, s1) = results
-  scale = max(np.abs(g).max() for g in g0)
+  scale = max(float(np.abs(g).max()) for g in g0)
   return (max(float(np.abs(a - b).max()) for a, b in zip(g0, g1)) / scale,
           max(float(np.abs(a - b).max()) for a, b in zip(s0, s1)))
 

@@ -124,7 +124,6 @@ def test_recomputed_model_step_equals_plain():
   plain = factory.build_axial_deeplab('axial_deeplab_s', 3, **tiny)
   again = factory.build_axial_deeplab(
       'axial_deeplab_s', 3, recompute_blocks=True, recompute_attention=True,
-      attention_memory_budget_mb=0.001,
       decoder=dict(recompute_decoder=True), **tiny)
   again.set_weights(plain.get_weights())
   x = tf.random.stateless_normal([1, 33, 49, 3], (3, 4))
