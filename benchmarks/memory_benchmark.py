@@ -8,7 +8,9 @@ A case is `mode:variant:HxW:batch`:
 
 * `infer`: the forward pass (`training=False`, tf.function, float32);
 * `train`: one SGD step (tf.function; loss: the mean square of every
-  output), with `recompute_attention` unless `--no-recompute`.
+  output), with what `--recompute` names (`RECOMPUTE`): `all` (default:
+  `recompute_blocks`, `recompute_decoder` and `recompute_attention`),
+  `attention` (`recompute_attention` only) or `none`.
 
 Seconds are those of the first call (tracing included) and, with
 `--repeats N > 0`, the mean of N more calls; `--xla` compiles the call
@@ -42,6 +44,13 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The model options of each `--recompute` choice (training cases only).
+RECOMPUTE = {
+    'none': {},
+    'attention': dict(recompute_attention=True),
+    'all': dict(recompute_attention=True, recompute_blocks=True,
+                decoder=dict(recompute_decoder=True)),
+}
 DEFAULT_CASES = (
     # Bounded inference memory at paper resolution, and linear in pixels.
     'infer:axial_deeplab_s:513x513:1', 'infer:axial_deeplab_s:1025x2049:1',
@@ -82,9 +91,7 @@ def measure(case, repeats, recompute, budget_mb, xla=False, madds=False):
   from axial_deeplab_tf.modeling import statistics  # pylint: disable=g-import-not-at-top
   mode, variant, size, batch = case.split(':')
   height, width = (int(v) for v in size.split('x'))
-  options = {}
-  if mode == 'train' and recompute:
-    options['recompute_attention'] = True
+  options = dict(RECOMPUTE[recompute]) if mode == 'train' else {}
   if budget_mb is not None:
     options['attention_memory_budget_mb'] = budget_mb
   model = factory.build_axial_deeplab(variant, 19,
@@ -130,9 +137,10 @@ def run_child(checkout, case, args):
   """One case in a fresh interpreter of `checkout`; its dict or an error."""
   command = [sys.executable, os.path.join(HERE, 'memory_benchmark.py'),
              '--child', case, '--repeats', str(args.repeats)]
-  for flag in ('no_recompute', 'xla', 'madds'):
+  for flag in ('xla', 'madds'):
     if getattr(args, flag, False):
-      command.append('--' + flag.replace('_', '-'))
+      command.append('--' + flag)
+  command += ['--recompute', getattr(args, 'recompute', 'all')]
   if getattr(args, 'budget_mb', None) is not None:
     command += ['--budget-mb', str(args.budget_mb)]
   return child_result(command, dict(PYTHONPATH=os.path.abspath(checkout)))
@@ -146,8 +154,8 @@ def main():
                       help='comma list of checkouts, run interleaved')
   parser.add_argument('--repeats', type=int, default=0,
                       help='timed calls after the first (0: first only)')
-  parser.add_argument('--no-recompute', action='store_true',
-                      help='train without recompute_attention')
+  parser.add_argument('--recompute', choices=sorted(RECOMPUTE),
+                      default='all', help='what training recomputes')
   parser.add_argument('--budget-mb', type=float, default=None,
                       help='attention_memory_budget_mb (default: automatic)')
   parser.add_argument('--xla', action='store_true',
@@ -157,7 +165,7 @@ def main():
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    print_result(measure(args.child, args.repeats, not args.no_recompute,
+    print_result(measure(args.child, args.repeats, args.recompute,
                          args.budget_mb, args.xla, args.madds))
     return
   print(f'machine: {platform.processor() or platform.machine()}, '

@@ -6,7 +6,8 @@ so that its peak resident memory is its own), interleaved ours, deeplab2,
 ours, deeplab2, PyTorch within each pass and repeated `--rounds` times:
 
 * ours: `factory.build_classifier('axial_resnet_s')`, tf.function and XLA
-  (`jit_compile`); the training step also with `recompute_attention`.
+  (`jit_compile`); the training step also with `recompute_attention`
+  (mode `+recompute`) and with `recompute_blocks` too (`+recompute+blocks`).
 * deeplab2: `axial_resnet_instances.get_model('axial_resnet_s',
   classification_mode=True, output_stride=32)` plus global average
   pooling and a 1000-way dense layer (12,580,488 weights, 12,491,912
@@ -56,7 +57,9 @@ CASES = (
     ('pytorch', 'forward', 'eager'),
     ('ours', 'step', 'tf.function'), ('deeplab2', 'step', 'tf.function'),
     ('ours', 'step', 'xla'), ('deeplab2', 'step', 'xla'),
-    ('ours', 'step', 'tf.function+recompute'), ('pytorch', 'step', 'eager'),
+    ('ours', 'step', 'tf.function+recompute'),
+    ('ours', 'step', 'tf.function+recompute+blocks'),
+    ('pytorch', 'step', 'eager'),
 )
 
 
@@ -150,7 +153,8 @@ def _tf_case(config):
     import tf_keras  # pylint: disable=g-import-not-at-top
     from axial_deeplab_tf.modeling import factory  # pylint: disable=g-import-not-at-top
     model = factory.build_classifier(
-        'axial_resnet_s', recompute_attention='recompute' in options)
+        'axial_resnet_s', recompute_attention='recompute' in options,
+        recompute_blocks='blocks' in options)
     keras = tf_keras
     call, variables = model, lambda: model.trainable_variables
   else:  # deeplab2, under TF_USE_LEGACY_KERAS=1 (tf.keras is tf_keras)

@@ -15,6 +15,7 @@ Keys (all under `model.backbone.axial_resnet` in a YAML experiment):
 | block_size | queries per block of local attention; null = automatic |
 | recompute_attention | recompute the attention's similarities and weights in the backward pass, one chunk of sequences at a time: less training memory, slower step (default false) |
 | attention_memory_budget_mb | MiB allowed for the largest transient tensor of each attention layer: its sequences run in chunks that fit (same result), in inference and in training with `recompute_attention`; null = automatic (16) |
+| recompute_blocks | keep only the inputs of the stem and of each residual block for the backward pass and compute them again there (gradient checkpointing, same result): a fraction of the training memory for about one more forward pass per step (default false); with `recompute_attention` too, the attention of the block being differentiated runs in budget-sized chunks |
 | stage_blocks | blocks per stage (4 ints) overriding the variant's; null keeps them |
 | width_multiplier | channel multiplier overriding the variant's; null keeps it |
 | stem_width | stem channels overriding the variant's; null keeps it |
@@ -59,6 +60,7 @@ class AxialResNet(hyperparams.Config):
   block_size: Optional[int] = None
   recompute_attention: bool = False
   attention_memory_budget_mb: Optional[float] = None
+  recompute_blocks: bool = False
   stage_blocks: Optional[List[int]] = None
   width_multiplier: Optional[float] = None
   stem_width: Optional[int] = None

@@ -93,7 +93,9 @@ class PostProcessing(hyperparams.Config):
 
 @dataclasses.dataclass
 class Decoder(hyperparams.Config):
-  """Panoptic-DeepLab decoder and head widths (Panoptic-DeepLab)."""
+  """Panoptic-DeepLab decoder and head widths (Panoptic-DeepLab), and
+  whether training recomputes the decoder branches in the backward pass
+  (`recompute_decoder`, see `modeling.panoptic_deeplab.PanopticDeepLab`)."""
   semantic_aspp_channels: int = 256
   semantic_low_level_channels: List[int] = dataclasses.field(
       default_factory=lambda: [64, 32])
@@ -108,6 +110,7 @@ class Decoder(hyperparams.Config):
   kernel_size: int = 5
   aspp_atrous_rates: List[int] = dataclasses.field(
       default_factory=lambda: [6, 12, 18])
+  recompute_decoder: bool = False
 
 
 @dataclasses.dataclass

@@ -152,7 +152,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
         2 * self.key_depth + self.value_depth, 1, use_bias=False,
         kernel_initializer=self.kernel_initializer,
         kernel_regularizer=self.kernel_regularizer, name='qkv')
-    self.qkv_norm = tf_keras.layers.BatchNormalization(
+    self.qkv_norm = normalization.BatchNormalization(
         synchronized=self.use_sync_bn, name='qkv_bn', **norm)
     num_similarity = (int(self.use_content) + int(self.use_query_rpe) +
                       int(self.use_key_rpe))

@@ -18,6 +18,10 @@ input, `x[:, ::s, ::s]`). The last BN's gamma starts at zero, so that a
 fresh block computes `act(shortcut)`. In training,
 `drop_path_keep_prob < 1` drops the residual branch (after the last BN,
 before the sum) per example (`layers.drop_path.DropPath`).
+`recompute_block=True` keeps only the block's input for the backward pass
+of a training step and computes the residual branch and the shortcut
+again there (`layers.recompute`; drop path, the sum and the last
+activation stay outside, so the recomputed part is deterministic).
 
 `activation` (`ACTIVATIONS`) replaces every ReLU of a block (and of a stem,
 `layers.stems`): 'relu', 'gelu' (exact, erf) or 'approximated_gelu' (tanh
@@ -31,6 +35,8 @@ import tf_keras
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import keras_utils
+from axial_deeplab_tf.layers import normalization
+from axial_deeplab_tf.layers import recompute
 
 
 ACTIVATIONS = {
@@ -65,6 +71,8 @@ class _Bottleneck(tf_keras.layers.Layer):
     activation: a key of `ACTIVATIONS` (every activation of the block).
     shortcut: 'conv' or 'subsample' (`SHORTCUTS`, see the module
       docstring).
+    recompute_block: in training, recompute the block in the backward
+      pass instead of keeping its tensors (see the module docstring).
   """
 
   middle_multiplier = 1
@@ -72,8 +80,9 @@ class _Bottleneck(tf_keras.layers.Layer):
   def __init__(self, filters, strides=1, kernel_initializer='he_normal',
                kernel_regularizer=None, norm_momentum=0.99, norm_epsilon=1e-3,
                use_sync_bn=False, activation='relu', shortcut='conv',
-               drop_path_keep_prob=1.0, **kwargs):
+               drop_path_keep_prob=1.0, recompute_block=False, **kwargs):
     super().__init__(**kwargs)
+    self.recompute_block = bool(recompute_block)
     if shortcut not in SHORTCUTS:
       raise ValueError(f'shortcut: expected one of {SHORTCUTS}, got '
                        f'{shortcut!r}.')
@@ -102,7 +111,7 @@ class _Bottleneck(tf_keras.layers.Layer):
         kernel_regularizer=self.kernel_regularizer, name=name)
 
   def _norm(self, name, zero=False):
-    return tf_keras.layers.BatchNormalization(
+    return normalization.BatchNormalization(
         momentum=self.norm_momentum, epsilon=self.norm_epsilon,
         synchronized=self.use_sync_bn,
         gamma_initializer='zeros' if zero else 'ones', name=name)
@@ -131,7 +140,8 @@ class _Bottleneck(tf_keras.layers.Layer):
       self.projection_norm = self._norm('shortcut_bn')
     super().build(input_shape)
 
-  def call(self, inputs, training=None):
+  def _branches(self, inputs, training=None):
+    """(residual branch after its last BN, shortcut)."""
     shortcut = inputs
     if self.projection is not None:
       shortcut = self.projection_norm(self.projection(inputs),
@@ -140,7 +150,11 @@ class _Bottleneck(tf_keras.layers.Layer):
       shortcut = inputs[:, ::self.strides, ::self.strides, :]
     x = self.act(self.reduce_norm(self.reduce(inputs), training=training))
     x = self._mix(x, training)
-    x = self.expand_norm(self.expand(x), training=training)
+    return self.expand_norm(self.expand(x), training=training), shortcut
+
+  def call(self, inputs, training=None):
+    x, shortcut = recompute.maybe_recompute(
+        self.recompute_block, training, self._branches, inputs)
     x = self.drop_path(x, training=training)
     return self.act(x + shortcut)
 
@@ -154,7 +168,8 @@ class _Bottleneck(tf_keras.layers.Layer):
             self.kernel_regularizer),
         norm_momentum=self.norm_momentum, norm_epsilon=self.norm_epsilon,
         use_sync_bn=self.use_sync_bn, activation=self.activation,
-        shortcut=self.shortcut, drop_path_keep_prob=self.drop_path.keep_prob)
+        shortcut=self.shortcut, drop_path_keep_prob=self.drop_path.keep_prob,
+        recompute_block=self.recompute_block)
     return config
 
 

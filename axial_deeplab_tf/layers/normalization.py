@@ -16,10 +16,36 @@ the replicas of a `tf.distribute` strategy.
 
 Computation is in float32 whatever the dtype policy (the layer's own
 policy is float32).
+
+`BatchNormalization` is the stock Keras batch norm that every layer of
+this project builds; it and `TermBatchNormalization` leave their moving
+statistics alone while a recomputed part runs again for its gradients
+(`layers.recompute`), so that a training step with recompute updates
+them exactly once, as one without.
 """
 
 import tensorflow as tf
 import tf_keras
+
+from axial_deeplab_tf.layers import recompute
+
+
+@tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
+class BatchNormalization(tf_keras.layers.BatchNormalization):
+  """`tf_keras.layers.BatchNormalization`, with no moving-statistics
+  update while `recompute.is_recomputing()` (same arguments, weights and
+  checkpoint layout)."""
+
+  def _assign_moving_average(self, variable, value, momentum, inputs_size):
+    if recompute.is_recomputing():
+      return variable
+    return super()._assign_moving_average(variable, value, momentum,
+                                          inputs_size)
+
+  def _assign_new_value(self, variable, value):
+    if recompute.is_recomputing():
+      return variable
+    return super()._assign_new_value(variable, value)
 
 
 class TermBatchNormalization(tf_keras.layers.Layer):
@@ -183,7 +209,7 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     """
     if means is None:
       means, variances = self.moving_mean, self.moving_variance
-    else:
+    elif not recompute.is_recomputing():
       decay = 1.0 - self.momentum
       self.moving_mean.assign(self.moving_mean * self.momentum + means * decay)
       self.moving_variance.assign(

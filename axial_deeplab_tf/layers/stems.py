@@ -14,7 +14,9 @@
   stand-alone (full) Axial-ResNet.
 
 `activation` (a key of `layers.blocks.ACTIVATIONS`, default 'relu')
-replaces every ReLU of a stem.
+replaces every ReLU of a stem. `recompute_stem=True` keeps only the
+stem's input for the backward pass of a training step and runs the stem
+again there (`layers.recompute`).
 
 All map `[batch, height, width, c]` to `[batch, height / stride, width /
 stride, channels]` (sizes rounded up) and expose `stride` and `channels`.
@@ -25,6 +27,8 @@ import tf_keras
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import keras_utils
+from axial_deeplab_tf.layers import normalization
+from axial_deeplab_tf.layers import recompute
 
 
 PADDINGS = ('same', 'symmetric')
@@ -58,7 +62,7 @@ class _ConvNormRelu(tf_keras.layers.Layer):
         use_bias=False,
         kernel_initializer=keras_utils.fresh_initializer(kernel_initializer),
         kernel_regularizer=kernel_regularizer, name='conv')
-    self.norm = tf_keras.layers.BatchNormalization(
+    self.norm = normalization.BatchNormalization(
         momentum=norm_momentum, epsilon=norm_epsilon,
         synchronized=use_sync_bn, name='bn')
 
@@ -74,9 +78,11 @@ class _Stem(tf_keras.layers.Layer):
 
   def __init__(self, filters, norm_momentum=0.99, norm_epsilon=1e-3,
                use_sync_bn=False, kernel_initializer='he_normal',
-               kernel_regularizer=None, activation='relu', **kwargs):
+               kernel_regularizer=None, activation='relu',
+               recompute_stem=False, **kwargs):
     super().__init__(**kwargs)
     self.filters = filters
+    self.recompute_stem = bool(recompute_stem)
     self.common = dict(norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
                        use_sync_bn=use_sync_bn,
                        kernel_initializer=kernel_initializer,
@@ -84,6 +90,10 @@ class _Stem(tf_keras.layers.Layer):
                        activation=activation)
 
   def call(self, inputs, training=None):
+    return recompute.maybe_recompute(self.recompute_stem, training,
+                                     self._run, inputs)
+
+  def _run(self, inputs, training=None):
     x = inputs
     for layer in self.stem_layers:
       if isinstance(layer, (tf_keras.layers.MaxPooling2D,
@@ -95,7 +105,8 @@ class _Stem(tf_keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(filters=self.filters, **self.common)
+    config.update(filters=self.filters, recompute_stem=self.recompute_stem,
+                  **self.common)
     config['kernel_initializer'] = keras_utils.serialize_initializer(
         config['kernel_initializer'])
     config['kernel_regularizer'] = keras_utils.serialize_regularizer(

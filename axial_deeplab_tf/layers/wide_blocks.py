@@ -31,6 +31,7 @@ import tf_keras
 from axial_deeplab_tf.layers import attention as attention_lib
 from axial_deeplab_tf.layers import drop_path
 from axial_deeplab_tf.layers import keras_utils
+from axial_deeplab_tf.layers import normalization
 
 
 @tf_keras.utils.register_keras_serializable(package='axial_deeplab_tf')
@@ -75,7 +76,7 @@ class ConvNorm(tf_keras.layers.Layer):
         padding='same' if self.pad is None else 'valid', use_bias=False,
         kernel_initializer=keras_utils.fresh_initializer(kernel_initializer),
         kernel_regularizer=kernel_regularizer, name='conv')
-    self.bn = tf_keras.layers.BatchNormalization(
+    self.bn = normalization.BatchNormalization(
         momentum=norm_momentum, epsilon=norm_epsilon,
         synchronized=use_sync_bn,
         gamma_initializer='zeros' if zero_gamma else 'ones', name='bn')

@@ -25,6 +25,8 @@ from typing import Dict, Sequence
 import tensorflow as tf
 import tf_keras
 
+from axial_deeplab_tf.layers import normalization
+
 _PACKAGE = 'axial_deeplab_tf'
 
 
@@ -46,7 +48,7 @@ def resize_aligned(x: tf.Tensor, size) -> tf.Tensor:
 
 
 def _norm(use_sync_bn, momentum, epsilon, name):
-  return tf_keras.layers.BatchNormalization(
+  return normalization.BatchNormalization(
       momentum=momentum, epsilon=epsilon, synchronized=use_sync_bn, name=name)
 
 

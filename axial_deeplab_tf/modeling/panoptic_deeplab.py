@@ -25,6 +25,7 @@ from typing import Dict, Optional, Sequence
 import tensorflow as tf
 import tf_keras
 
+from axial_deeplab_tf.layers import recompute
 from axial_deeplab_tf.modeling import decoders
 from axial_deeplab_tf.modeling import heads
 
@@ -91,6 +92,11 @@ class PanopticDeepLab(tf_keras.Model):
     use_sync_bn, norm_momentum, norm_epsilon: batch-norm options for the
       decoders and heads (default False, 0.99, 1e-3).
     kernel_regularizer: optional tf_keras regularizer for decoder/head convs.
+    recompute_decoder: in training, keep only the backbone features for
+      the backward pass and compute each decoder branch with its heads
+      again there (`layers.recompute`; same result, less memory at
+      stride 4, about one more decoder forward pass per step; default
+      False).
 
   Call: images [B, H, W, 3] (any H, W) -> dict
     'semantic_logits' float32 [B, H, W, K],
@@ -120,6 +126,7 @@ class PanopticDeepLab(tf_keras.Model):
                norm_momentum: float = 0.99,
                norm_epsilon: float = 1e-3,
                kernel_regularizer=None,
+               recompute_decoder: bool = False,
                **kwargs):
     super().__init__(**kwargs)
     if int(num_classes) < 1:
@@ -146,7 +153,8 @@ class PanopticDeepLab(tf_keras.Model):
         center_head_channels=int(center_head_channels),
         offset_head_channels=int(offset_head_channels),
         kernel_size=int(kernel_size), use_sync_bn=bool(use_sync_bn),
-        norm_momentum=float(norm_momentum), norm_epsilon=float(norm_epsilon))
+        norm_momentum=float(norm_momentum), norm_epsilon=float(norm_epsilon),
+        recompute_decoder=bool(recompute_decoder))
     self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
     o = self._options
     norm = dict(use_sync_bn=o['use_sync_bn'],
@@ -188,17 +196,30 @@ class PanopticDeepLab(tf_keras.Model):
     if not isinstance(features, dict):
       raise ValueError(f'backbone: expected a dict of features keyed by '
                        f'level, got {type(features).__name__}.')
-    semantic = self.semantic_decoder(features, training=training)
-    instance = self.instance_decoder(features, training=training)
+    semantic_logits, = self._branch(
+        features, self.semantic_decoder, [self.semantic_head], training)
+    center, offsets = self._branch(
+        features, self.instance_decoder, [self.center_head, self.offset_head],
+        training)
     return {
-        'semantic_logits': upsample_to_input(
-            self.semantic_head(semantic, training=training), padded, size),
-        'center_heatmap': upsample_to_input(
-            self.center_head(instance, training=training), padded, size),
-        'center_offsets': upsample_to_input(
-            self.offset_head(instance, training=training), padded, size,
-            scale_offsets=True),
+        'semantic_logits': upsample_to_input(semantic_logits, padded, size),
+        'center_heatmap': upsample_to_input(center, padded, size),
+        'center_offsets': upsample_to_input(offsets, padded, size,
+                                            scale_offsets=True),
     }
+
+  def _branch(self, features, decoder, branch_heads, training):
+    """[head(decoder(features)) for each head], recomputed in the backward
+    pass with `recompute_decoder`."""
+    keys = [k for k in [self._options['high_level_feature']] +
+            self._options['low_level_features'] if k in features]
+
+    def run(*levels, training=None):
+      x = decoder(dict(zip(keys, levels)), training=training)
+      return [head(x, training=training) for head in branch_heads]
+    return recompute.maybe_recompute(
+        self._options['recompute_decoder'], training, run,
+        *[features[k] for k in keys])
 
   def get_config(self) -> dict:
     config = {'backbone': tf_keras.layers.serialize(self.backbone),

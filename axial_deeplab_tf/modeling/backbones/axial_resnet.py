@@ -83,13 +83,17 @@ class AxialResNet(base.FunctionalBackbone):
     attention_memory_budget_mb: MiB allowed for the largest transient
       tensor of each attention layer (chunks of sequences, same result);
       None: automatic (`ops.chunking.DEFAULT_BUDGET_MB`).
+    recompute_blocks: keep only the stem's and each residual block's
+      input for the backward pass of a training step and compute the
+      stem and the blocks again there (`layers.recompute`; same result,
+      much less training memory, about one more forward pass per step).
     kernel_initializer, kernel_regularizer: of every conv and projection.
     norm_momentum, norm_epsilon, use_sync_bn: batch-norm settings.
   """
 
   def __init__(self, variant, input_specs=None, block_size=None,
                recompute_attention=False, attention_memory_budget_mb=None,
-               kernel_initializer='he_normal',
+               recompute_blocks=False, kernel_initializer='he_normal',
                kernel_regularizer=None, norm_momentum=0.99,
                norm_epsilon=1e-3, use_sync_bn=False, **kwargs):
     spec = variants.resolve(variant)
@@ -103,13 +107,15 @@ class AxialResNet(base.FunctionalBackbone):
     inputs = tf_keras.Input(shape=input_specs.shape[1:])
     attention_options = dict(recompute=recompute_attention,
                              memory_budget_mb=attention_memory_budget_mb)
-    stem = _build_stem(spec, dict(common, activation=spec.activation),
+    stem = _build_stem(spec, dict(common, activation=spec.activation,
+                                  recompute_stem=recompute_blocks),
                        attention_options)
     x = stem(inputs)
     endpoints = {}
     strides = stage_strides(stem.stride, spec.output_stride)
     block_options = dict(common, activation=spec.activation,
-                         shortcut=spec.shortcut)
+                         shortcut=spec.shortcut,
+                         recompute_block=recompute_blocks)
     for stage, num_blocks in enumerate(spec.stage_blocks):
       filters = _scaled(64 * 2**stage, spec.width_multiplier)
       for index in range(num_blocks):
@@ -137,6 +143,7 @@ class AxialResNet(base.FunctionalBackbone):
             block_size=block_size,
             recompute_attention=recompute_attention,
             attention_memory_budget_mb=attention_memory_budget_mb,
+            recompute_blocks=recompute_blocks,
             kernel_initializer=kernel_initializer,
             kernel_regularizer=kernel_regularizer,
             norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
@@ -155,8 +162,8 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
       its `axial_resnet` applies (the variant's row with `span`,
       `max_distance`, `output_stride`, `stage_blocks`, `width_multiplier`,
       `stem_width` and `stride_mode` overridden where set, plus
-      `block_size`, `recompute_attention` and
-      `attention_memory_budget_mb`; `first_block_max_distance` and
+      `block_size`, `recompute_attention`, `attention_memory_budget_mb`
+      and `recompute_blocks`; `first_block_max_distance` and
       `num_heads` likewise).
     norm_activation_config: Model Garden `NormActivation` (activation must
       be relu, the paper's; a row's `activation` sets the backbone's own).
@@ -186,6 +193,7 @@ def build_axial_resnet(input_specs, backbone_config, norm_activation_config,
       variant, input_specs=input_specs, block_size=config.block_size,
       recompute_attention=config.recompute_attention,
       attention_memory_budget_mb=config.attention_memory_budget_mb,
+      recompute_blocks=config.recompute_blocks,
       kernel_regularizer=l2_regularizer,
       use_sync_bn=norm_activation_config.use_sync_bn,
       norm_momentum=norm_activation_config.norm_momentum,
