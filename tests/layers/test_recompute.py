@@ -12,10 +12,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from axial_deeplab_tf.layers import blocks
 from axial_deeplab_tf.layers import recompute
-from axial_deeplab_tf.modeling import factory
+from axial_deeplab_tf.layers import stems
+from axial_deeplab_tf.modeling import panoptic_deeplab
 
 HERE = pathlib.Path(__file__).parent
 
@@ -78,7 +80,7 @@ def _twin_blocks(make):
 @pytest.mark.parametrize('kind', ['conv', 'axial'])
 def test_recomputed_block_step_equals_plain(kind):
   """A strided bottleneck with a projection shortcut (conv), or an axial
-  one with chunked, per-chunk-recomputed attention and drop path (the
+  one with recomputed attention (`recompute`, nested) and drop path (the
   random mask drawn once, outside the recomputed part)."""
   def make(recompute_block):
     if kind == 'conv':
@@ -86,7 +88,7 @@ def test_recomputed_block_step_equals_plain(kind):
           8, strides=2, recompute_block=recompute_block)
     block = blocks.AxialBottleneckBlock(
         4, span=None, num_heads=2, max_distance=8, recompute=True,
-        memory_budget_mb=0.001, drop_path_keep_prob=0.5,
+        drop_path_keep_prob=0.5,
         recompute_block=recompute_block)
     block.drop_path.seed = 7
     return block
@@ -115,26 +117,42 @@ def test_inference_and_plain_calls_do_not_recompute():
   assert calls == [False]
 
 
-def test_recomputed_model_step_equals_plain():
-  """Axial-DeepLab-S made tiny: stem, blocks, decoders and heads
-  recomputed (with the attention's own per-chunk recompute) against the
-  plain model, same weights."""
-  tiny = dict(stage_blocks=[1, 1, 1, 1], width_multiplier=0.125, span=5,
-              max_distance=8)
-  plain = factory.build_axial_deeplab('axial_deeplab_s', 3, **tiny)
-  again = factory.build_axial_deeplab(
-      'axial_deeplab_s', 3, recompute_blocks=True, recompute_attention=True,
-      decoder=dict(recompute_decoder=True), **tiny)
+def _tiny_panoptic(recompute_on):
+  """PanopticDeepLab over a tiny backbone: a three-conv stem (stride 2)
+  and strided convs to the stride-4, -8 and -16 features."""
+  tf.random.set_seed(0)
+  images = tf_keras.Input([None, None, 3])
+  x = stems.ThreeConvStem([4, 4, 8], recompute_stem=recompute_on)(images)
+  features = {}
+  for level, channels in (('2', 8), ('3', 8), ('5', 16)):
+    x = tf_keras.layers.Conv2D(channels, 3, 2, padding='same')(x)
+    features[level] = x
+  backbone = tf_keras.Model(images, features)
+  model = panoptic_deeplab.PanopticDeepLab(
+      backbone, 3, semantic_aspp_channels=8, semantic_decoder_channels=8,
+      semantic_head_channels=8, semantic_low_level_channels=(4, 4),
+      instance_aspp_channels=8, instance_decoder_channels=8,
+      instance_low_level_channels=(4, 4), center_head_channels=4,
+      offset_head_channels=4, recompute_decoder=recompute_on)
+  model(tf.zeros([1, 33, 33, 3]))
+  return model
+
+
+def test_recomputed_stem_and_decoder_step_equals_plain():
+  """The stem (`recompute_stem`) and both decoder branches with their
+  heads (`recompute_decoder`) recomputed, against the plain model."""
+  plain, again = _tiny_panoptic(False), _tiny_panoptic(True)
   again.set_weights(plain.get_weights())
-  x = tf.random.stateless_normal([1, 33, 49, 3], (3, 4))
+  x = tf.random.stateless_normal([2, 33, 49, 3], (3, 4))
   want, got = _step_results(plain, x), _step_results(again, x)
   _assert_same(got, want)
-  assert got['convs'] == 2 * want['convs']
+  assert got['convs'] == 2 * want['convs'] - 3  # the backbone's 3 convs
 
 
 def test_memory_and_replicas_in_a_child():
-  """A chain of conv bottlenecks: the step's peak allocation (TF's own
-  allocator statistics) with recompute is well under the plain one's;
+  """Chains of conv bottlenecks: the step's peak allocation (TF's own
+  allocator statistics) grows per block by less than half as much with
+  recompute as without;
   under a 2-replica MirroredStrategy with synchronized batch norms the
   recomputed step equals the plain one."""
   out = subprocess.run(
@@ -143,9 +161,11 @@ def test_memory_and_replicas_in_a_child():
   lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
   assert lines, out.stderr[-3000:]
   result = json.loads(lines[-1][len('RESULT '):])
-  plain, again = result['peak_plain'], result['peak_recompute']
-  # Plain keeps ~10 block-sized tensors per block for the backward pass;
-  # recompute keeps the 6 blocks' inputs and one block's tensors.
+  plain, again = result['per_block_plain'], result['per_block_recompute']
+  # Per block, a plain step keeps for its backward pass the 1x1 and 3x3
+  # convs' outputs and their ReLUs (4 x 0.6 MB) and the expanding conv's
+  # output and the block's output (2 x 2.4 MB); with recompute only the
+  # block's output (the next block's input, 2.4 MB).
   assert again < 0.5 * plain, result
   assert result['replica_max_difference'] < 1e-5, result
   assert result['replica_stats_difference'] < 1e-6, result
