@@ -5,14 +5,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from official.core import task_factory
 import tensorflow as tf
 
+from axial_deeplab_tf.train import cli
 from axial_deeplab_tf.train import experiment
+from axial_deeplab_tf.train import runner
 import trainer_helpers
 
 
@@ -118,22 +119,22 @@ def test_killed_run_resumes_evaluates_and_stops_on_nan(tmp_path, synthetic48):
   assert _latest_step(model_dir) == step + 4
 
 
-def test_errors_before_training(tmp_path, synthetic48):
-  """Exit status 1 and a message; key and input errors: tests/configs."""
-  result = trainer_helpers.run([sys.executable, trainer_helpers.TRAIN,
-                                 '--experiment=axial_deeplab_nope', '--mode=train',
-                                 f'--model_dir={tmp_path}'])
-  assert result.returncode == 1
-  assert "'axial_deeplab_nope' is not a registered" in result.stderr
-  assert 'axial_deeplab_shapes' in result.stderr
-  # A model_dir holding a checkpoint of another model.
+def test_checkpoint_of_another_model_is_reported(tmp_path, synthetic48,
+                                                 capsys):
+  """A model_dir holding a checkpoint of another model: one message naming
+  it, status 1, before training (in process: that the mains turn this
+  status and message into their exit, test_cli_errors checks)."""
   other = str(tmp_path / 'other')
   params = experiment.load_experiment(
       'axial_deeplab_shapes',
       params_override=trainer_helpers.TINY + ',task.model.num_classes=7')
   model = task_factory.get_task(params.task).build_model()
   tf.train.Checkpoint(model=model).save(os.path.join(other, 'ckpt'))
-  result = trainer_helpers.run(trainer_helpers.train_args(other, synthetic48))
-  assert result.returncode == 1
-  assert 'different model' in result.stderr and other in result.stderr
-  assert 'Traceback' not in result.stderr
+  params = experiment.load_experiment(
+      'axial_deeplab_shapes',
+      params_override=trainer_helpers.train_override(synthetic48))
+  assert cli.report_errors(
+      lambda: runner.run(params, 'train_and_eval', other)) == 1
+  err = capsys.readouterr().err
+  assert err.startswith('ERROR: ') and err.count('\n') == 1, err
+  assert 'different model' in err and other in err
