@@ -72,8 +72,13 @@ def _start(root, workers, paths, model, flag=False):
   tf.train.CheckpointManager(tf.train.Checkpoint(model=model), start,
                              max_to_keep=None).save(checkpoint_number=0)
   strategy = 'multi_worker_mirrored' if workers > 1 else 'one_device'
-  args = trainer_helpers.train_args(
-      model_dir, paths, steps=STEPS, extra=SETTINGS.format(strategy=strategy))
+  extra = SETTINGS.format(strategy=strategy)
+  if workers == 1:
+    # The image panels are checked on the workers' run only: the
+    # reference run does not trace their inference.
+    extra += ',task.image_summary_max_outputs=0'
+  args = trainer_helpers.train_args(model_dir, paths, steps=STEPS,
+                                    extra=extra)
   if flag:
     args.append(f'--checkpoint_path={start}')
   cluster = {'worker': [f'127.0.0.1:{p}' for p in _free_ports(workers)]}
