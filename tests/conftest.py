@@ -1,14 +1,15 @@
 """Suite-wide pytest hooks.
 
-- Tests marked `slow` (a minute or more on 2 cores: subprocess trainings,
-  exports, full-size model builds) run first. pytest-xdist hands tests to
-  its workers in collection order, so a long test collected last would
-  run alone at the end while the other worker idles.
+- Tests marked `slow` (half a minute or more on 2 cores: subprocess
+  trainings, exports, full-size model builds) run first. pytest-xdist
+  hands tests to its workers in collection order, so a long test
+  collected last would run alone at the end while the other worker idles.
 - Under `--dist loadgroup` (`make test`), the tests of a module that use
   one of its module-scoped fixtures (an exported SavedModel, an imported
   checkpoint, a written dataset) form one xdist group, so one worker
   builds that fixture once; the plain `load` distribution spreads them
-  over both workers, and each worker built it again.
+  over both workers, and each worker built it again. xdist hands out
+  the groups first (largest first), then the other tests in this order.
 """
 
 import pytest
