@@ -84,7 +84,15 @@ def settle_statistics(model, seed=0):
 
 
 def tiny_panoptic_model(seed=0):
-  """A ~0.2M-parameter PanopticDeepLab over TINY_ROW, weights randomized.
+  """A ~0.2M-parameter PanopticDeepLab over TINY_ROW, weights randomized."""
+  model = tiny_panoptic_network(seed)
+  randomize(model, seed)
+  return calibrate(model, seed)
+
+
+def tiny_panoptic_network(seed=0):
+  """`tiny_panoptic_model`'s network, built, with its initial weights (for
+  a model whose weights are restored from a checkpoint).
 
   build_axial_deeplab rejects a `Variant` object (it looks the variant up
   by name), so the model is assembled from its parts.
@@ -98,8 +106,7 @@ def tiny_panoptic_model(seed=0):
       instance_decoder_channels=16, instance_low_level_channels=(8, 8),
       center_head_channels=8, offset_head_channels=8)
   model(tf.zeros([1, 33, 33, 3]))
-  randomize(model, seed)
-  return calibrate(model, seed)
+  return model
 
 
 def _bias(model, head):

@@ -58,19 +58,22 @@ def _flags(tmp_path, **kwargs):
   return types.SimpleNamespace(**values)
 
 
-@pytest.mark.parametrize('overrides', [
-    {},                                                  # unknown experiment
-    {'experiment': 'axial_deeplab_shapes',               # unknown key
-     'params_override': 'task.model.num_clases=3'},
-    {'experiment': 'axial_deeplab_shapes',               # wrong value type
-     'params_override': 'task.model.num_classes=many'},
+@pytest.mark.parametrize('overrides,names', [
+    ({}, ("'axial_deeplab_nope' is not a registered",    # unknown experiment
+          'axial_deeplab_shapes')),
+    ({'experiment': 'axial_deeplab_shapes',              # unknown key
+      'params_override': 'task.model.num_clases=3'}, ('num_clases',)),
+    ({'experiment': 'axial_deeplab_shapes',              # wrong value type
+      'params_override': 'task.model.num_classes=many'}, ('many',)),
 ])
 def test_entry_functions_report_the_same_message(tmp_path, capsys,
-                                                 overrides):
+                                                 overrides, names):
   """train, export and predict through the package, in process."""
   values = _flags(tmp_path, **overrides)
   with pytest.raises(experiment.ConfigError) as raised:
     cli.params_from_flags(values)
+  for name in names:
+    assert name in str(raised.value), raised.value
   bodies = {
       'train': lambda: runner.run(cli.params_from_flags(values), 'train',
                                   str(tmp_path / 'run')),

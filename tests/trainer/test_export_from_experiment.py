@@ -40,7 +40,8 @@ class TinyTaskConfig(cfg.TaskConfig):
 class TinyTask(base_task.Task):
 
   def build_model(self):
-    return sm.tiny_panoptic_model(seed=4)
+    # Export restores every weight from the checkpoint: no randomizing.
+    return sm.tiny_panoptic_network(seed=4)
 
   def build_inputs(self, params, input_context=None):
     raise NotImplementedError('export tests build no inputs')
@@ -73,8 +74,8 @@ def test_unknown_experiment_is_named():
 def test_module_from_experiment_and_checkpoint(tmp_path):
   params = experiment.load_experiment(
       EXPERIMENT, params_override='task.model.post_processing.top_k=6')
-  trained = sm.tiny_panoptic_model(seed=4)
-  sm.randomize(trained, seed=9)      # differs from a freshly built model
+  # Differs from the freshly built model the task restores it into.
+  trained = sm.randomize(sm.tiny_panoptic_network(seed=4), seed=9)
   prefix = tf.train.Checkpoint(model=trained).save(str(tmp_path / 'ckpt'))
   module = experiment_export.build_export_module(params, str(tmp_path))
   assert isinstance(module, panoptic_module.PanopticExportModule)

@@ -24,6 +24,13 @@ TINY = ('task.model.backbone.axial_resnet.span=0,'
         'task.model.decoder.instance_decoder_channels=16,'
         'task.model.decoder.center_head_channels=8,'
         'task.model.decoder.offset_head_channels=8')
+# With TINY: a conv-only backbone (ResNet bottlenecks, output stride 16),
+# for the trainer tests whose checks do not depend on the model. Tracing
+# the attention layers is most of a tiny run's CPU time: a train_and_eval
+# subprocess of 2 steps took 39 CPU-s with this backbone, 120 with
+# TINY's axial one (test_multi_worker keeps the attention).
+CONV = ('task.model.backbone.axial_resnet.variant=resnet50,'
+        'task.model.backbone.axial_resnet.output_stride=16')
 
 
 def env():
@@ -34,7 +41,8 @@ def env():
   return e
 
 
-def train_args(model_dir, paths, mode='train_and_eval', steps=4, extra=''):
+def train_override(paths, steps=4, extra=''):
+  """The --params_override of `train_args`: the tiny model on `paths`."""
   override = (f'{TINY},task.train_data.input_path={paths["train"]},'
               f'task.validation_data.input_path={paths["val"]},'
               f'task.train_data.crop_size=[32,32],'
@@ -44,11 +52,13 @@ def train_args(model_dir, paths, mode='train_and_eval', steps=4, extra=''):
               f'trainer.train_steps={steps},trainer.steps_per_loop=2,'
               f'trainer.summary_interval=2,trainer.checkpoint_interval=2,'
               f'trainer.validation_interval={steps}')
-  if extra:
-    override += ',' + extra
+  return override + ',' + extra if extra else override
+
+
+def train_args(model_dir, paths, mode='train_and_eval', steps=4, extra=''):
   return [sys.executable, TRAIN, '--experiment=axial_deeplab_shapes',
           f'--mode={mode}', f'--model_dir={model_dir}',
-          f'--params_override={override}']
+          f'--params_override={train_override(paths, steps, extra)}']
 
 
 def run(args, timeout=400):
