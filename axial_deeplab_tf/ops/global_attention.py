@@ -10,13 +10,17 @@ r^k term's (its rows are keys). The similarity batch norm is folded in:
 `similarity_affine` computes its batch statistics from Gram matrices
 (`_pair_moments`, over the whole batch), `attend` multiplies the small q/k
 operands by its per-(term, head) scale and adds its shift through one
-extra contraction column. Only the summed logits and the attention weights
-are `[batch, heads, L, L]`; `ops/axial_attention.py` runs `attend` on
-chunks of sequences. Arguments and outputs follow the contract of
-`ops/axial_attention.py`.
+extra contraction column (training only: a shift per head cancels in the
+softmax). Only the summed logits and the attention weights are `[batch,
+heads, L, L]`; `softmax_retrieve` gives the softmax and both retrievals one
+gradient. `ops/axial_attention.py` runs `attend` on chunks of sequences.
+Arguments and outputs follow the contract of `ops/axial_attention.py`.
 """
 
+import os
+
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 from axial_deeplab_tf.ops import relative_positions
 
@@ -47,32 +51,103 @@ def row_matmul(x, right):
   Returns:
     `[..., rows, n]`.
   """
-  def one_row_matmul(a, b, **kwargs):  # rank 4: TFLite's BatchMatMul
-    shape = tf.shape(a)
-    rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
-    out = tf.matmul(rows, b, **kwargs)
-    return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
-
   @tf.custom_gradient
   def product(x, right):
-    out = one_row_matmul(x, right)
-
-    def grad(upstream):
-      shape = tf.shape(right)
-      def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
-        return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
-      g_rows = rows_major(upstream, shape[2])
-      dright = tf.matmul(rows_major(x, shape[1]), g_rows, transpose_a=True)
-      depth, n = x.shape[-1], right.shape[-1]
-      if depth is not None and n is not None and n > depth:
-        dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True),
-                          [1, 0, 2])
-        dx = tf.reshape(dx, tf.shape(x))
-      else:
-        dx = one_row_matmul(upstream, right, transpose_b=True)
-      return dx, dright
-    return out, grad
+    return _one_row_matmul(x, right), lambda upstream: _row_matmul_gradients(
+        x, right, upstream)
   return product(x, right)
+
+
+def _one_row_matmul(a, b, transpose_b=False):
+  """`a` `[..., rows, depth]` row by row times `b` `[rows, depth, n]` (or
+  `[rows, n, depth]` with `transpose_b`): one matmul broadcast over the
+  leading axes of `a`, rank 4 as TFLite's BatchMatMul needs."""
+  shape = tf.shape(a)
+  if os.environ.get('S7_XLA_EINSUM') and _in_xla():
+    flat = tf.reshape(a, [-1, shape[-2], shape[-1]])
+    out = tf.einsum('mic,inc->min' if transpose_b else 'mic,icn->min',
+                    flat, b)
+  else:
+    rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
+    out = tf.matmul(rows, b, transpose_b=transpose_b)
+  return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
+
+
+def _in_xla():
+  return control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())
+
+
+def _row_matmul_gradients(x, right, upstream):
+  """`(dx, dright)` of `row_matmul(x, right)` for the incoming gradient
+  `upstream` (see `row_matmul`)."""
+  shape = tf.shape(right)
+  def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
+    return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
+  g_rows = rows_major(upstream, shape[2])
+  dright = tf.matmul(rows_major(x, shape[1]), g_rows, transpose_a=True)
+  depth, n = x.shape[-1], right.shape[-1]
+  if depth is not None and n is not None and n > depth:
+    dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True), [1, 0, 2])
+    dx = tf.reshape(dx, tf.shape(x))
+  else:
+    dx = _one_row_matmul(upstream, right, transpose_b=True)
+  return dx, dright
+
+
+def softmax_retrieve(logits, v, rv):
+  """The attention weights `w = softmax(logits)` over the last axis and the
+  retrieved terms `[w @ v, row_matmul(w, rv)]` (the second only if `rv`
+  is given), in the dtype of `v`.
+
+  With float32 `v` one gradient serves the three: the softmax's backward
+  needs `sum_p w_op dw_op` per query row; both retrievals are linear in
+  `w`, so that sum is `sum_c dy_oc y_oc` over their outputs `y` and
+  incoming gradients `dy`: output-sized products instead of a product and
+  a reduction over the `L x L` weights (the default softmax gradient's),
+  and the weights' gradient is formed in one expression, `w * (dw - sum)`.
+  Otherwise (mixed precision) the content retrieval runs in `v`'s dtype
+  and the r^v one in float32 (its one-row matmuls sum L weights), with
+  the default gradients.
+
+  Args:
+    logits: `[..., rows, cols]` float32 (global: `[..., L, L]`).
+    v: `[..., cols, depth_v]`.
+    rv: None or `[rows, cols, depth_v]` float32, the expanded r^v
+      embeddings.
+
+  Returns:
+    List of the retrieved `[..., rows, depth_v]` terms.
+  """
+  if v.dtype != tf.float32:
+    weights = tf.nn.softmax(logits, axis=-1)
+    outputs = [tf.matmul(tf.cast(weights, v.dtype), v)]
+    if rv is not None:
+      outputs.append(tf.cast(row_matmul(weights, rv), v.dtype))
+    return outputs
+
+  def forward(logits, v, *rv):
+    weights = tf.nn.softmax(logits, axis=-1)
+    outputs = [tf.matmul(weights, v)] + [_one_row_matmul(weights, r)
+                                        for r in rv]
+
+    def grad(*upstream):
+      upstream = [tf.zeros_like(y) if g is None else g
+                  for g, y in zip(upstream, outputs)]
+      d_weights = tf.matmul(upstream[0], v, transpose_b=True)
+      d_v = tf.matmul(weights, upstream[0], transpose_a=True)
+      d_rv = []
+      if rv:
+        d_relative, d_table = _row_matmul_gradients(weights, rv[0],
+                                                    upstream[1])
+        d_weights += d_relative
+        d_rv.append(d_table)
+      row_sums = tf.add_n([tf.reduce_sum(g * y, -1, keepdims=True)
+                           for g, y in zip(upstream, outputs)])
+      return [weights * (d_weights - row_sums), d_v] + d_rv
+    return outputs, grad
+  return tf.custom_gradient(forward)(logits, v, *([] if rv is None else
+                                                  [rv]))
 
 
 def _pair_moments(x, expanded, pair_axis):
@@ -190,7 +265,7 @@ def attend(q, k, v, tables, use_content, scales, shift):
     shift: `[heads]` float32, added to the summed logits; None for none.
 
   Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
+    List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
   q_table, k_table, v_table = tables
   length = tf.shape(q)[2]
@@ -220,14 +295,8 @@ def attend(q, k, v, tables, use_content, scales, shift):
                  tf.linalg.matrix_transpose(product))
     index += 1
   logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
-  weights = tf.nn.softmax(logits, axis=-1)
-  outputs = [tf.matmul(tf.cast(weights, v.dtype), v)]
-  if v_table is not None:
-    # float32: the r^v product sums L weights in row_matmul's one-row
-    # matmuls; only its (small) result is cast.
-    rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
-    outputs.append(tf.cast(row_matmul(weights, rv), v.dtype))
-  return [tf.transpose(out, [0, 2, 1, 3]) for out in outputs]
+  rv = None if v_table is None else tf.transpose(expand(v_table), [1, 2, 0])
+  return softmax_retrieve(logits, v, rv)  # rv: [o, p, depth_v]
 
 
 def sequence_bytes(length, heads, depth_v):

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
 from axial_deeplab_tf.ops.global_attention import row_matmul
+from axial_deeplab_tf.ops.global_attention import softmax_retrieve
 
 _MASK_VALUE = -1e9
 
@@ -153,7 +154,7 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     block_size: Python int b >= h, queries per block.
 
   Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
+    List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
   _check_block(half_span, block_size)
   b, h = block_size, half_span
@@ -172,16 +173,12 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     logits += shift[:, None, None, None]
   mask = _mask(length, h, b)
   logits = tf.where(mask, logits, _MASK_VALUE)
-  weights = tf.nn.softmax(logits, axis=-1)
-  v_windows = _tiles(v, b, num_blocks, h)
-  outputs = [tf.matmul(tf.cast(weights, v.dtype), v_windows)]
   v_table = tables[2]
-  depth = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+  rv = None
   if v_table is not None:
-    table = relative_positions.expand_table(v_table, b, h)
-    table = tf.transpose(table, [1, 2, 0])  # [rows, cols, d_v]
-    # float32, as the global layout's r^v product.
-    outputs.append(tf.cast(row_matmul(weights, tf.cast(table, tf.float32)),
-                           v.dtype))
-  return [tf.transpose(tf.reshape(out, [batch, heads, num_blocks * b, depth])
-                       [:, :, :length], [0, 2, 1, 3]) for out in outputs]
+    rv = relative_positions.expand_table(tf.cast(v_table, tf.float32), b, h)
+    rv = tf.transpose(rv, [1, 2, 0])  # [rows, cols, d_v]
+  outputs = softmax_retrieve(logits, _tiles(v, b, num_blocks, h), rv)
+  depth = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+  return [tf.reshape(out, [batch, heads, num_blocks * b, depth])[:, :, :length]
+          for out in outputs]

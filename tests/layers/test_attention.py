@@ -204,6 +204,26 @@ def test_no_gather_in_traced_graph():
                           'ResourceGatherNd'}, types
 
 
+@pytest.mark.parametrize('axis', ['height', 'width'])
+def test_batch_sized_transposes_in_traced_inference(axis):
+  """A global layer's traced inference transposes batch-sized tensors five
+  times: q, k and v into the sequences' layout `[batch * other, heads, L,
+  d]` (the height layer's axis swap and the head split in one), the r^k
+  term (its rows are keys) and the output back. The batch-independent
+  tables' transposes are smaller than q (2 * 3 * 5 * 4 floats here:
+  [2, 5, 5] and [4, 5, 5] expanded tables)."""
+  x = _input(axis, 5)
+  layer = _layer(axis, None)
+  layer(x)
+  forward = tf.function(lambda v: layer(v, training=False))
+  graph = forward.get_concrete_function(tf.TensorSpec(x.shape)).graph
+  q_size = x.shape[0] * 3 * 5 * KEY_DEPTH
+  sizes = [op.outputs[0].shape.num_elements()
+           for op in graph.get_operations() if op.type == 'Transpose']
+  assert None not in sizes, sizes
+  assert len([s for s in sizes if s >= q_size]) == 5, sizes
+
+
 def test_unknown_size_graph_matches_eager():
   layer = attention.AxialAttention2D(KEY_DEPTH, num_heads=HEADS, span=5,
                                      max_distance=MAX_DISTANCE)
