@@ -17,10 +17,7 @@ gradient. `ops/axial_attention.py` runs `attend` on chunks of sequences.
 Arguments and outputs follow the contract of `ops/axial_attention.py`.
 """
 
-import os
-
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 from axial_deeplab_tf.ops import relative_positions
 
@@ -63,19 +60,9 @@ def _one_row_matmul(a, b, transpose_b=False):
   `[rows, n, depth]` with `transpose_b`): one matmul broadcast over the
   leading axes of `a`, rank 4 as TFLite's BatchMatMul needs."""
   shape = tf.shape(a)
-  if os.environ.get('S7_XLA_EINSUM') and _in_xla():
-    flat = tf.reshape(a, [-1, shape[-2], shape[-1]])
-    out = tf.einsum('mic,inc->min' if transpose_b else 'mic,icn->min',
-                    flat, b)
-  else:
-    rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
-    out = tf.matmul(rows, b, transpose_b=transpose_b)
+  rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
+  out = tf.matmul(rows, b, transpose_b=transpose_b)
   return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
-
-
-def _in_xla():
-  return control_flow_util.GraphOrParentsInXlaContext(
-      tf.compat.v1.get_default_graph())
 
 
 def _row_matmul_gradients(x, right, upstream):
