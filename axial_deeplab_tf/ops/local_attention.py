@@ -19,6 +19,7 @@ and outputs follow the contract of `ops/axial_attention.py`.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
+from axial_deeplab_tf.ops.global_attention import matrix_transpose
 from axial_deeplab_tf.ops.global_attention import row_matmul
 from axial_deeplab_tf.ops.global_attention import softmax_retrieve
 
@@ -52,7 +53,7 @@ def _similarity_terms(q, k, tables, use_content, half_span):
     terms.append(row_matmul(q, tf.transpose(expand(q_table), [1, 0, 2])))
   if k_table is not None:
     product = row_matmul(k, tf.transpose(expand(k_table), [2, 0, 1]))
-    terms.append(tf.linalg.matrix_transpose(product))  # [..., rows, cols]
+    terms.append(matrix_transpose(product))  # [..., rows, cols]
   return terms
 
 
@@ -168,7 +169,7 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     x, scale = tf.cast(x, tf.float32), scales[index]
     return x if scale is None else x * scale[:, None, None, None]
   logits = [scaled(t, index) for index, t in enumerate(terms)]
-  logits = logits[0] if len(logits) == 1 else tf.add_n(logits)
+  logits = sum(logits[1:], logits[0])  # pairwise, see global_attention
   if shift is not None:
     logits += shift[:, None, None, None]
   mask = _mask(length, h, b)
