@@ -6,7 +6,7 @@ The axis is cut into blocks of `b >= h` queries (h the half span); block
 the span are masked, in the softmax and in the similarity norm's
 statistics. The similarity terms of the `[b, b + 2h]` tiles contract
 with the tile's expanded embeddings (`relative_positions.expand_table`,
-batch-independent) row by row (`global_attention.row_matmul`), in the
+batch-independent) row by row (`attention_products.row_matmul`), in the
 tiles' own layout.
 
 The similarity norm is applied as an affine (`scales`, `shift`) given to
@@ -19,9 +19,9 @@ and outputs follow the contract of `ops/axial_attention.py`.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
-from axial_deeplab_tf.ops.global_attention import matrix_transpose
-from axial_deeplab_tf.ops.global_attention import row_matmul
-from axial_deeplab_tf.ops.global_attention import softmax_retrieve
+from axial_deeplab_tf.ops.attention_products import matrix_transpose
+from axial_deeplab_tf.ops.attention_products import row_matmul
+from axial_deeplab_tf.ops.attention_products import softmax_retrieve
 
 _MASK_VALUE = -1e9
 

@@ -8,7 +8,7 @@ import tf_keras
 
 import attention_reference as ref
 from axial_deeplab_tf.layers import attention
-from axial_deeplab_tf.ops import global_attention
+from axial_deeplab_tf.ops import attention_products
 
 SWITCHES = ('use_content', 'use_query_rpe', 'use_key_rpe', 'use_value_rpe')
 KEY_DEPTH, VALUE_DEPTH, HEADS, MAX_DISTANCE = 4, 8, 2, 3
@@ -260,7 +260,7 @@ def test_xla_softmax_matches_numpy(length):
   steps over axes of at most 32 (padded where 32 does not divide it): the
   same values as the softmax computed in numpy."""
   x = np.random.default_rng(0).normal(size=(2, 3, length)) * 4
-  got = tf.function(global_attention.softmax, jit_compile=True)(
+  got = tf.function(attention_products.softmax, jit_compile=True)(
       tf.constant(x, tf.float32)).numpy()
   want = np.exp(x - x.max(-1, keepdims=True))
   want /= want.sum(-1, keepdims=True)
