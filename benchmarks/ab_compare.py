@@ -12,9 +12,12 @@ contains a string. Asserts nothing.
   git worktree add /tmp/base <commit>
   python benchmarks/ab_compare.py --baseline=/tmp/base --rounds=3
 
-`--candidate_options=fold` adds `+fold` to B's model modes (folded
-inference, `modeling/folding.py`); with `--cases=fold` and the same
-checkout as A and B it measures the folding alone:
+`--cases=model` runs the Axial-ResNet-S forward and training step as
+tf.function and under XLA (the modes of the peer comparison,
+`peer_benchmark.py`). `--candidate_options=fold` adds `+fold` to B's
+model modes (folded inference, `modeling/folding.py`); with
+`--cases=fold` and the same checkout as A and B it measures the folding
+alone:
 
   python benchmarks/ab_compare.py --baseline=. --cases=fold \
       --candidate_options=fold
@@ -43,6 +46,16 @@ CASES = {
     'layer 129x129 span 65': dict(kind='layer', impl='ours',
                                   shape=[2, 129, 129, 64], key_depth=32,
                                   span=65, repeats=3),
+}
+# The issue-12 peer comparison's cases (`peer_benchmark.py`): forward and
+# training step, tf.function and XLA.
+MODEL = {
+    'Axial-ResNet-S forward': CASES['Axial-ResNet-S forward'],
+    'Axial-ResNet-S forward XLA': dict(CASES['Axial-ResNet-S forward'],
+                                       mode='xla'),
+    'Axial-ResNet-S train step': CASES['Axial-ResNet-S train step'],
+    'Axial-ResNet-S train step XLA': dict(
+        CASES['Axial-ResNet-S train step'], mode='xla'),
 }
 FOLD = {
     'Axial-ResNet-S forward': CASES['Axial-ResNet-S forward'],
@@ -89,9 +102,11 @@ def main():
                       help='interleaved A/B runs per case; best kept')
   parser.add_argument('--quick', action='store_true',
                       help='one small case, for a smoke run')
-  parser.add_argument('--cases', choices=['default', 'fold'],
+  parser.add_argument('--cases', choices=['default', 'model', 'fold'],
                       default='default',
-                      help='the case set (fold: forward passes only)')
+                      help='the case set (model: Axial-ResNet-S forward and '
+                      'step, tf.function and XLA; fold: forward passes '
+                      'only)')
   parser.add_argument('--match', default='',
                       help='run only the cases whose name contains this')
   parser.add_argument('--candidate_options', default='',
@@ -104,7 +119,7 @@ def main():
   print(f"| {'case':<28} | {'A s':>7} | {'B s':>7} | {'B/A time':>8} | "
         f"{'A GB':>5} | {'B GB':>5} | {'B/A mem':>7} |")
   print('|' + '|'.join('-' * w for w in (30, 9, 9, 10, 7, 7, 9)) + '|')
-  cases = QUICK if args.quick else dict(default=CASES,
+  cases = QUICK if args.quick else dict(default=CASES, model=MODEL,
                                         fold=FOLD)[args.cases]
   for name, config in cases.items():
     if args.match not in name:

@@ -20,6 +20,13 @@ _AXES = {'height': 1, 'width': 2}
 DEFAULT_MAX_DISTANCE = 254
 
 
+def _dims(x):
+  """The sizes of `x`'s axes: Python ints where static, else scalars."""
+  dynamic = tf.shape(x)
+  return [dynamic[i] if size is None else size
+          for i, size in enumerate(x.shape.as_list())]
+
+
 def _check_span(span):
   if span is not None and (not isinstance(span, int) or span <= 0
                            or span % 2 == 0):
@@ -165,16 +172,17 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       self.similarity_norm.build(
           [tf.TensorShape([None, self.num_heads, None, None])] *
           num_similarity)
-    # Outputs are normalised as [batch', length, heads, depth/heads]:
-    # statistics per (term, head, channel), reduced over leading axes.
+    # Outputs are normalised as the attention returns them, [batch', heads,
+    # length, depth/heads]: statistics per (term, head, channel); the
+    # normalised sum is the one tensor moved back to the image layout.
     self.output_norm = normalization.TermBatchNormalization(
-        1 + int(self.use_value_rpe), axis=(2, 3),
+        1 + int(self.use_value_rpe), axis=(1, 3),
         synchronized=self.use_sync_bn, name='output_bn', **norm)
     # Built here too: a call that only infers the output signature
     # (`keras_utils.infers_output_signature`) does not reach it.
     with tf.name_scope(self.output_norm.name):
       self.output_norm.build(
-          [tf.TensorShape([None, None, self.num_heads,
+          [tf.TensorShape([None, self.num_heads, None,
                            self.value_depth // self.num_heads])] *
           self.output_norm.num_terms)
     rows = 2 * self.max_distance + 1
@@ -191,12 +199,30 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     self.value_table = table('value_rpe', value_per_head, self.use_value_rpe)
     super().build(input_shape)
 
-  def _split_heads(self, x, depth):
-    """`[batch', length, depth]` -> `[batch', heads, length, depth/heads]`."""
-    shape = tf.shape(x)
-    x = tf.reshape(x, [shape[0], shape[1], self.num_heads,
-                       depth // self.num_heads])
-    return tf.transpose(x, [0, 2, 1, 3])
+  def _to_sequences(self, x):
+    """`[batch, height, width, heads * depth]` -> `[batch * other, heads,
+    length, depth]`, the sequences of the attended axis, in one transpose
+    (the height layer's axis swap and the head split together)."""
+    batch, height, width, channels = _dims(x)
+    heads = self.num_heads
+    x = tf.reshape(x, [batch, height, width, heads, channels // heads])
+    if self.axis == 'height':
+      x = tf.transpose(x, [0, 2, 3, 1, 4])
+      return tf.reshape(x, [batch * width, heads, height, channels // heads])
+    x = tf.transpose(x, [0, 1, 3, 2, 4])
+    return tf.reshape(x, [batch * height, heads, width, channels // heads])
+
+  def _to_image(self, x, batch, other):
+    """The inverse of `_to_sequences` (for the output's length):
+    `[batch * other, heads, length, depth]` -> `[batch, height, width,
+    heads * depth]`, one transpose."""
+    _, heads, length, depth = _dims(x)
+    x = tf.reshape(x, [batch, other, heads, length, depth])
+    if self.axis == 'height':
+      x = tf.transpose(x, [0, 3, 1, 2, 4])
+      return tf.reshape(x, [batch, length, other, heads * depth])
+    x = tf.transpose(x, [0, 1, 3, 2, 4])
+    return tf.reshape(x, [batch, other, length, heads * depth])
 
   @property
   def folded(self):
@@ -222,22 +248,16 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       qkv = self.qkv_norm(self.qkv_projection(inputs), training=training)
     if keras_utils.infers_output_signature():
       return keras_utils.placeholder_like_output(self, inputs)
-    if self.axis == 'height':
-      qkv = tf.transpose(qkv, [0, 2, 1, 3])
-    # [batch, other, length, channels] -> [batch * other, length, channels]
-    shape = tf.shape(qkv)
-    batch, other, length = shape[0], shape[1], shape[2]
-    qkv = tf.reshape(qkv, [batch * other, length, qkv.shape[-1]])
+    batch, height, width, _ = _dims(qkv)
+    other = width if self.axis == 'height' else height
     kd = self.key_depth
     # tf.split (not slices): its gradient is one concat, where three
     # StridedSliceGrads would each write a zero-filled full-size tensor.
-    q, k, v = tf.split(qkv, [kd, kd, self.value_depth], axis=-1)
-    q = self._split_heads(q, kd)
-    k = self._split_heads(k, kd)
-    v = self._split_heads(v, self.value_depth)
+    q, k, v = (self._to_sequences(x) for x in
+               tf.split(qkv, [kd, kd, self.value_depth], axis=-1))
     tables = (self.query_table, self.key_table, self.value_table)
     tables = tuple(None if t is None else tf.cast(t, q.dtype) for t in tables)
-    # [batch', length, heads, depth / heads] each (content, r^v).
+    # [batch * other, heads, length, depth / heads] each (content, r^v).
     outputs = axial_attention.attention(
         q, k, v, tables, self.use_content,
         None if folded else self.similarity_norm, bool(training),
@@ -248,17 +268,14 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       out = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
       if self.folded_output_scale is not None:
         scale = tf.reshape(self.folded_output_scale,
-                           [self.num_heads, -1])
+                           [self.num_heads, 1, -1])
         out *= tf.cast(scale, out.dtype)
     else:
       out = self.output_norm(outputs, training=training)
     out = tf.cast(out, self.compute_dtype)
-    out = tf.reshape(out, [batch, other, length, self.value_depth])
     if self.strides == 2:
       out = out[:, :, ::2]
-    if self.axis == 'height':
-      out = tf.transpose(out, [0, 2, 1, 3])
-    return out
+    return self._to_image(out, batch, other)
 
   def compute_output_shape(self, input_shape):
     shape = tf.TensorShape(input_shape).as_list()

@@ -48,8 +48,9 @@ The contract (both layouts):
     shifts, constant along the softmax axis, cancel.
   training: Python bool; batch statistics (True) or moving ones (False).
   Returns: the list of retrieved terms, content then r^v, each
-    `[batch, L, heads, depth_v]`: the layout in which the output batch norm
-    reduces over leading axes and heads merge into channels by a reshape.
+    `[batch, heads, L, depth_v]`, the layout of the inputs: the calling
+    layer normalises and sums the terms there and moves only the sum back
+    to its image layout (one transpose).
 
 This module holds no variables: the tables and the norm belong to the
 calling layer (`layers.PositionSensitiveAxialAttention`).
@@ -87,7 +88,7 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
       `[heads]` float32 factor of the content term.
 
   Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
+    List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
   length = q.shape[2]
   heads = q.shape[1]
@@ -122,7 +123,13 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
       return list(affine) + [None] * (3 - len(affine)), None
   else:
     def unpack(affine):
-      return affine
+      scales, shift = affine
+      # The shift, one constant per head, cancels in the softmax: inference
+      # leaves it out (a contraction column less in the global layout, a
+      # pass over the tiles less in the local one); training keeps it, so
+      # that the norm's beta stays connected to the loss (its gradient is
+      # zero).
+      return scales, shift if training else None
   if half_span is None or (length is not None and length <= half_span + 1):
     if not folded:
       affine = list(global_attention.similarity_affine(

@@ -3,76 +3,26 @@
 Every query attends to every key of its axis. The relative embeddings of
 all (o, p) pairs are expanded once per call from the tables (`[depth, L,
 L]`, gather-free, batch-independent) and contracted with queries, keys
-or weights row by row (`row_matmul`) in the `[batch, heads, L, L]` layout
-of the content product and the softmax, so no batch-sized tensor is ever
-skewed, and the only batch-sized transpose of the forward pass is the
-r^k term's (its rows are keys). The similarity batch norm is folded in:
+or weights row by row (`attention_products.row_matmul`) in the `[batch,
+heads, L, L]` layout of the content product and the softmax, so no
+batch-sized tensor is ever skewed, and the only batch-sized transpose of
+the forward pass is the r^k term's (its rows are keys). The similarity batch norm is folded in:
 `similarity_affine` computes its batch statistics from Gram matrices
 (`_pair_moments`, over the whole batch), `attend` multiplies the small q/k
 operands by its per-(term, head) scale and adds its shift through one
-extra contraction column. Only the summed logits and the attention weights
-are `[batch, heads, L, L]`; `ops/axial_attention.py` runs `attend` on
-chunks of sequences. Arguments and outputs follow the contract of
-`ops/axial_attention.py`.
+extra contraction column (training only: a shift per head cancels in the
+softmax). Only the summed logits and the attention weights are `[batch,
+heads, L, L]`; `softmax_retrieve` gives the softmax and both retrievals one
+gradient. `ops/axial_attention.py` runs `attend` on chunks of sequences.
+Arguments and outputs follow the contract of `ops/axial_attention.py`.
 """
 
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
-
-
-def row_matmul(x, right):
-  """`out[..., i, :] = x[..., i, :] @ right[i]`, in the layout of `x`.
-
-  The relative-position products: row `i` (a query or key position) of
-  every sequence meets its own `[depth, n]` slice of the batch-independent
-  expanded embeddings. One matmul with broadcast batch dimensions (`x` as
-  `[N, rows, 1, depth]`, rank 4 as TFLite's BatchMatMul needs), so the
-  product lands in the sequences' layout and no batch-sized tensor is
-  transposed in the forward pass.
-
-  The gradient is written by hand: the default one of a broadcast matmul
-  forms `[..., rows, depth, n]` outer products and sums them over the
-  batch (5-20x slower than the forward here). The gradient of `right` is
-  one matmul batched over rows of row-major copies of `x` and of the
-  incoming gradient (`[1, 0, 2]` transposes, which keep the inner axis
-  contiguous); the gradient of `x` reuses the row-major incoming gradient
-  when it is the wider one (`n > depth`: the r^q and r^k terms), else it
-  is a broadcast matmul in the layout of `x` (the r^v retrieval).
-
-  Args:
-    x: `[..., rows, depth]`.
-    right: `[rows, depth, n]`, batch-independent.
-
-  Returns:
-    `[..., rows, n]`.
-  """
-  def one_row_matmul(a, b, **kwargs):  # rank 4: TFLite's BatchMatMul
-    shape = tf.shape(a)
-    rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
-    out = tf.matmul(rows, b, **kwargs)
-    return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
-
-  @tf.custom_gradient
-  def product(x, right):
-    out = one_row_matmul(x, right)
-
-    def grad(upstream):
-      shape = tf.shape(right)
-      def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
-        return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
-      g_rows = rows_major(upstream, shape[2])
-      dright = tf.matmul(rows_major(x, shape[1]), g_rows, transpose_a=True)
-      depth, n = x.shape[-1], right.shape[-1]
-      if depth is not None and n is not None and n > depth:
-        dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True),
-                          [1, 0, 2])
-        dx = tf.reshape(dx, tf.shape(x))
-      else:
-        dx = one_row_matmul(upstream, right, transpose_b=True)
-      return dx, dright
-    return out, grad
-  return product(x, right)
+from axial_deeplab_tf.ops.attention_products import matrix_transpose
+from axial_deeplab_tf.ops.attention_products import row_matmul
+from axial_deeplab_tf.ops.attention_products import softmax_retrieve
 
 
 def _pair_moments(x, expanded, pair_axis):
@@ -190,7 +140,7 @@ def attend(q, k, v, tables, use_content, scales, shift):
     shift: `[heads]` float32, added to the summed logits; None for none.
 
   Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
+    List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
   q_table, k_table, v_table = tables
   length = tf.shape(q)[2]
@@ -216,18 +166,16 @@ def attend(q, k, v, tables, use_content, scales, shift):
       left, right = _with_shift(left, right, shift, 1)
     product = row_matmul(left, right)
     # q-term rows are queries ([.., o, p]); k-term rows are keys ([.., p, o]).
-    terms.append(product if perm[0] == 1 else
-                 tf.linalg.matrix_transpose(product))
+    terms.append(product if perm[0] == 1 else matrix_transpose(product))
     index += 1
-  logits = terms[0] if len(terms) == 1 else tf.add_n(terms)
-  weights = tf.nn.softmax(logits, axis=-1)
-  outputs = [tf.matmul(tf.cast(weights, v.dtype), v)]
-  if v_table is not None:
-    # float32: the r^v product sums L weights in row_matmul's one-row
-    # matmuls; only its (small) result is cast.
-    rv = tf.transpose(expand(v_table), [1, 2, 0])  # [o, p, depth_v]
-    outputs.append(tf.cast(row_matmul(weights, rv), v.dtype))
-  return [tf.transpose(out, [0, 2, 1, 3]) for out in outputs]
+  # Pairwise sums, not tf.add_n: grappler turns a three-way AddN inside
+  # the chunk loop of a model into a slower accumulation in a temporary
+  # variable.
+  logits = terms[0]
+  for term in terms[1:]:
+    logits += term
+  rv = None if v_table is None else tf.transpose(expand(v_table), [1, 2, 0])
+  return softmax_retrieve(logits, v, rv)  # rv: [o, p, depth_v]
 
 
 def sequence_bytes(length, heads, depth_v):

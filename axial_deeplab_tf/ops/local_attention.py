@@ -6,7 +6,7 @@ The axis is cut into blocks of `b >= h` queries (h the half span); block
 the span are masked, in the softmax and in the similarity norm's
 statistics. The similarity terms of the `[b, b + 2h]` tiles contract
 with the tile's expanded embeddings (`relative_positions.expand_table`,
-batch-independent) row by row (`global_attention.row_matmul`), in the
+batch-independent) row by row (`attention_products.row_matmul`), in the
 tiles' own layout.
 
 The similarity norm is applied as an affine (`scales`, `shift`) given to
@@ -19,7 +19,9 @@ and outputs follow the contract of `ops/axial_attention.py`.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
-from axial_deeplab_tf.ops.global_attention import row_matmul
+from axial_deeplab_tf.ops.attention_products import matrix_transpose
+from axial_deeplab_tf.ops.attention_products import row_matmul
+from axial_deeplab_tf.ops.attention_products import softmax_retrieve
 
 _MASK_VALUE = -1e9
 
@@ -51,7 +53,7 @@ def _similarity_terms(q, k, tables, use_content, half_span):
     terms.append(row_matmul(q, tf.transpose(expand(q_table), [1, 0, 2])))
   if k_table is not None:
     product = row_matmul(k, tf.transpose(expand(k_table), [2, 0, 1]))
-    terms.append(tf.linalg.matrix_transpose(product))  # [..., rows, cols]
+    terms.append(matrix_transpose(product))  # [..., rows, cols]
   return terms
 
 
@@ -153,7 +155,7 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     block_size: Python int b >= h, queries per block.
 
   Returns:
-    List of `[batch, L, heads, depth_v]` output terms (content, r^v).
+    List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
   _check_block(half_span, block_size)
   b, h = block_size, half_span
@@ -167,21 +169,17 @@ def attend(q, k, v, tables, use_content, scales, shift, *, half_span,
     x, scale = tf.cast(x, tf.float32), scales[index]
     return x if scale is None else x * scale[:, None, None, None]
   logits = [scaled(t, index) for index, t in enumerate(terms)]
-  logits = logits[0] if len(logits) == 1 else tf.add_n(logits)
+  logits = sum(logits[1:], logits[0])  # pairwise, see global_attention
   if shift is not None:
     logits += shift[:, None, None, None]
   mask = _mask(length, h, b)
   logits = tf.where(mask, logits, _MASK_VALUE)
-  weights = tf.nn.softmax(logits, axis=-1)
-  v_windows = _tiles(v, b, num_blocks, h)
-  outputs = [tf.matmul(tf.cast(weights, v.dtype), v_windows)]
   v_table = tables[2]
-  depth = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+  rv = None
   if v_table is not None:
-    table = relative_positions.expand_table(v_table, b, h)
-    table = tf.transpose(table, [1, 2, 0])  # [rows, cols, d_v]
-    # float32, as the global layout's r^v product.
-    outputs.append(tf.cast(row_matmul(weights, tf.cast(table, tf.float32)),
-                           v.dtype))
-  return [tf.transpose(tf.reshape(out, [batch, heads, num_blocks * b, depth])
-                       [:, :, :length], [0, 2, 1, 3]) for out in outputs]
+    rv = relative_positions.expand_table(tf.cast(v_table, tf.float32), b, h)
+    rv = tf.transpose(rv, [1, 2, 0])  # [rows, cols, d_v]
+  outputs = softmax_retrieve(logits, _tiles(v, b, num_blocks, h), rv)
+  depth = v.shape[-1] if v.shape[-1] is not None else tf.shape(v)[-1]
+  return [tf.reshape(out, [batch, heads, num_blocks * b, depth])[:, :, :length]
+          for out in outputs]

@@ -8,6 +8,7 @@ import tf_keras
 
 import attention_reference as ref
 from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.ops import attention_products
 
 SWITCHES = ('use_content', 'use_query_rpe', 'use_key_rpe', 'use_value_rpe')
 KEY_DEPTH, VALUE_DEPTH, HEADS, MAX_DISTANCE = 4, 8, 2, 3
@@ -204,6 +205,34 @@ def test_no_gather_in_traced_graph():
                           'ResourceGatherNd'}, types
 
 
+@pytest.mark.parametrize('axis', ['height', 'width'])
+def test_batch_sized_transposes_in_traced_inference(axis):
+  """A global layer's traced inference transposes batch-sized tensors five
+  times: q, k and v into the sequences' layout `[batch * other, heads, L,
+  d]` (the height layer's axis swap and the head split in one), the r^k
+  term (its rows are keys; a call of an XLA-compiled transpose) and the
+  output back. The batch-independent
+  tables' transposes are smaller than q (2 * 3 * 5 * 4 floats here:
+  [2, 5, 5] and [4, 5, 5] expanded tables)."""
+  x = _input(axis, 5)
+  layer = _layer(axis, None)
+  layer(x)
+  forward = tf.function(lambda v: layer(v, training=False))
+  graph = forward.get_concrete_function(tf.TensorSpec(x.shape)).graph
+  q_size = x.shape[0] * 3 * 5 * KEY_DEPTH
+  def transposes(graph):  # outputs of transposes and of calls to them
+    for op in graph.get_operations():
+      if op.type.endswith('PartitionedCall'):
+        called = graph._functions[op.get_attr('f').name].graph  # pylint: disable=protected-access
+        if any(o.type == 'Transpose' for o in called.get_operations()):
+          yield op.outputs[0]
+      elif op.type == 'Transpose':
+        yield op.outputs[0]
+  sizes = [t.shape.num_elements() for t in transposes(graph)]
+  assert None not in sizes, sizes
+  assert len([s for s in sizes if s >= q_size]) == 5, sizes
+
+
 def test_unknown_size_graph_matches_eager():
   layer = attention.AxialAttention2D(KEY_DEPTH, num_heads=HEADS, span=5,
                                      max_distance=MAX_DISTANCE)
@@ -223,6 +252,19 @@ def test_jit_compile_matches(span):
   jitted = tf.function(lambda v: layer(v, training=False),
                        jit_compile=True)(x).numpy()
   np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('length', [37, 64, 70])
+def test_xla_softmax_matches_numpy(length):
+  """Under XLA the attention's softmax reduces a row longer than 32 in
+  steps over axes of at most 32 (padded where 32 does not divide it): the
+  same values as the softmax computed in numpy."""
+  x = np.random.default_rng(0).normal(size=(2, 3, length)) * 4
+  got = tf.function(attention_products.softmax, jit_compile=True)(
+      tf.constant(x, tf.float32)).numpy()
+  want = np.exp(x - x.max(-1, keepdims=True))
+  want /= want.sum(-1, keepdims=True)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize('policy', ['mixed_float16', 'mixed_bfloat16'])

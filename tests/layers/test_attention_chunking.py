@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from axial_deeplab_tf.layers import attention
 from axial_deeplab_tf.layers import blocks
+from axial_deeplab_tf.ops import chunking
 
 KEY_DEPTH, VALUE_DEPTH, HEADS = 4, 8, 2
 MB = 2.0**20
@@ -120,6 +121,22 @@ def test_chunked_equals_whole(span, block_size, sequence_bytes, recompute):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(chunked['inference'], whole['inference'],
                              rtol=1e-5, atol=1e-5)
+
+
+def test_chunks_are_balanced():
+  """10 sequences within a budget of 6 per chunk run as 2 chunks of 5, not
+  6 + 4 padded to 6 + 6: the padding is computed for nothing. Results in
+  input order, the padding cut."""
+  sizes = []
+
+  def double(x):
+    sizes.append(x.shape[0])
+    return [2 * x]
+  x = tf.reshape(tf.range(30.0), [10, 3])
+  mapped = tf.function(lambda x: chunking.map_sequences(
+      double, [x], [], 6, [tf.float32]))
+  np.testing.assert_array_equal(mapped(x)[0].numpy(), 2 * x.numpy())
+  assert sizes == [5]
 
 
 # Width attention over [1, 64, 1024, 4] (local, span 65, blocks of 32) or

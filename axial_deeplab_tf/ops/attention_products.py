@@ -1,0 +1,184 @@
+"""The products and the softmax that both attention layouts share.
+
+`row_matmul` contracts every row of the sequences with its own slice of
+the batch-independent expanded embeddings (the relative-position terms
+and the r^v retrieval); `softmax_retrieve` computes the attention
+weights and both retrievals with one gradient; `matrix_transpose` and
+`softmax` are the r^k term's transpose and the softmax in the forms
+that run fastest on this CPU (the transpose compiled by XLA; under XLA,
+the softmax's reductions over axes XLA fuses). Used by
+`ops/global_attention.py` and `ops/local_attention.py`.
+"""
+
+import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
+
+
+def row_matmul(x, right):
+  """`out[..., i, :] = x[..., i, :] @ right[i]`, in the layout of `x`.
+
+  The relative-position products: row `i` (a query or key position) of
+  every sequence meets its own `[depth, n]` slice of the batch-independent
+  expanded embeddings. One matmul with broadcast batch dimensions (`x` as
+  `[N, rows, 1, depth]`, rank 4 as TFLite's BatchMatMul needs), so the
+  product lands in the sequences' layout and no batch-sized tensor is
+  transposed in the forward pass.
+
+  The gradient is written by hand: the default one of a broadcast matmul
+  forms `[..., rows, depth, n]` outer products and sums them over the
+  batch (5-20x slower than the forward here). The gradient of `right` is
+  one matmul batched over rows of row-major copies of `x` and of the
+  incoming gradient (`[1, 0, 2]` transposes, which keep the inner axis
+  contiguous); the gradient of `x` reuses the row-major incoming gradient
+  when it is the wider one (`n > depth`: the r^q and r^k terms), else it
+  is a broadcast matmul in the layout of `x` (the r^v retrieval).
+
+  Args:
+    x: `[..., rows, depth]`.
+    right: `[rows, depth, n]`, batch-independent.
+
+  Returns:
+    `[..., rows, n]`.
+  """
+  @tf.custom_gradient
+  def product(x, right):
+    return _one_row_matmul(x, right), lambda upstream: _row_matmul_gradients(
+        x, right, upstream)
+  return product(x, right)
+
+
+def _one_row_matmul(a, b, transpose_b=False):
+  """`a` `[..., rows, depth]` row by row times `b` `[rows, depth, n]` (or
+  `[rows, n, depth]` with `transpose_b`): one matmul broadcast over the
+  leading axes of `a`, rank 4 as TFLite's BatchMatMul needs."""
+  shape = tf.shape(a)
+  rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
+  out = tf.matmul(rows, b, transpose_b=transpose_b)
+  return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
+
+
+def _row_matmul_gradients(x, right, upstream):
+  """`(dx, dright)` of `row_matmul(x, right)` for the incoming gradient
+  `upstream` (see `row_matmul`)."""
+  shape = tf.shape(right)
+  def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
+    return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
+  g_rows = rows_major(upstream, shape[2])
+  dright = tf.matmul(rows_major(x, shape[1]), g_rows, transpose_a=True)
+  depth, n = x.shape[-1], right.shape[-1]
+  if depth is not None and n is not None and n > depth:
+    dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True), [1, 0, 2])
+    dx = tf.reshape(dx, tf.shape(x))
+  else:
+    dx = _one_row_matmul(upstream, right, transpose_b=True)
+  return dx, dright
+
+
+# XLA's CPU compiler rewrites a reduction over an axis longer than this
+# into a reduce-window (slow, not fused) plus a reduce.
+_XLA_REDUCE_WINDOW = 32
+
+
+def _in_xla():
+  """Whether the op being built is compiled by XLA (`jit_compile`)."""
+  return control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())
+
+
+def matrix_transpose(x):
+  """`tf.linalg.matrix_transpose`, compiled by XLA: TensorFlow's CPU
+  Transpose kernel moves the `[..., L, L]` r^k term at a fraction of
+  XLA's speed (52 vs 20 ms for `[150, 8, 56, 56]` float32, 2 cores, load
+  8), and that transpose was the largest op of the forward pass (21% of
+  op time). Its gradient is the same transpose. A function of its own
+  per call site, traced for `x`'s static shape (a shared one would hand
+  later calls its most general trace, with unknown sizes). Eager calls
+  and calls already under XLA use the plain op."""
+  if tf.executing_eagerly() or _in_xla():
+    return tf.linalg.matrix_transpose(x)
+  return tf.function(tf.linalg.matrix_transpose, jit_compile=True,
+                     autograph=False)(x)
+
+
+def _reduce_last(x, reduce, pad_value):
+  """`reduce` over the last axis of `x` in steps over axes of at most
+  `_XLA_REDUCE_WINDOW` (the axis reshaped to `[groups, width]`, padded
+  with `pad_value` if it does not divide)."""
+  length = x.shape[-1]
+  if length is None or length <= _XLA_REDUCE_WINDOW:
+    return reduce(x, -1)
+  groups = -(-length // _XLA_REDUCE_WINDOW)
+  width = -(-length // groups)
+  padding = groups * width - length
+  if padding:
+    x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, padding]],
+               constant_values=pad_value)
+  x = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [groups, width]], 0))
+  return _reduce_last(reduce(x, -1), reduce, pad_value)
+
+
+def softmax(logits):
+  """`tf.nn.softmax` over the last axis; under XLA with its reductions
+  over axes of at most 32 (`_reduce_last`), which XLA's CPU compiler
+  fuses, where `tf.nn.softmax` over a longer axis (56 at stage 1) becomes
+  two unfused reduce-windows (12% of an Axial-ResNet-S forward)."""
+  if not _in_xla() or (logits.shape[-1] or 0) <= _XLA_REDUCE_WINDOW:
+    return tf.nn.softmax(logits, axis=-1)
+  peak = _reduce_last(logits, tf.reduce_max, float('-inf'))
+  exp = tf.exp(logits - peak[..., None])
+  return exp / _reduce_last(exp, tf.reduce_sum, 0.0)[..., None]
+
+
+def softmax_retrieve(logits, v, rv):
+  """The attention weights `w = softmax(logits)` over the last axis and the
+  retrieved terms `[w @ v, row_matmul(w, rv)]` (the second only if `rv`
+  is given), in the dtype of `v`.
+
+  With float32 `v` one gradient serves the three: the softmax's backward
+  needs `sum_p w_op dw_op` per query row; both retrievals are linear in
+  `w`, so that sum is `sum_c dy_oc y_oc` over their outputs `y` and
+  incoming gradients `dy`: output-sized products instead of a product and
+  a reduction over the `L x L` weights (the default softmax gradient's),
+  and the weights' gradient is formed in one expression, `w * (dw - sum)`.
+  Otherwise (mixed precision) the content retrieval runs in `v`'s dtype
+  and the r^v one in float32 (its one-row matmuls sum L weights), with
+  the default gradients.
+
+  Args:
+    logits: `[..., rows, cols]` float32 (global: `[..., L, L]`).
+    v: `[..., cols, depth_v]`.
+    rv: None or `[rows, cols, depth_v]` float32, the expanded r^v
+      embeddings.
+
+  Returns:
+    List of the retrieved `[..., rows, depth_v]` terms.
+  """
+  if v.dtype != tf.float32:
+    weights = softmax(logits)
+    outputs = [tf.matmul(tf.cast(weights, v.dtype), v)]
+    if rv is not None:
+      outputs.append(tf.cast(row_matmul(weights, rv), v.dtype))
+    return outputs
+
+  def forward(logits, v, *rv):
+    weights = softmax(logits)
+    outputs = [tf.matmul(weights, v)] + [_one_row_matmul(weights, r)
+                                        for r in rv]
+
+    def grad(*upstream):
+      upstream = [tf.zeros_like(y) if g is None else g
+                  for g, y in zip(upstream, outputs)]
+      d_weights = tf.matmul(upstream[0], v, transpose_b=True)
+      d_v = tf.matmul(weights, upstream[0], transpose_a=True)
+      d_rv = []
+      if rv:
+        d_relative, d_table = _row_matmul_gradients(weights, rv[0],
+                                                    upstream[1])
+        d_weights += d_relative
+        d_rv.append(d_table)
+      row_sums = tf.add_n([tf.reduce_sum(g * y, -1, keepdims=True)
+                           for g, y in zip(upstream, outputs)])
+      return [weights * (d_weights - row_sums), d_v] + d_rv
+    return outputs, grad
+  return tf.custom_gradient(forward)(logits, v, *([] if rv is None else
+                                                  [rv]))
