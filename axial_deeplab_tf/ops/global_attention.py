@@ -20,7 +20,6 @@ Arguments and outputs follow the contract of `ops/axial_attention.py`.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
-from axial_deeplab_tf.ops.attention_products import matrix_transpose
 from axial_deeplab_tf.ops.attention_products import row_matmul
 from axial_deeplab_tf.ops.attention_products import softmax_retrieve
 
@@ -166,7 +165,8 @@ def attend(q, k, v, tables, use_content, scales, shift):
       left, right = _with_shift(left, right, shift, 1)
     product = row_matmul(left, right)
     # q-term rows are queries ([.., o, p]); k-term rows are keys ([.., p, o]).
-    terms.append(product if perm[0] == 1 else matrix_transpose(product))
+    terms.append(product if perm[0] == 1 else
+                 tf.linalg.matrix_transpose(product))
     index += 1
   # Pairwise sums, not tf.add_n: grappler turns a three-way AddN inside
   # the chunk loop of a model into a slower accumulation in a temporary

@@ -19,7 +19,6 @@ and outputs follow the contract of `ops/axial_attention.py`.
 import tensorflow as tf
 
 from axial_deeplab_tf.ops import relative_positions
-from axial_deeplab_tf.ops.attention_products import matrix_transpose
 from axial_deeplab_tf.ops.attention_products import row_matmul
 from axial_deeplab_tf.ops.attention_products import softmax_retrieve
 
@@ -53,7 +52,7 @@ def _similarity_terms(q, k, tables, use_content, half_span):
     terms.append(row_matmul(q, tf.transpose(expand(q_table), [1, 0, 2])))
   if k_table is not None:
     product = row_matmul(k, tf.transpose(expand(k_table), [2, 0, 1]))
-    terms.append(matrix_transpose(product))  # [..., rows, cols]
+    terms.append(tf.linalg.matrix_transpose(product))  # [..., rows, cols]
   return terms
 
 
