@@ -39,8 +39,8 @@ from typing import Dict, Tuple
 import tensorflow as tf
 
 from axial_deeplab_tf.data import encoding as encoding_lib
-from axial_deeplab_tf.ops.center_grouping import find_centers  # pylint: disable=unused-import
-from axial_deeplab_tf.ops.center_grouping import group_pixels  # pylint: disable=unused-import
+from axial_deeplab_tf.ops.center_grouping import find_centers
+from axial_deeplab_tf.ops.center_grouping import group_pixels
 from axial_deeplab_tf.ops.post_processing_options import PostProcessingOptions
 
 
