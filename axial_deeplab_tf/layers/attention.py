@@ -14,17 +14,11 @@ import tf_keras
 from axial_deeplab_tf.layers import keras_utils
 from axial_deeplab_tf.layers import normalization
 from axial_deeplab_tf.ops import axial_attention
+from axial_deeplab_tf.ops import shapes
 
 _AXES = {'height': 1, 'width': 2}
 # The paper's parameter counts assume 2 * 255 - 1 = 509-entry tables.
 DEFAULT_MAX_DISTANCE = 254
-
-
-def _dims(x):
-  """The sizes of `x`'s axes: Python ints where static, else scalars."""
-  dynamic = tf.shape(x)
-  return [dynamic[i] if size is None else size
-          for i, size in enumerate(x.shape.as_list())]
 
 
 def _check_span(span):
@@ -203,7 +197,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     """`[batch, height, width, heads * depth]` -> `[batch * other, heads,
     length, depth]`, the sequences of the attended axis, in one transpose
     (the height layer's axis swap and the head split together)."""
-    batch, height, width, channels = _dims(x)
+    batch, height, width, channels = shapes.dims(x)
     heads = self.num_heads
     x = tf.reshape(x, [batch, height, width, heads, channels // heads])
     if self.axis == 'height':
@@ -216,7 +210,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
     """The inverse of `_to_sequences` (for the output's length):
     `[batch * other, heads, length, depth]` -> `[batch, height, width,
     heads * depth]`, one transpose."""
-    _, heads, length, depth = _dims(x)
+    _, heads, length, depth = shapes.dims(x)
     x = tf.reshape(x, [batch, other, heads, length, depth])
     if self.axis == 'height':
       x = tf.transpose(x, [0, 3, 1, 2, 4])
@@ -248,7 +242,7 @@ class PositionSensitiveAxialAttention(tf_keras.layers.Layer):
       qkv = self.qkv_norm(self.qkv_projection(inputs), training=training)
     if keras_utils.infers_output_signature():
       return keras_utils.placeholder_like_output(self, inputs)
-    batch, height, width, _ = _dims(qkv)
+    batch, height, width, _ = shapes.dims(qkv)
     other = width if self.axis == 'height' else height
     kd = self.key_depth
     # tf.split (not slices): its gradient is one concat, where three

@@ -132,7 +132,9 @@ class TermBatchNormalization(tf_keras.layers.Layer):
     channels = 1
     for axis in self.axis:
       channels *= x.shape[axis]
-    count = tf.cast(tf.size(x), tf.float32) / channels
+    size = x.shape.num_elements()  # None unless static
+    count = (size if size is not None else
+             tf.cast(tf.size(x), tf.float32)) / channels
     count = tf.fill([x.shape[a] for a in self.axis], count)
     total = tf.reduce_sum(x, reduce_axes)
     replica = tf.distribute.get_replica_context()

@@ -28,13 +28,20 @@ import tf_keras
 from axial_deeplab_tf.layers import recompute
 from axial_deeplab_tf.modeling import decoders
 from axial_deeplab_tf.modeling import heads
+from axial_deeplab_tf.ops import shapes
 
 _PACKAGE = 'axial_deeplab_tf'
 
 
-def aligned_size(size: tf.Tensor, stride: int) -> tf.Tensor:
-  """Smallest k * stride + 1 >= size (int32, elementwise)."""
-  size = tf.cast(size, tf.int32)
+def aligned_size(size, stride: int):
+  """Smallest k * stride + 1 >= size, elementwise: a list of Python ints
+  for a list of Python ints (static shapes, no graph op), else int32."""
+  if isinstance(size, list) and shapes.is_static(*size):
+    return [_aligned(s, stride) for s in size]
+  return _aligned(tf.cast(size, tf.int32), stride)
+
+
+def _aligned(size, stride):  # a Python int or an int32 tensor
   return (size - 1 + stride - 1) // stride * stride + 1
 
 
@@ -45,8 +52,10 @@ def upsample_to_input(x: tf.Tensor, padded_size: tf.Tensor,
 
   Args:
     x: [batch, h4, w4, C] prediction on the padded input's stride-4 grid.
-    padded_size: int32 [2], the padded input (height, width).
-    output_size: int32 [2], the original input (height, width).
+    padded_size: int32 [2] or 2 Python ints, the padded input (height,
+      width).
+    output_size: the same for the original input; the same object as
+      `padded_size` when nothing was padded.
     scale_offsets: multiply channel (dy, dx) by the per-axis resize factor
       (C must be 2).
 
@@ -55,12 +64,14 @@ def upsample_to_input(x: tf.Tensor, padded_size: tf.Tensor,
   """
   x = tf.cast(x, tf.float32)
   if scale_offsets:
-    small = tf.cast(tf.shape(x)[1:3], tf.float32)
+    small = tf.cast(shapes.dims(x)[1:3], tf.float32)
     big = tf.cast(padded_size, tf.float32)
     factor = tf.math.divide_no_nan(big - 1.0, small - 1.0)
     factor = tf.where(small > 1.0, factor, tf.ones_like(factor))
     x = x * tf.reshape(factor, [1, 1, 1, 2])
   x = decoders.resize_aligned(x, padded_size)
+  if padded_size is output_size:  # static sizes, nothing padded
+    return x
   return x[:, :output_size[0], :output_size[1], :]
 
 
@@ -188,10 +199,15 @@ class PanopticDeepLab(tf_keras.Model):
 
   def call(self, images: tf.Tensor,
            training: Optional[bool] = None) -> Dict[str, tf.Tensor]:
-    size = tf.shape(images)[1:3]
+    # Python ints where the shape is static: no shape ops, and every layer
+    # below sees static sizes (static chunks in the attention).
+    size = shapes.dims(images)[1:3]
     padded = aligned_size(size, self._options['output_stride'])
-    pad = padded - size
-    images = tf.pad(images, [[0, 0], [0, pad[0]], [0, pad[1]], [0, 0]])
+    if isinstance(padded, list) and padded == size:  # static, aligned
+      padded = size
+    else:
+      pad = [padded[axis] - size[axis] for axis in range(2)]
+      images = tf.pad(images, [[0, 0], [0, pad[0]], [0, pad[1]], [0, 0]])
     features = self.backbone(images, training=training)
     if not isinstance(features, dict):
       raise ValueError(f'backbone: expected a dict of features keyed by '

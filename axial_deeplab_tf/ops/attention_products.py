@@ -19,6 +19,8 @@ export must stay plain TensorFlow.
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
+from axial_deeplab_tf.ops import shapes
+
 
 def row_matmul(x, right):
   """`out[..., i, :] = x[..., i, :] @ right[i]`, in the layout of `x`.
@@ -57,16 +59,16 @@ def _one_row_matmul(a, b, transpose_b=False):
   """`a` `[..., rows, depth]` row by row times `b` `[rows, depth, n]` (or
   `[rows, n, depth]` with `transpose_b`): one matmul broadcast over the
   leading axes of `a`, rank 4 as TFLite's BatchMatMul needs."""
-  shape = tf.shape(a)
+  shape = shapes.dims(a)
   rows = tf.reshape(a, [-1, shape[-2], 1, shape[-1]])
   out = tf.matmul(rows, b, transpose_b=transpose_b)
-  return tf.reshape(out, tf.concat([shape[:-1], tf.shape(out)[-1:]], 0))
+  return tf.reshape(out, shape[:-1] + shapes.dims(out)[-1:])
 
 
 def _row_matmul_gradients(x, right, upstream):
   """`(dx, dright)` of `row_matmul(x, right)` for the incoming gradient
   `upstream` (see `row_matmul`)."""
-  shape = tf.shape(right)
+  shape = shapes.dims(right)
   def rows_major(t, width):  # [..., rows, width] -> [rows, N, width]
     return tf.transpose(tf.reshape(t, [-1, shape[0], width]), [1, 0, 2])
   g_rows = rows_major(upstream, shape[2])
@@ -74,7 +76,7 @@ def _row_matmul_gradients(x, right, upstream):
   depth, n = x.shape[-1], right.shape[-1]
   if depth is not None and n is not None and n > depth:
     dx = tf.transpose(tf.matmul(g_rows, right, transpose_b=True), [1, 0, 2])
-    dx = tf.reshape(dx, tf.shape(x))
+    dx = tf.reshape(dx, shapes.dims(x))
   else:
     dx = _one_row_matmul(upstream, right, transpose_b=True)
   return dx, dright
@@ -104,7 +106,7 @@ def _reduce_last(x, reduce, pad_value):
   if padding:
     x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, padding]],
                constant_values=pad_value)
-  x = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [groups, width]], 0))
+  x = tf.reshape(x, shapes.dims(x)[:-1] + [groups, width])
   return _reduce_last(reduce(x, -1), reduce, pad_value)
 
 

@@ -52,6 +52,11 @@ The contract (both layouts):
     layer normalises and sums the terms there and moves only the sum back
     to its image layout (one transpose).
 
+The layouts' own functions (`similarity_affine`, `moments`, `attend`)
+take, in place of the tables, their expansion `operands =
+relative_positions.pair_operands(tables, ...)`, built once per call here
+and shared by every chunk.
+
 This module holds no variables: the tables and the norm belong to the
 calling layer (`layers.PositionSensitiveAxialAttention`).
 """
@@ -61,6 +66,8 @@ import tensorflow as tf
 from axial_deeplab_tf.ops import chunking
 from axial_deeplab_tf.ops import global_attention
 from axial_deeplab_tf.ops import local_attention
+from axial_deeplab_tf.ops import relative_positions
+from axial_deeplab_tf.ops import shapes
 
 
 def attention(q, k, v, tables, use_content, similarity_norm, training, *,
@@ -90,12 +97,8 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
   Returns:
     List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
-  length = q.shape[2]
-  heads = q.shape[1]
-  depth_qk, depth_v = q.shape[-1], v.shape[-1]
-  size = length if length is not None else tf.shape(q)[2]
-  present = [t is not None for t in tables]
-  given = [t for t in tables if t is not None]
+  batch, heads, size, depth_qk = shapes.dims(q)
+  depth_v = v.shape[-1]
   recompute = bool(recompute and training)
   folded = similarity_norm is None
   if folded and training:
@@ -109,10 +112,6 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
     if training and not recompute:
       return None
     return chunking.sequences_per_chunk(memory_budget_mb, per_sequence)
-
-  def full(tables_given):
-    tables_given = iter(tables_given)
-    return tuple(next(tables_given) if p else None for p in present)
 
   if folded:
     # The affine of the folded path: at most the content term's scale.
@@ -130,10 +129,24 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
       # that the norm's beta stays connected to the loss (its gradient is
       # zero).
       return scales, shift if training else None
-  if half_span is None or (length is not None and length <= half_span + 1):
+  is_global = half_span is None or (isinstance(size, int) and
+                                    size <= half_span + 1)
+  # The expanded tables: once per call, shared by every chunk (and by the
+  # similarity statistics), differentiated once.
+  operands = (relative_positions.pair_operands(tables, size) if is_global
+              else relative_positions.pair_operands(tables, block_size,
+                                                    half_span))
+  present = [o is not None for o in operands]
+  given = [o for o in operands if o is not None]
+
+  def full(operands_given):
+    operands_given = iter(operands_given)
+    return tuple(next(operands_given) if p else None for p in present)
+
+  if is_global:
     if not folded:
       affine = list(global_attention.similarity_affine(
-          q, k, tables, use_content, similarity_norm, training))
+          q, k, operands, use_content, similarity_norm, training))
     per_sequence = global_attention.sequence_bytes(size, heads, depth_v)
     chunk = chunk_for(per_sequence)
 
@@ -147,16 +160,16 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
         size, heads, depth_qk, depth_v, **local)
     chunk = chunk_for(per_sequence)
     if training:
-      def moments(q, k, *tables_given):
-        return local_attention.moments(q, k, full(tables_given),
+      def moments(q, k, *operands_given):
+        return local_attention.moments(q, k, full(operands_given),
                                        use_content, **local)
       zeros = [tf.zeros([similarity_norm.num_terms, heads], tf.float32)] * 2
       total, sum_squares = chunking.sum_sequences(
           moments, [q, k], given, chunk, zeros, recompute=recompute)
       pairs = local_attention.valid_pairs(size, **local)
-      count = tf.cast(tf.shape(q)[0], tf.float32) * pairs
+      count = tf.cast(batch, tf.float32) * pairs
       affine = list(similarity_norm.affine_from_moments(
-          tf.fill(tf.shape(total), count), total, sum_squares,
+          tf.fill(shapes.dims(total), count), total, sum_squares,
           training=True))
     elif not folded:
       affine = list(similarity_norm.affine_from_moments(training=False))

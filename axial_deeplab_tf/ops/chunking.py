@@ -21,6 +21,8 @@ single chunk calls the function directly, without a loop.
 
 import tensorflow as tf
 
+from axial_deeplab_tf.ops import shapes
+
 # Largest tensor of one chunk, in MiB, when the caller gives no budget.
 # 16 keeps Axial-DeepLab-S inference at 1025x2049 under 3 GB resident
 # (2.59 GB measured; 3.11 GB with 64; `benchmarks/memory_benchmark.py`,
@@ -71,9 +73,9 @@ def _is_single_chunk(sequences, chunk):
 
 def _split(x, chunk, count):
   """`[n, ...]` -> TensorArray of `count` zero-padded `[chunk, ...]`."""
-  pad = count * chunk - tf.shape(x)[0]
-  x = tf.pad(x, [[0, pad]] + [[0, 0]] * (x.shape.rank - 1))
-  x = tf.reshape(x, tf.concat([[count, chunk], tf.shape(x)[1:]], 0))
+  sizes = shapes.dims(x)
+  x = tf.pad(x, [[0, count * chunk - sizes[0]]] + [[0, 0]] * (len(sizes) - 1))
+  x = tf.reshape(x, [count, chunk] + sizes[1:])
   element = tf.TensorShape([chunk if isinstance(chunk, int) else None])
   element = element.concatenate(x.shape[2:])
   return tf.TensorArray(x.dtype, size=count, element_shape=element,
@@ -84,7 +86,7 @@ def _loop(fn, sequences, shared, chunk, initial, update, recompute):
   """Runs `fn` on each chunk: `update(i, accumulators, outputs)` from
   `initial(count)`; returns `(accumulators, total sequences)`."""
   body_fn = tf.recompute_grad(fn) if recompute else fn
-  total = tf.shape(sequences[0])[0]
+  total = shapes.dims(sequences[0])[0]
   count = (total + chunk - 1) // chunk
   parts = [_split(x, chunk, count) for x in sequences]
   shared = [tf.convert_to_tensor(s) for s in shared]
@@ -145,9 +147,8 @@ def map_sequences(fn, sequences, shared, chunk, dtypes, recompute=False):
       stacked.set_shape(tf.TensorShape(
           [count, chunk if isinstance(chunk, int) else None]).concatenate(
               static))
-      shape = tf.shape(stacked)
-      results.append(
-          tf.reshape(stacked, tf.concat([[-1], shape[2:]], 0))[:total])
+      results.append(tf.reshape(stacked, [-1] + shapes.dims(stacked)[2:])
+                     [:total])
   for result, static in zip(results, static_shapes):
     result.set_shape(tf.TensorShape([sequences[0].shape[0]]).concatenate(
         static))

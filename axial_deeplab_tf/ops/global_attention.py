@@ -1,8 +1,9 @@
 """Global position-sensitive axial attention (paper eq. 4), fused.
 
 Every query attends to every key of its axis. The relative embeddings of
-all (o, p) pairs are expanded once per call from the tables (`[depth, L,
-L]`, gather-free, batch-independent) and contracted with queries, keys
+all (o, p) pairs, expanded once per layer call from the tables
+(`relative_positions.pair_operands`: `[L, depth, L]`, gather-free,
+batch-independent) and shared by every chunk, are contracted with queries, keys
 or weights row by row (`attention_products.row_matmul`) in the `[batch,
 heads, L, L]` layout of the content product and the softmax, so no
 batch-sized tensor is ever skewed, and the only batch-sized transpose of
@@ -19,12 +20,12 @@ Arguments and outputs follow the contract of `ops/axial_attention.py`.
 
 import tensorflow as tf
 
-from axial_deeplab_tf.ops import relative_positions
+from axial_deeplab_tf.ops import shapes
 from axial_deeplab_tf.ops.attention_products import row_matmul
 from axial_deeplab_tf.ops.attention_products import softmax_retrieve
 
 
-def _pair_moments(x, expanded, pair_axis):
+def _pair_moments(x, right):
   """Sum and sum of squares of `x_i . e[i, j]` over batch, i and j, per head.
 
   Never forms the `[..., L, L]` products: with `M_i = sum_j e_ij e_ij^T`
@@ -34,19 +35,17 @@ def _pair_moments(x, expanded, pair_axis):
   Args:
     x: `[batch, heads, L, depth]` float32; row `i` (a query for the r^q
       term, a key for the r^k term).
-    expanded: `[depth, L, L]` all-pairs embeddings (`expand_table`).
-    pair_axis: 1 if `i` indexes the second axis of `expanded` (queries),
-      2 if the third (keys).
+    right: `[L_i, depth, L_j]`, the term's operand of `pair_operands`
+      (`right[i, :, j] = e[i, j]`).
 
   Returns:
     `(total, sum_squares)`, each `[heads]`.
   """
-  # e as [i, j, depth]
-  e = tf.transpose(expanded, [1, 2, 0] if pair_axis == 1 else [2, 1, 0])
-  total = tf.einsum('hid,id->h', tf.reduce_sum(x, 0), tf.reduce_sum(e, 1))
-  second = tf.matmul(e, e, transpose_a=True)  # [i, depth, depth]
+  total = tf.einsum('hid,id->h', tf.reduce_sum(x, 0),
+                    tf.reduce_sum(right, 2))
+  second = tf.matmul(right, right, transpose_b=True)  # [i, depth, depth]
   x_i = tf.transpose(x, [2, 0, 1, 3])  # [i, batch, heads, depth]
-  shape = tf.shape(x_i)
+  shape = shapes.dims(x_i)
   flat = tf.reshape(x_i, [shape[0], -1, shape[3]])
   projected = tf.reshape(tf.matmul(flat, second), shape)
   return total, tf.reduce_sum(projected * x_i, [0, 1, 3])
@@ -81,15 +80,16 @@ def _with_shift(left, right, shift, right_axis):
     `(left', right')` with depth + 1.
   """
   column = tf.broadcast_to(shift[:, None, None],
-                           tf.concat([tf.shape(left)[:-1], [1]], 0))
+                           shapes.dims(left)[:-1] + [1])
   left = tf.concat([left, tf.cast(column, left.dtype)], -1)
-  ones_shape = tf.tensor_scatter_nd_update(
-      tf.shape(right), [[right_axis % right.shape.rank]], [1])
+  ones_shape = shapes.dims(right)
+  ones_shape[right_axis] = 1
   right = tf.concat([right, tf.ones(ones_shape, right.dtype)], right_axis)
   return left, right
 
 
-def similarity_affine(q, k, tables, use_content, similarity_norm, training):
+def similarity_affine(q, k, operands, use_content, similarity_norm,
+                      training):
   """Per-(term, head) scales and per-head shift of the similarity norm.
 
   In training the batch statistics come from Gram matrices
@@ -99,40 +99,40 @@ def similarity_affine(q, k, tables, use_content, similarity_norm, training):
   statistics.
 
   Args:
-    q, k, tables, use_content, similarity_norm, training: the contract of
+    q, k, use_content, similarity_norm, training: the contract of
       `ops/axial_attention.py`; `similarity_norm` is only asked for its
       affine (`affine_from_moments`).
+    operands: `relative_positions.pair_operands` of the tables, for the
+      whole axis.
 
   Returns:
     `(scales [terms, heads], shift [heads])`, float32.
   """
   if not training:
     return similarity_norm.affine_from_moments(training=False)
-  q_table, k_table, _ = tables
-  shape = tf.shape(q)
-  batch, length = shape[0], shape[2]
+  batch, _, length, _ = shapes.dims(q)
   qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
   moments = []
   if use_content:
     moments.append(_content_moments(qf, kf))
-  for table, x, pair_axis in ((q_table, qf, 1), (k_table, kf, 2)):
-    if table is not None:
-      expanded = relative_positions.expand_table(
-          tf.cast(table, tf.float32), length)
-      moments.append(_pair_moments(x, expanded, pair_axis))
+  for right, x in zip(operands[:2], (qf, kf)):
+    if right is not None:
+      moments.append(_pair_moments(x, right))
   total, sum_squares = (tf.stack(m) for m in zip(*moments))
   count = tf.cast(batch * length * length, tf.float32)
   return similarity_norm.affine_from_moments(
-      tf.fill(tf.shape(total), count), total, sum_squares, training=True)
+      tf.fill(shapes.dims(total), count), total, sum_squares, training=True)
 
 
-def attend(q, k, v, tables, use_content, scales, shift):
+def attend(q, k, v, operands, use_content, scales, shift):
   """Every query attends to every key of its sequence, with the similarity
   norm's affine given.
 
   Args:
-    q, k, v, tables, use_content: the contract of `ops/axial_attention.py`
-      (q, k `[batch, heads, L, depth_qk]`, v `[batch, heads, L, depth_v]`).
+    q, k, v, use_content: the contract of `ops/axial_attention.py` (q, k
+      `[batch, heads, L, depth_qk]`, v `[batch, heads, L, depth_v]`).
+    operands: `relative_positions.pair_operands` of the tables, for the
+      whole axis (None for a term that is off).
     scales: `[terms, heads]` float32, one row per similarity term in use
       (content, r^q, r^k order); or a list of such rows, None for a term
       used unscaled (the folded path).
@@ -141,11 +141,8 @@ def attend(q, k, v, tables, use_content, scales, shift):
   Returns:
     List of `[batch, heads, L, depth_v]` output terms (content, r^v).
   """
-  q_table, k_table, v_table = tables
-  length = tf.shape(q)[2]
+  q_right, k_right, rv = operands
   qf, kf = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
-  expand = lambda t: relative_positions.expand_table(  # pylint: disable=g-long-lambda
-      tf.cast(t, tf.float32), length)
   def scaled(x, index):
     scale = scales[index]
     return x if scale is None else x * scale[:, None, None]
@@ -156,16 +153,15 @@ def attend(q, k, v, tables, use_content, scales, shift):
       left, right = _with_shift(left, right, shift, -1)
     terms.append(tf.matmul(left, right, transpose_b=True))
     index += 1
-  for table, xf, perm in ((q_table, qf, [1, 0, 2]), (k_table, kf, [2, 0, 1])):
-    if table is None:
+  for right, xf, query_rows in ((q_right, qf, True), (k_right, kf, False)):
+    if right is None:
       continue
     left = scaled(xf, index)
-    right = tf.transpose(expand(table), perm)  # [L_i, depth, L_j]
     if index == 0 and shift is not None:
       left, right = _with_shift(left, right, shift, 1)
     product = row_matmul(left, right)
     # q-term rows are queries ([.., o, p]); k-term rows are keys ([.., p, o]).
-    terms.append(product if perm[0] == 1 else
+    terms.append(product if query_rows else
                  tf.linalg.matrix_transpose(product))
     index += 1
   # Pairwise sums, not tf.add_n: grappler turns a three-way AddN inside
@@ -174,7 +170,6 @@ def attend(q, k, v, tables, use_content, scales, shift):
   logits = terms[0]
   for term in terms[1:]:
     logits += term
-  rv = None if v_table is None else tf.transpose(expand(v_table), [1, 2, 0])
   return softmax_retrieve(logits, v, rv)  # rv: [o, p, depth_v]
 
 

@@ -21,6 +21,8 @@ Conventions. A table has `2 * max_distance + 1` rows; row `t` holds offset
 
 import tensorflow as tf
 
+from axial_deeplab_tf.ops import shapes
+
 
 def offset_window(table, max_offset):
   """Rows of `table` for offsets `-max_offset .. max_offset`, clipped.
@@ -35,15 +37,18 @@ def offset_window(table, max_offset):
     `clip(t - max_offset, -max_distance, max_distance)`.
   """
   table = tf.convert_to_tensor(table)
-  size = tf.shape(table)[0]
+  size, depth = shapes.dims(table)
   max_distance = (size - 1) // 2
-  extra = tf.maximum(max_offset - max_distance, 0)
-  depth = tf.shape(table)[1]
-  first = tf.broadcast_to(table[:1], [extra, depth])
-  last = tf.broadcast_to(table[-1:], [extra, depth])
-  extended = tf.concat([first, table, last], axis=0)
+  if shapes.is_static(size, max_offset):
+    extra = max(max_offset - max_distance, 0)
+  else:
+    extra = tf.maximum(max_offset - max_distance, 0)
+  if not isinstance(extra, int) or extra:
+    first = tf.broadcast_to(table[:1], [extra, depth])
+    last = tf.broadcast_to(table[-1:], [extra, depth])
+    table = tf.concat([first, table, last], axis=0)
   start = max_distance + extra - max_offset
-  return extended[start:start + 2 * max_offset + 1]
+  return table[start:start + 2 * max_offset + 1]
 
 
 def relative_to_absolute(x, num_cols):
@@ -62,14 +67,11 @@ def relative_to_absolute(x, num_cols):
     `[..., rows, num_cols]` tensor.
   """
   x = tf.convert_to_tensor(x)
-  shape = tf.shape(x)
-  rows, width = shape[-2], shape[-1]
-  batch_shape = shape[:-2]
-  rank = x.shape.rank
-  x = tf.pad(x, [[0, 0]] * (rank - 1) + [[0, 1]])
-  flat = tf.reshape(x, tf.concat([batch_shape, [rows * (width + 1)]], 0))
+  *batch_shape, rows, width = shapes.dims(x)
+  x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, 1]])
+  flat = tf.reshape(x, batch_shape + [rows * (width + 1)])
   flat = flat[..., rows - 1:rows - 1 + rows * width]
-  out = tf.reshape(flat, tf.concat([batch_shape, [rows, width]], 0))
+  out = tf.reshape(flat, batch_shape + [rows, width])
   return out[..., :num_cols]
 
 
@@ -78,8 +80,8 @@ def expand_table(table, length, shift=0):
 
   Attention needs the embedding of every (query i, key j) pair of a tile
   of `length` queries and `length + 2 * shift` keys (a whole axis: shift 0;
-  a local block with its halo: shift = half span). It is built once per
-  call from the table with the skew above, on a small
+  a local block with its halo: shift = half span). It is built from the
+  table with the skew above, on a small
   `[depth, length, 2 * (length + shift) - 1]` broadcast of the table, never
   on batch-sized scores.
 
@@ -94,7 +96,38 @@ def expand_table(table, length, shift=0):
     (clipped) table row of offset `j - i - shift`.
   """
   window = offset_window(table, length - 1 + shift)
-  depth = tf.shape(window)[1]
+  depth = shapes.dims(window)[1]
   rows = tf.broadcast_to(tf.transpose(window)[:, None, :],
                          [depth, length, 2 * (length + shift) - 1])
   return relative_to_absolute(rows, length + 2 * shift)
+
+
+# The layouts `pair_operands` gives the three expanded tables, from
+# `[depth, rows, cols]`.
+_OPERAND_PERMUTATIONS = ([1, 0, 2], [2, 0, 1], [1, 2, 0])
+
+
+def pair_operands(tables, length, shift=0):
+  """The expanded embeddings of a tile, once per attention call, in the
+  layouts the attention contracts them in (`attention_products`).
+
+  Expanded here, once, and shared by every chunk of sequences and by the
+  similarity statistics, a layer call builds (and differentiates) one
+  expansion per table whatever its number of chunks.
+
+  Args:
+    tables: `(q_table, k_table, v_table)`, each `[2 * max_distance + 1,
+      depth]` or None.
+    length, shift: the tile, as in `expand_table`.
+
+  Returns:
+    `(q_right [rows, depth_qk, cols], k_right [cols, depth_qk, rows],
+    rv [rows, cols, depth_v])`, float32, None where the table is None:
+    `q_right[i, :, j]`, `k_right[j, :, i]` and `rv[i, j]` are the rows of
+    offset `j - i - shift` (rows = length, cols = length + 2 * shift).
+  """
+  with tf.name_scope('pair_operands'):
+    return tuple(
+        None if table is None else tf.transpose(
+            expand_table(tf.cast(table, tf.float32), length, shift), perm)
+        for table, perm in zip(tables, _OPERAND_PERMUTATIONS))

@@ -5,6 +5,8 @@ Sizes in bytes below are float32 tensors counted by hand from the layer's
 shapes, not from the code under test.
 """
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -121,6 +123,29 @@ def test_chunked_equals_whole(span, block_size, sequence_bytes, recompute):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(chunked['inference'], whole['inference'],
                              rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('span,block_size', [(None, None), (5, 3)])
+def test_tables_expanded_once_per_call(span, block_size):
+  """The relative tables are expanded once per layer call, outside the
+  chunk loop (shared by every chunk and by the similarity statistics),
+  not once per chunk and per use: in a traced training step with
+  recompute over 5 chunks, one `pair_operands` scope in the forward
+  graph and none in any function (loop bodies, recomputed chunks)."""
+  layer = _layer(span, 3.5 * 968 / MB, True, block_size)
+  graph = _train_step_graph(layer, [2, 7, 11, 6])
+  # (Placeholders in functions named after the outer tensor they
+  # capture are the shared operands arriving, not an expansion.)
+  in_functions = [(op.type, op.name) for op in _operations(graph)
+                  if op.graph is not graph and 'pair_operands' in op.name
+                  and op.type != 'Placeholder']
+  assert not in_functions
+  scopes = {re.search(r'pair_operands(_\d+)?', op.name).group()
+            for op in graph.get_operations()
+            if 'pair_operands' in op.name and
+            not op.name.startswith('gradients')}
+  assert scopes == {'pair_operands'}
+  assert {op.type for op in _operations(graph)} & {'While', 'StatelessWhile'}
 
 
 def test_chunks_are_balanced():

@@ -107,9 +107,10 @@ def test_upsample_to_input_alignment_and_offset_scaling():
   np.testing.assert_allclose(out[..., 1], want_x, atol=1e-5)
   plain = panoptic_deeplab.upsample_to_input(grid, [17, 9], [15, 7])
   np.testing.assert_allclose(plain.numpy()[0, ..., 0], want_y / 4, atol=1e-6)
+  sizes, want = [1, 16, 17, 18, 65, 66], [1, 17, 17, 33, 65, 81]
+  assert panoptic_deeplab.aligned_size(sizes, 16) == want  # static: ints
   np.testing.assert_array_equal(
-      panoptic_deeplab.aligned_size([1, 16, 17, 18, 65, 66], 16).numpy(),
-      [1, 17, 17, 33, 65, 81])
+      panoptic_deeplab.aligned_size(tf.constant(sizes), 16).numpy(), want)
 
 
 def test_gradients_reach_every_weight():

@@ -53,3 +53,27 @@ def test_expand_table_is_all_pairs_lookup(max_distance, length, shift):
       offset = np.clip(j - i - shift, -max_distance, max_distance)
       want[:, i, j] = table[offset + max_distance]
   np.testing.assert_array_equal(got, want)
+
+
+def test_pair_operands_layouts():
+  """Each expanded table in the layout its product contracts:
+  `q_right[i, :, j]`, `k_right[j, :, i]`, `rv[i, j]` are the table rows of
+  offset `j - i - shift`, clipped; an absent table stays absent."""
+  rng = np.random.default_rng(4)
+  max_distance, length, shift = 2, 4, 1
+  q_table, v_table = (rng.normal(size=(2 * max_distance + 1, d)).astype(
+      np.float32) for d in (3, 5))
+  q_right, k_right, rv = relative_positions.pair_operands(
+      (q_table, None, v_table), length, shift)
+  assert k_right is None
+  assert q_right.shape == (length, 3, length + 2 * shift)
+  assert rv.shape == (length, length + 2 * shift, 5)
+  for i in range(length):
+    for j in range(length + 2 * shift):
+      row = np.clip(j - i - shift, -max_distance, max_distance) + max_distance
+      np.testing.assert_array_equal(q_right[i, :, j], q_table[row])
+      np.testing.assert_array_equal(rv[i, j], v_table[row])
+  _, k_right, _ = relative_positions.pair_operands(
+      (None, q_table, None), length, shift)
+  np.testing.assert_array_equal(k_right.numpy(),
+                                np.transpose(q_right.numpy(), [2, 1, 0]))
