@@ -9,8 +9,8 @@ The trace runs under `layers.keras_utils.output_signatures_only()`: an
 attention layer calls its projection, then returns a placeholder of its
 output shape, and its own multiply-adds come from its configuration
 (`PositionSensitiveAxialAttention.madds`), so the attention's computation
-is never traced (that made counting Axial-DeepLab-S at 1025x2049 take
-minutes on 2 cores).
+is never traced (tracing it made counting Axial-DeepLab-S at 1025x2049
+take 42 s on 2 cores; 2.3 s without).
 """
 
 import contextlib
