@@ -11,7 +11,15 @@ layer returns `placeholder_like_output(self, inputs)` when
 at no cost. Every weight must then exist after `build` (or be created by
 the sublayer calls made before the shortcut). If tf_keras ever names that
 graph otherwise, the check is False and layers trace as before.
+
+Tools that need only shapes take the same shortcut inside
+`output_signatures_only()`: `modeling.statistics.count_madds` traces a
+model at 1025x2049 with it, each attention layer reduced to its
+projection and a placeholder (eager calls inside it compute as usual).
 """
+
+import contextlib
+import threading
 
 import tensorflow as tf
 import tf_keras
@@ -19,11 +27,29 @@ import tf_keras
 # tf_keras names the graph in which it infers a layer's output signature
 # `<layer name>_scratch_graph`.
 _SCRATCH_GRAPH_SUFFIX = '_scratch_graph'
+_SIGNATURES_ONLY = threading.local()
+
+
+@contextlib.contextmanager
+def output_signatures_only():
+  """Within it (this thread), graph-mode calls only infer output
+  signatures, as in functional model construction: for a trace that is
+  read for its shapes and never run."""
+  before = getattr(_SIGNATURES_ONLY, 'active', False)
+  _SIGNATURES_ONLY.active = True
+  try:
+    yield
+  finally:
+    _SIGNATURES_ONLY.active = before
 
 
 def infers_output_signature() -> bool:
   """Whether the current call only infers output signatures (functional
-  model construction), its graph thrown away."""
+  model construction, or a graph-mode call inside
+  `output_signatures_only()`), its graph thrown away."""
+  if getattr(_SIGNATURES_ONLY, 'active', False) and (
+      not tf.executing_eagerly()):
+    return True
   graph = tf.compat.v1.get_default_graph()
   return getattr(graph, 'name', '').endswith(_SCRATCH_GRAPH_SUFFIX)
 

@@ -5,6 +5,12 @@ attention similarity terms and retrievals (local attention at `m` keys per
 query); batch norm, activations, pooling and softmax are not counted. They
 are read off one trace of the model at a given input size: every layer call
 is recorded with its input and output shapes (no numerical work is done).
+The trace runs under `layers.keras_utils.output_signatures_only()`: an
+attention layer calls its projection, then returns a placeholder of its
+output shape, and its own multiply-adds come from its configuration
+(`PositionSensitiveAxialAttention.madds`), so the attention's computation
+is never traced (tracing it made counting Axial-DeepLab-S at 1025x2049
+take 42 s on 2 cores; 2.3 s without).
 """
 
 import contextlib
@@ -14,6 +20,7 @@ import tensorflow as tf
 import tf_keras
 
 from axial_deeplab_tf.layers import attention
+from axial_deeplab_tf.layers import keras_utils
 
 
 def _spatial(shape):
@@ -86,7 +93,7 @@ def count_madds(model, height, width):
     model(tf.zeros([1, 33, 33, 3]), training=False)
   records = []
   spec = tf.TensorSpec([1, height, width, 3], tf.float32)
-  with _record_calls(records):
+  with _record_calls(records), keras_utils.output_signatures_only():
     tf.function(lambda x: model(x, training=False)).get_concrete_function(
         spec)
   return sum(layer_madds(*record) for record in records)

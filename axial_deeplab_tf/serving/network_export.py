@@ -70,8 +70,13 @@ def export_tflite(model, path: str, input_size: Tuple[int, int],
   function = network_function(model, mean, std)
   concrete = function.get_concrete_function(
       _input_spec(batch_size, tuple(int(v) for v in input_size)))
+  # The converter first saves its trackable object with the function as a
+  # SavedModel: give it the variables, not the Keras model (saving a
+  # tracked Keras model traces every layer's call again).
+  holder = tf.Module()
+  holder.model_variables = list(model.variables)
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
-      [concrete], model)
+      [concrete], holder)
   # Builtins only: a model needing Flex (SELECT_TF_OPS) fails here loudly.
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   flatbuffer = converter.convert()

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 import tf_keras
 
 from official.vision.configs import common
@@ -55,9 +56,12 @@ def test_endpoints(variant, size, strides):
                                                       channels]
 
 
-def test_saved_model_serves_two_sizes(tmp_path):
+@pytest.fixture(scope='module')
+def saved_backbone(tmp_path_factory):
+  """TINY_AXIAL with non-trivial batch-norm statistics (so that inference
+  mode matters) saved with its inference function for any batch and size:
+  (backbone, SavedModel path), traced once for the two tests below."""
   backbone = axial_resnet.AxialResNet(TINY_AXIAL)
-  # Non-trivial batch-norm statistics, so that inference mode matters.
   for weight in backbone.non_trainable_weights:
     weight.assign(tf.random.stateless_uniform(weight.shape, (1, 2), 0.5, 1.5))
   module = tf.Module()
@@ -68,8 +72,13 @@ def test_saved_model_serves_two_sizes(tmp_path):
   module.serve = tf.function(
       lambda x: backbone(x, training=False),
       input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-  path = os.path.join(tmp_path, 'backbone')
+  path = os.path.join(tmp_path_factory.mktemp('backbone'), 'backbone')
   tf.saved_model.save(module, path)
+  return backbone, path
+
+
+def test_saved_model_serves_two_sizes(saved_backbone):
+  backbone, path = saved_backbone
   loaded = tf.saved_model.load(path)
   for shape in ((1, 37, 53, 3), (2, 64, 31, 3)):
     x = _images(shape)
@@ -79,11 +88,12 @@ def test_saved_model_serves_two_sizes(tmp_path):
                                  atol=1e-4)
 
 
-def test_no_gather_in_backbone_graph():
-  backbone = axial_resnet.AxialResNet(TINY_AXIAL)
-  concrete = tf.function(lambda x: backbone(x, training=False)) \
-      .get_concrete_function(tf.TensorSpec([None, None, None, 3]))
-  graph_def = concrete.graph.as_graph_def()
+def test_no_gather_in_backbone_graph(saved_backbone):
+  """The saved inference graph (every function of it) has no gather."""
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(saved_backbone[1], 'saved_model.pb'), 'rb') as f:
+    proto.ParseFromString(f.read())
+  graph_def = proto.meta_graphs[0].graph_def
   types = {n.op for n in graph_def.node}
   for function in graph_def.library.function:
     types |= {n.op for n in function.node_def}

@@ -4,7 +4,10 @@ The run folder is what trainer/train.py leaves behind: `params.yaml`
 with an override the registered experiment lacks (semantic head width
 12) and a checkpoint at step 7 of the tiny model, every weight redrawn so
 the predictions are not trivial. Export goes through the functions
-trainer/export_saved_model.py calls, without --config_file.
+trainer/export_saved_model.py calls, without --config_file. The model
+has a conv backbone (trainer_helpers.CONV): these checks are of the run
+folder, the export settings and predict.py, and the attention's export
+(folded) is checked in tests/serving and test_export_from_experiment.
 """
 
 import contextlib
@@ -56,7 +59,7 @@ def run(tmp_path_factory):
   folder = base / 'run'
   params = experiment.load_experiment(
       EXPERIMENT, params_override=(
-          f'{trainer_helpers.TINY},'
+          f'{trainer_helpers.TINY},{trainer_helpers.CONV},'
           f'task.model.decoder.semantic_head_channels={HEAD_WIDTH}'))
   trained = task_factory.get_task(params.task).build_model()
   sm.randomize(trained, seed=0)
