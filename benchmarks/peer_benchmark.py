@@ -29,7 +29,9 @@ forward, 3x that per step. "vs deeplab2": deeplab2's best time of that
 pass (over its modes) / the row's time (> 1: faster). Bound by: one more
 call under `tf.profiler` (PyTorch: `torch.profiler`); the op types with
 the largest shares of the summed op time (XLA rows name HLO thunks). A
-peer whose location is absent is skipped.
+peer whose location is absent is skipped. `--only` (implementations)
+and `--cases` (`pass:mode` rows, e.g. `step:tf.function+recompute+blocks`)
+run a part of the table.
 
   python benchmarks/peer_benchmark.py --deeplab2 /path/to/deeplab2 \\
       --pytorch-repo /path/to/axial-deeplab --torch-python /venv/bin/python
@@ -332,6 +334,9 @@ def main():
   parser.add_argument('--rounds', type=int, default=1)
   parser.add_argument('--only', default='ours,deeplab2,pytorch',
                       help='comma list of the models to run')
+  parser.add_argument('--cases', default='',
+                      help='comma list of pass:mode to run (e.g. '
+                      'step:tf.function+recompute+blocks); default: all')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -349,7 +354,8 @@ def main():
   rows = []
   for _ in range(args.rounds):
     for impl, what, mode in CASES:
-      if impl not in args.only.split(','):
+      if impl not in args.only.split(',') or (
+          args.cases and f'{what}:{mode}' not in args.cases.split(',')):
         continue
       config = dict(base, impl=impl, mode=mode, **{'pass': what})
       command = child_command(config, args)
