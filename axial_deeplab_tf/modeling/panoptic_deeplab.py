@@ -54,8 +54,7 @@ def upsample_to_input(x: tf.Tensor, padded_size: tf.Tensor,
     x: [batch, h4, w4, C] prediction on the padded input's stride-4 grid.
     padded_size: int32 [2] or 2 Python ints, the padded input (height,
       width).
-    output_size: the same for the original input; the same object as
-      `padded_size` when nothing was padded.
+    output_size: the same for the original input.
     scale_offsets: multiply channel (dy, dx) by the per-axis resize factor
       (C must be 2).
 
@@ -70,8 +69,8 @@ def upsample_to_input(x: tf.Tensor, padded_size: tf.Tensor,
     factor = tf.where(small > 1.0, factor, tf.ones_like(factor))
     x = x * tf.reshape(factor, [1, 1, 1, 2])
   x = decoders.resize_aligned(x, padded_size)
-  if padded_size is output_size:  # static sizes, nothing padded
-    return x
+  if isinstance(padded_size, list) and padded_size == output_size:
+    return x  # static sizes, nothing padded
   return x[:, :output_size[0], :output_size[1], :]
 
 
@@ -203,9 +202,7 @@ class PanopticDeepLab(tf_keras.Model):
     # below sees static sizes (static chunks in the attention).
     size = shapes.dims(images)[1:3]
     padded = aligned_size(size, self._options['output_stride'])
-    if isinstance(padded, list) and padded == size:  # static, aligned
-      padded = size
-    else:
+    if not (isinstance(padded, list) and padded == size):  # else aligned
       pad = [padded[axis] - size[axis] for axis in range(2)]
       images = tf.pad(images, [[0, 0], [0, pad[0]], [0, pad[1]], [0, 0]])
     features = self.backbone(images, training=training)
