@@ -83,20 +83,23 @@ def _row_matmul_gradients(x, right, upstream):
 
 
 # XLA's CPU compiler rewrites a reduction over an axis longer than this
-# into a reduce-window (slow, not fused) plus a reduce.
+# into a reduce-window (slow, not fused) plus a reduce; so does it a
+# reduction over a reshaped split of the axis.
 _XLA_REDUCE_WINDOW = 32
 
 
-def _in_xla():
+def in_xla():
   """Whether the op being built is compiled by XLA (`jit_compile`)."""
   return control_flow_util.GraphOrParentsInXlaContext(
       tf.compat.v1.get_default_graph())
 
 
-def _reduce_last(x, reduce, pad_value):
-  """`reduce` over the last axis of `x` in steps over axes of at most
-  `_XLA_REDUCE_WINDOW` (the axis reshaped to `[groups, width]`, padded
-  with `pad_value` if it does not divide)."""
+def _reduce_last(x, reduce, combine, pad_value):
+  """`reduce` over the last axis of `x`; an axis longer than
+  `_XLA_REDUCE_WINDOW` is first cut into equal slices of at most that
+  width (padded with `pad_value` if it does not divide), which
+  `combine` (the elementwise form of `reduce`) merges: XLA fuses the
+  slices and the merge into one reduction over the narrow axis."""
   length = x.shape[-1]
   if length is None or length <= _XLA_REDUCE_WINDOW:
     return reduce(x, -1)
@@ -106,26 +109,45 @@ def _reduce_last(x, reduce, pad_value):
   if padding:
     x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, padding]],
                constant_values=pad_value)
-  x = tf.reshape(x, shapes.dims(x)[:-1] + [groups, width])
-  return _reduce_last(reduce(x, -1), reduce, pad_value)
+  merged = x[..., :width]
+  for group in range(1, groups):
+    merged = combine(merged, x[..., group * width:(group + 1) * width])
+  return reduce(merged, -1)
+
+
+def _exp_and_sums(logits):
+  """`(exp(logits - row max), its row sums [..., 1])`: the softmax before
+  its division; under XLA with its reductions over axes of at most 32
+  (`_reduce_last`), which XLA's CPU compiler fuses, where a reduction over
+  a longer axis (56 at stage 1) becomes an unfused reduce-window (12% of
+  an Axial-ResNet-S forward)."""
+  if in_xla():
+    peak = _reduce_last(logits, tf.reduce_max, tf.maximum, float('-inf'))
+    exp = tf.exp(logits - peak[..., None])
+    return exp, _reduce_last(exp, tf.reduce_sum, tf.add, 0.0)[..., None]
+  exp = tf.exp(logits - tf.reduce_max(logits, -1, keepdims=True))
+  return exp, tf.reduce_sum(exp, -1, keepdims=True)
 
 
 def softmax(logits):
-  """`tf.nn.softmax` over the last axis; under XLA with its reductions
-  over axes of at most 32 (`_reduce_last`), which XLA's CPU compiler
-  fuses, where `tf.nn.softmax` over a longer axis (56 at stage 1) becomes
-  two unfused reduce-windows (12% of an Axial-ResNet-S forward)."""
-  if not _in_xla() or (logits.shape[-1] or 0) <= _XLA_REDUCE_WINDOW:
+  """`tf.nn.softmax` over the last axis, in the form that runs fastest
+  here: TensorFlow's own op, or under XLA `_exp_and_sums` divided."""
+  if not in_xla() or (logits.shape[-1] or 0) <= _XLA_REDUCE_WINDOW:
     return tf.nn.softmax(logits, axis=-1)
-  peak = _reduce_last(logits, tf.reduce_max, float('-inf'))
-  exp = tf.exp(logits - peak[..., None])
-  return exp / _reduce_last(exp, tf.reduce_sum, 0.0)[..., None]
+  exp, sums = _exp_and_sums(logits)
+  return exp / sums
 
 
-def softmax_retrieve(logits, v, rv):
+def softmax_retrieve(logits, v, rv, training=True):
   """The attention weights `w = softmax(logits)` over the last axis and the
   retrieved terms `[w @ v, row_matmul(w, rv)]` (the second only if `rv`
   is given), in the dtype of `v`.
+
+  In inference with float32 `v` (`training` False), the retrievals take
+  the softmax's numerators `exp(logits - max)` and are divided by its
+  row sums after: a division over the `[..., rows, depth_v]` outputs in
+  place of one over the `[..., rows, cols]` weights. Gradients through
+  that path are TensorFlow's own (correct, not tuned).
 
   With float32 `v` one gradient serves the three: the softmax's backward
   needs `sum_p w_op dw_op` per query row; both retrievals are linear in
@@ -142,10 +164,17 @@ def softmax_retrieve(logits, v, rv):
     v: `[..., cols, depth_v]`.
     rv: None or `[rows, cols, depth_v]` float32, the expanded r^v
       embeddings.
+    training: Python bool, see above.
 
   Returns:
     List of the retrieved `[..., rows, depth_v]` terms.
   """
+  if not training and v.dtype == tf.float32:
+    exp, sums = _exp_and_sums(logits)
+    outputs = [tf.matmul(exp, v)]
+    if rv is not None:
+      outputs.append(row_matmul(exp, rv))
+    return [out / sums for out in outputs]
   if v.dtype != tf.float32:
     weights = softmax(logits)
     outputs = [tf.matmul(tf.cast(weights, v.dtype), v)]

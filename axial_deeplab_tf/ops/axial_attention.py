@@ -153,7 +153,7 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
     def attend(q, k, v, *shared):
       scales, shift = unpack(shared[:len(affine)])
       return global_attention.attend(q, k, v, full(shared[len(affine):]),
-                                     use_content, scales, shift)
+                                     use_content, scales, shift, training)
   else:
     local = dict(half_span=half_span, block_size=block_size)
     per_sequence = local_attention.sequence_bytes(
@@ -177,7 +177,8 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
     def attend(q, k, v, *shared):
       scales, shift = unpack(shared[:len(affine)])
       return local_attention.attend(q, k, v, full(shared[len(affine):]),
-                                    use_content, scales, shift, **local)
+                                    use_content, scales, shift,
+                                    training=training, **local)
   return chunking.map_sequences(
       attend, [q, k, v], affine + given, chunk,
       [v.dtype] * (1 + int(tables[2] is not None)), recompute=recompute)

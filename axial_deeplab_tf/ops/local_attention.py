@@ -139,7 +139,7 @@ def moments(q, k, operands, use_content, *, half_span, block_size):
 
 
 def attend(q, k, v, operands, use_content, scales, shift, *, half_span,
-           block_size):
+           block_size, training=True):
   """Each query attends to the keys within `+-half_span` on the axis.
 
   Key positions outside the axis or beyond the span are masked in the
@@ -157,6 +157,7 @@ def attend(q, k, v, operands, use_content, scales, shift, *, half_span,
     shift: `[heads]` float32, its summed shift; None for none.
     half_span: Python int h, the span is `2h + 1`.
     block_size: Python int b >= h, queries per block.
+    training: Python bool, for `attention_products.softmax_retrieve`.
 
   Returns:
     List of `[batch, heads, L, depth_v]` output terms (content, r^v).
@@ -178,7 +179,7 @@ def attend(q, k, v, operands, use_content, scales, shift, *, half_span,
   mask = _mask(length, h, b)
   logits = tf.where(mask, logits, _MASK_VALUE)
   outputs = softmax_retrieve(logits, _tiles(v, b, num_blocks, h),
-                             operands[2])
+                             operands[2], training)
   depth = shapes.dims(v)[-1]
   return [tf.reshape(out, [batch, heads, num_blocks * b, depth])[:, :, :length]
           for out in outputs]
