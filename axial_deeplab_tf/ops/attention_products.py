@@ -17,7 +17,6 @@ export must stay plain TensorFlow.
 """
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 from axial_deeplab_tf.ops import shapes
 
@@ -88,12 +87,6 @@ def _row_matmul_gradients(x, right, upstream):
 _XLA_REDUCE_WINDOW = 32
 
 
-def in_xla():
-  """Whether the op being built is compiled by XLA (`jit_compile`)."""
-  return control_flow_util.GraphOrParentsInXlaContext(
-      tf.compat.v1.get_default_graph())
-
-
 def _reduce_last(x, reduce, combine, pad_value):
   """`reduce` over the last axis of `x`; an axis longer than
   `_XLA_REDUCE_WINDOW` is first cut into equal slices of at most that
@@ -121,7 +114,7 @@ def _exp_and_sums(logits):
   (`_reduce_last`), which XLA's CPU compiler fuses, where a reduction over
   a longer axis (56 at stage 1) becomes an unfused reduce-window (12% of
   an Axial-ResNet-S forward)."""
-  if in_xla():
+  if shapes.in_xla():
     peak = _reduce_last(logits, tf.reduce_max, tf.maximum, float('-inf'))
     exp = tf.exp(logits - peak[..., None])
     return exp, _reduce_last(exp, tf.reduce_sum, tf.add, 0.0)[..., None]
@@ -132,7 +125,7 @@ def _exp_and_sums(logits):
 def softmax(logits):
   """`tf.nn.softmax` over the last axis, in the form that runs fastest
   here: TensorFlow's own op, or under XLA `_exp_and_sums` divided."""
-  if not in_xla() or (logits.shape[-1] or 0) <= _XLA_REDUCE_WINDOW:
+  if not shapes.in_xla() or (logits.shape[-1] or 0) <= _XLA_REDUCE_WINDOW:
     return tf.nn.softmax(logits, axis=-1)
   exp, sums = _exp_and_sums(logits)
   return exp / sums

@@ -1,4 +1,6 @@
-"""Static-first shapes: Python ints where the traced shape knows a size.
+"""Static-first shapes: Python ints where the traced shape knows a size;
+and whether the graph being built is compiled by XLA (`in_xla`), the
+other trace-time fact the attention's formulation depends on.
 
 Shape arithmetic on Python ints costs no graph op, where `tf.shape(x)[i]`
 adds a Shape, a StridedSlice and its constants, and every reshape from
@@ -10,6 +12,7 @@ so the same code serves dynamic shapes (the serving signatures).
 """
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 
 def dims(x):
@@ -28,3 +31,9 @@ def dims(x):
 def is_static(*sizes):
   """Whether every size is a Python int."""
   return all(isinstance(s, int) for s in sizes)
+
+
+def in_xla():
+  """Whether the op being built is compiled by XLA (`jit_compile`)."""
+  return control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())

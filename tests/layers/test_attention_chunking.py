@@ -125,6 +125,29 @@ def test_chunked_equals_whole(span, block_size, sequence_bytes, recompute):
                              rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('span,block_size,sequence_bytes', [
+    (None, None, 968), (5, 3, 896)])
+def test_xla_inference_chunks(span, block_size, sequence_bytes):
+  """XLA-compiled inference over the 14 sequences of the layer above: in 5
+  chunks of 3 (budget 3.5 sequences) as separate slices, no loop; in 14
+  chunks of 1 (budget 1.5) in a loop (more than
+  `chunking.XLA_UNROLLED_CHUNKS`). Both equal the layer in one piece,
+  uncompiled."""
+  rng = np.random.default_rng(1)
+  x = tf.constant(rng.normal(size=(2, 7, 11, 6)).astype(np.float32))
+  whole = _layer(span, None, False, block_size)
+  want = whole(x, training=False).numpy()
+  for per_chunk, looped in ((3.5, False), (1.5, True)):
+    layer = _layer(span, per_chunk * sequence_bytes / MB, False, block_size)
+    layer(x)
+    layer.set_weights(whole.get_weights())
+    call = tf.function(lambda t, layer=layer: layer(t, training=False),
+                       jit_compile=True)
+    ops = {op.type for op in _operations(call.get_concrete_function(x).graph)}
+    assert bool(ops & {'While', 'StatelessWhile'}) == looped
+    np.testing.assert_allclose(call(x).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize('span,block_size', [(None, None), (5, 3)])
 def test_tables_expanded_once_per_call(span, block_size):
   """The relative tables are expanded once per layer call, outside the
