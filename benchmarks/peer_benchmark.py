@@ -7,7 +7,10 @@ ours, deeplab2, PyTorch within each pass and repeated `--rounds` times:
 
 * ours: `factory.build_classifier('axial_resnet_s')`, tf.function and XLA
   (`jit_compile`); the training step also with `recompute_attention`
-  (mode `+recompute`) and with `recompute_blocks` too (`+recompute+blocks`).
+  (mode `+recompute`) and with `recompute_blocks` too (`+recompute+blocks`);
+  the forward pass also with the attention's batch norms folded
+  (`modeling.folding.fold_model`, mode `+folded`: what the serving export
+  runs).
 * deeplab2: `axial_resnet_instances.get_model('axial_resnet_s',
   classification_mode=True, output_stride=32)` plus global average
   pooling and a 1000-way dense layer (12,580,488 weights, 12,491,912
@@ -56,7 +59,7 @@ SIZE, BATCH, CLASSES = 224, 8, 1000
 CASES = (
     ('ours', 'forward', 'tf.function'), ('deeplab2', 'forward', 'tf.function'),
     ('ours', 'forward', 'xla'), ('deeplab2', 'forward', 'xla'),
-    ('pytorch', 'forward', 'eager'),
+    ('ours', 'forward', 'xla+folded'), ('pytorch', 'forward', 'eager'),
     ('ours', 'step', 'tf.function'), ('deeplab2', 'step', 'tf.function'),
     ('ours', 'step', 'xla'), ('deeplab2', 'step', 'xla'),
     ('ours', 'step', 'tf.function+recompute'),
@@ -178,6 +181,9 @@ def _tf_case(config):
   weights = (model.variables if config['impl'] == 'ours' else
              encoder.variables + dense.variables)
   params = sum(int(tf.size(v)) for v in weights)
+  if 'folded' in options:  # ours, forward: the served model's attention
+    from axial_deeplab_tf.modeling import folding  # pylint: disable=g-import-not-at-top
+    folding.fold_model(model)  # (params: the model's, counted unfolded)
   optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
   loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
