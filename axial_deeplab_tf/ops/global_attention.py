@@ -14,7 +14,10 @@ operands by its per-(term, head) scale and adds its shift through one
 extra contraction column (training only: a shift per head cancels in the
 softmax). Only the summed logits and the attention weights are `[batch,
 heads, L, L]`; `softmax_retrieve` gives the softmax and both retrievals one
-gradient. `ops/axial_attention.py` runs `attend` on chunks of sequences.
+gradient. In inference compiled by XLA, heads of at most 16 channels
+sum the three terms elementwise instead (`_elementwise_logits`: XLA's CPU
+matmuls that contract so few channels are the slowest part of the
+forward). `ops/axial_attention.py` runs `attend` on chunks of sequences.
 Arguments and outputs follow the contract of `ops/axial_attention.py`.
 """
 
