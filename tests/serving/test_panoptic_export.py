@@ -367,7 +367,10 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
   assert show.returncode == 0, show.stderr[-3000:]
   for name in ('serving_default', 'image_bytes', 'tf_example'):
     assert f'SignatureDef key: "{name}"' in show.stdout, show.stdout
-  np.save(tmp_path / 'images.npy', np.full((2, 33, 41, 3), 128, np.uint8))
+  # The same image twice: not a constant one, whose tied center scores
+  # leave the instance numbering to float rounding.
+  image = np.random.default_rng(0).integers(0, 256, (33, 41, 3), np.uint8)
+  np.save(tmp_path / 'images.npy', np.stack([image, image]))
   run = subprocess.run(
       [cli, 'run', '--dir', path, '--tag_set', 'serve', '--signature_def',
        'serving_default', '--inputs', f'images={tmp_path / "images.npy"}',
