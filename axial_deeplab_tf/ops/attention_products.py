@@ -82,7 +82,7 @@ def _row_matmul_gradients(x, right, upstream):
 
 
 # XLA's CPU compiler rewrites a reduction over an axis longer than this
-# into a reduce-window (slow, not fused) plus a reduce; so does it a
+# into a reduce-window (slow, not fused) plus a reduce, and so it does a
 # reduction over a reshaped split of the axis.
 _XLA_REDUCE_WINDOW = 32
 
@@ -114,12 +114,14 @@ def _exp_and_sums(logits):
   (`_reduce_last`), which XLA's CPU compiler fuses, where a reduction over
   a longer axis (56 at stage 1) becomes an unfused reduce-window (12% of
   an Axial-ResNet-S forward)."""
-  if shapes.in_xla():
-    peak = _reduce_last(logits, tf.reduce_max, tf.maximum, float('-inf'))
-    exp = tf.exp(logits - peak[..., None])
-    return exp, _reduce_last(exp, tf.reduce_sum, tf.add, 0.0)[..., None]
-  exp = tf.exp(logits - tf.reduce_max(logits, -1, keepdims=True))
-  return exp, tf.reduce_sum(exp, -1, keepdims=True)
+  xla = shapes.in_xla()
+  def rows(x, reduce, combine, pad_value):  # -> [..., 1]
+    out = (_reduce_last(x, reduce, combine, pad_value) if xla else
+           reduce(x, -1))
+    return out[..., None]
+  exp = tf.exp(logits - rows(logits, tf.reduce_max, tf.maximum,
+                             float('-inf')))
+  return exp, rows(exp, tf.reduce_sum, tf.add, 0.0)
 
 
 def softmax(logits):
