@@ -131,9 +131,13 @@ def attention(q, k, v, tables, use_content, similarity_norm, training, *,
       return scales, shift if training else None
   is_global = half_span is None or (isinstance(size, int) and
                                     size <= half_span + 1)
+  elementwise = is_global and global_attention.elementwise(depth_qk,
+                                                           training)
   # The expanded tables: once per call, shared by every chunk (and by the
   # similarity statistics), differentiated once.
-  operands = (relative_positions.pair_operands(tables, size) if is_global
+  operands = (relative_positions.pair_operands(tables, size,
+                                               channel_major=elementwise)
+              if is_global
               else relative_positions.pair_operands(tables, block_size,
                                                     half_span))
   present = [o is not None for o in operands]

@@ -103,11 +103,14 @@ def expand_table(table, length, shift=0):
 
 
 # The layouts `pair_operands` gives the three expanded tables, from
-# `[depth, rows, cols]`.
-_OPERAND_PERMUTATIONS = ([1, 0, 2], [2, 0, 1], [1, 2, 0])
+# `[depth, rows, cols]`: for the products (`attention_products`), or with
+# `channel_major` for the elementwise logits (`global_attention`), which
+# read each channel's `[rows, cols]` slice contiguously.
+_OPERAND_PERMUTATIONS = {False: ([1, 0, 2], [2, 0, 1], [1, 2, 0]),
+                         True: (None, None, [1, 2, 0])}
 
 
-def pair_operands(tables, length, shift=0):
+def pair_operands(tables, length, shift=0, channel_major=False):
   """The expanded embeddings of a tile, once per attention call, in the
   layouts the attention contracts them in (`attention_products`).
 
@@ -119,15 +122,20 @@ def pair_operands(tables, length, shift=0):
     tables: `(q_table, k_table, v_table)`, each `[2 * max_distance + 1,
       depth]` or None.
     length, shift: the tile, as in `expand_table`.
+    channel_major: the q and k operands as `expand_table` gives them,
+      `[depth_qk, rows, cols]`.
 
   Returns:
     `(q_right [rows, depth_qk, cols], k_right [cols, depth_qk, rows],
     rv [rows, cols, depth_v])`, float32, None where the table is None:
     `q_right[i, :, j]`, `k_right[j, :, i]` and `rv[i, j]` are the rows of
     offset `j - i - shift` (rows = length, cols = length + 2 * shift).
+    With `channel_major`, `q_right[:, i, j]` and `k_right[:, i, j]`.
   """
   with tf.name_scope('pair_operands'):
+    expanded = (None if table is None else
+                expand_table(tf.cast(table, tf.float32), length, shift)
+                for table in tables)
     return tuple(
-        None if table is None else tf.transpose(
-            expand_table(tf.cast(table, tf.float32), length, shift), perm)
-        for table, perm in zip(tables, _OPERAND_PERMUTATIONS))
+        e if e is None or perm is None else tf.transpose(e, perm)
+        for e, perm in zip(expanded, _OPERAND_PERMUTATIONS[channel_major]))

@@ -77,3 +77,24 @@ def test_pair_operands_layouts():
       (None, q_table, None), length, shift)
   np.testing.assert_array_equal(k_right.numpy(),
                                 np.transpose(q_right.numpy(), [2, 1, 0]))
+
+
+def test_pair_operands_channel_major():
+  """`channel_major=True` (the elementwise logits' layout): `q_right[:, i,
+  j]` and `k_right[:, i, j]` are the table rows of offset `j - i - shift`,
+  clipped; `rv` as without it."""
+  rng = np.random.default_rng(5)
+  max_distance, length, shift = 3, 5, 2
+  q_table, k_table, v_table = (rng.normal(
+      size=(2 * max_distance + 1, d)).astype(np.float32) for d in (2, 2, 4))
+  q_right, k_right, rv = relative_positions.pair_operands(
+      (q_table, k_table, v_table), length, shift, channel_major=True)
+  cols = length + 2 * shift
+  assert q_right.shape == k_right.shape == (2, length, cols)
+  assert rv.shape == (length, cols, 4)
+  for i in range(length):
+    for j in range(cols):
+      row = np.clip(j - i - shift, -max_distance, max_distance) + max_distance
+      np.testing.assert_array_equal(q_right[:, i, j], q_table[row])
+      np.testing.assert_array_equal(k_right[:, i, j], k_table[row])
+      np.testing.assert_array_equal(rv[i, j], v_table[row])
