@@ -17,6 +17,8 @@ Exactness: the second run must compute what the first did.
   synchronized, their all-reduce) are computed again, identically.
 * Randomness: `fn` must be deterministic; a residual block applies drop
   path outside its recomputed part (`layers.blocks`).
+* Eager execution: the first run is not recorded on the gradient tapes,
+  which would otherwise keep its tensors.
 * Order: the second run waits for the output gradients through a data
   dependency (not only a control dependency, which XLA may reorder), so
   the graph executor cannot start it early, in the forward pass, and keep
@@ -28,6 +30,7 @@ Exactness: the second run must compute what the first did.
 import threading
 
 import tensorflow as tf
+from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
 _STATE = threading.local()
 
@@ -64,7 +67,10 @@ def recompute(fn, *inputs):
 
   @tf.custom_gradient
   def run(*args):
-    outputs = fn(*args)
+    # Eagerly, a tape would otherwise record (and keep) every op of the
+    # first run as well (`tf.recompute_grad` does the same).
+    with record.stop_recording():
+      outputs = fn(*args)
 
     def gradient(*output_gradients, variables=None):
       variables = list(variables or [])

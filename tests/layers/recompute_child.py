@@ -2,11 +2,14 @@
 logical devices are set before TensorFlow initialises, which the pytest
 process has already done):
 
-* memory: training steps of 4 and of 16 conv bottlenecks on
-  `[1, 96, 96, 64]`, plain and with `recompute_block`; peak bytes
-  allocated during the step (TF's BFC allocator statistics) above what
-  was allocated before it, the median of 5 steps, per block added (the
-  slope from 4 to 16 blocks, free of the step's fixed costs);
+* memory: forward passes of 4 and of 12 conv bottlenecks on
+  `[1, 96, 96, 64]` under a gradient tape, plain and with
+  `recompute_block`: the bytes they leave allocated for the backward pass
+  (TF's BFC allocator statistics), per block added (the slope from 4 to
+  12 blocks, free of fixed costs). Measured eagerly: a compiled step's
+  peak depends on the executor's order of ops, which varies from step to
+  step (one CI run under load saw 5.0 MB per recomputed block against the
+  usual 1.9-2.8 MB, and a median of 5 steps still 3.5 MB);
 * replicas: a conv bottleneck with synchronized batch norms on a
   2-replica CPU MirroredStrategy, one step plain and one recomputed (same
   weights): the largest difference of the per-replica gradients, and of
@@ -32,41 +35,30 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
-# The executor's order of ops, and with it a step's peak, varies from step
-# to step (by up to ~25 MB here under load: which tensors overlap, which
-# buffers an op reuses in place): the median peak of several steps, and a
-# slope over many blocks, keep that noise well below the per-block
-# difference. (One CI run under load measured 5.0 MB per recomputed block
-# from a single step of 4 and of 12 blocks; 1.9-2.8 MB is usual.)
-STEPS = 5
-FEW, MANY = 4, 16
+NUM_BLOCKS = (4, 12)
 
 
 def _square_loss(out):
   return tf.reduce_sum(tf.square(out))
 
 
-def peak_bytes(recompute_block, num_blocks):
+def kept_bytes(recompute_block, num_blocks):
+  """Bytes the forward pass leaves allocated for the backward pass: after
+  a forward pass under a tape (eagerly, so that nothing else is alive),
+  above what was allocated before it."""
   chain = tf_keras.Sequential([
       blocks.ConvBottleneckBlock(16, recompute_block=recompute_block)
       for _ in range(num_blocks)])
   x = tf.random.stateless_normal([1, 96, 96, 64], (0, 0))
   chain(x)
-
-  @tf.function
-  def step(x):
-    with tf.GradientTape() as tape:
-      loss = _square_loss(chain(x, training=True))
-    return tape.gradient(loss, chain.trainable_weights)
-  step(x)
-  peaks = []
-  for _ in range(STEPS):
-    before = tf.config.experimental.get_memory_info('CPU:0')['current']
-    tf.config.experimental.reset_memory_stats('CPU:0')
-    step(x)
-    peaks.append(tf.config.experimental.get_memory_info('CPU:0')['peak']
-                 - before)
-  return float(np.median(peaks))
+  before = tf.config.experimental.get_memory_info('CPU:0')['current']
+  with tf.GradientTape() as tape:
+    out = chain(x, training=True)
+    loss = _square_loss(out)
+  kept = tf.config.experimental.get_memory_info('CPU:0')['current'] - before
+  grads = tape.gradient(loss, chain.trainable_weights)
+  assert all(g is not None for g in grads)
+  return kept
 
 
 def replica_differences():
@@ -106,7 +98,8 @@ def replica_differences():
 
 
 def main():
-  plain, again = ((peak_bytes(r, MANY) - peak_bytes(r, FEW)) / (MANY - FEW)
+  few, many = NUM_BLOCKS
+  plain, again = ((kept_bytes(r, many) - kept_bytes(r, few)) / (many - few)
                   for r in (False, True))
   grads, stats = replica_differences()
   print('RESULT ' + json.dumps(dict(

@@ -150,9 +150,9 @@ def test_recomputed_stem_and_decoder_step_equals_plain():
 
 
 def test_memory_and_replicas_in_a_child():
-  """Chains of conv bottlenecks: the step's peak allocation (TF's own
-  allocator statistics) grows per block by less than half as much with
-  recompute as without;
+  """Chains of conv bottlenecks: per block, the forward pass keeps for the
+  backward pass well under two thirds as much with recompute as without
+  (TF's own allocator statistics);
   under a 2-replica MirroredStrategy with synchronized batch norms the
   recomputed step equals the plain one."""
   out = subprocess.run(
@@ -162,12 +162,13 @@ def test_memory_and_replicas_in_a_child():
   assert lines, out.stderr[-3000:]
   result = json.loads(lines[-1][len('RESULT '):])
   plain, again = result['per_block_plain'], result['per_block_recompute']
-  # Per block, a plain step keeps for its backward pass the 1x1 and 3x3
-  # convs' outputs and their ReLUs (4 x 0.6 MB) and the expanding conv's
-  # output and the block's output (2 x 2.4 MB); with recompute only the
-  # block's output (the next block's input, 2.4 MB). Measured: 4.9-7.3 MB
-  # plain (in some processes ops reuse their inputs' buffers), 2.0-2.6 MB
-  # recomputed.
-  assert again < 0.5 * plain, result
+  # Per block (a [1, 96, 96, 64] input; 2.4 MB per 64-channel tensor,
+  # 0.6 MB per 16-channel one), a plain forward keeps every conv's,
+  # batch norm's and ReLU's output its gradients need: 9.4 MB measured.
+  # With recompute the branches keep only their input; the block's
+  # residual sum and ReLU, outside the recomputed part, keep one more
+  # 64-channel tensor: 4.75 MB measured (both the same in every run: the
+  # eager forward has no scheduling freedom).
+  assert again < 0.6 * plain, result
   assert result['replica_max_difference'] < 1e-5, result
   assert result['replica_stats_difference'] < 1e-6, result
