@@ -151,7 +151,8 @@ def elementwise(depth, training):
 
 def _channel_major(x):
   """`x` `[batch, heads, L, depth]` as `[depth, batch, heads, L]`, written
-  out by a matmul with the identity (exact).
+  out by a matmul with the identity (exact for finite x: an inf or NaN
+  channel makes the row's other channels NaN, through 0 * inf).
 
   Not a transpose: XLA on CPU fuses a transpose into the elementwise
   logits that consume it, which then read every operand element through
